@@ -1,0 +1,1 @@
+"""Subcommands of the ``arwsv`` CLI, one module each (see ``arwsv.cli``)."""

@@ -1,0 +1,178 @@
+"""``arwsv eval``: audit a score file for demographic gaps.
+
+Example::
+
+    arwsv eval scores.txt --meta vox1_meta.csv --min-targets 500 --bootstrap 1000 --plot det.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from arwsv.errors import InputError
+
+DEFAULT_GROUPS = "gender,nationality"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="EER/minDCF overall and per demographic group, with gap summaries",
+        description="Evaluate a speaker-verification score file overall and per demographic group "
+                    "(EER, minDCF, FNMR/FMR at the overall EER threshold, gaps, FDR, GARBE).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("scores", help="score file (speechbrain, wespeaker, voxceleb, kaldi or a CSV/TSV with header)")
+    p.add_argument("--meta", help="speaker metadata (vox1_meta.csv, vox2_meta.csv or a CSV/TSV with an id column)")
+    p.add_argument("--groups", default=None,
+                   help=f"comma-separated metadata attributes to group by [default: {DEFAULT_GROUPS}, those present]")
+    p.add_argument("--intersect", action="store_true", help="also evaluate the cross product of the attributes")
+    p.add_argument("--p-target", default="0.01,0.05", help="comma-separated P_target values for minDCF")
+    p.add_argument("--c-miss", type=float, default=1.0, help="minDCF cost of a miss")
+    p.add_argument("--c-fa", type=float, default=1.0, help="minDCF cost of a false alarm")
+    p.add_argument("--min-targets", type=int, default=0,
+                   help="pool groups with fewer within-group target trials into 'other'")
+    p.add_argument("--bootstrap", type=int, default=0, help="speaker-bootstrap replicates for 95%% CIs (0: none)")
+    p.add_argument("--fdr-alpha", type=float, default=0.5, help="FDR weight of the FMR term")
+    p.add_argument("--garbe-alpha", type=float, default=0.5, help="GARBE weight of the FMR Gini")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+    p.add_argument("--csv", metavar="OUT", help="write a tidy CSV (attribute, group, metric, value, ci_low, ci_high)")
+    p.add_argument("--plot", metavar="DET.png", help="write DET curves per group, one panel per attribute")
+    p.add_argument("--quiet", action="store_true", help="do not print the table")
+    g = p.add_argument_group("input format (auto-detected unless given)")
+    g.add_argument("--format", default="auto", choices=["auto", "speechbrain", "wespeaker", "voxceleb", "kaldi", "csv"])
+    g.add_argument("--trials", help="trial list with labels for kaldi-style 'enrol test score' files")
+    for role in ("enrol", "test", "label", "score"):
+        g.add_argument(f"--{role}-col", help=f"{role} column: header name or 1-based number")
+    g.add_argument("--spk-regex", help="regex extracting the speaker id from an utterance id (first group)")
+    g.add_argument("--enrol-spk-col", help="read enrol speaker ids from this column")
+    g.add_argument("--test-spk-col", help="read test speaker ids from this column")
+    g.add_argument("--meta-id-col", help="speaker-id column of --meta")
+    g.add_argument("--allow-unknown", action="store_true",
+                   help="allow speakers missing from --meta (their trials are left out of group metrics)")
+    p.set_defaults(run=run)
+
+
+def _p_targets(text: str) -> tuple:
+    values = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise InputError(f"--p-target: {item!r} is not a number") from None
+        if not 0.0 < value < 1.0:
+            raise InputError(f"--p-target: {value:g} is not strictly between 0 and 1")
+        values.append(value)
+    return tuple(values)
+
+
+def _check_args(args) -> None:
+    if args.min_targets < 0:
+        raise InputError("--min-targets must be >= 0")
+    if args.bootstrap < 0:
+        raise InputError("--bootstrap must be >= 0")
+    for name in ("fdr_alpha", "garbe_alpha"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise InputError(f"--{name.replace('_', '-')} must be in [0, 1]")
+    if args.c_miss <= 0 or args.c_fa <= 0:
+        raise InputError("--c-miss and --c-fa must be > 0")
+    if (args.enrol_spk_col is None) != (args.test_spk_col is None):
+        raise InputError("--enrol-spk-col and --test-spk-col go together")
+    if args.groups is not None and not args.meta:
+        raise InputError("--groups needs --meta")
+    from arwsv.fileio import check_writable
+
+    inputs = {os.path.realpath(p) for p in (args.scores, args.meta, args.trials) if p}
+    for flag in ("json", "csv", "plot"):
+        out = getattr(args, flag)
+        if out:
+            if os.path.realpath(out) in inputs:
+                raise InputError(f"--{flag} would overwrite an input file", out)
+            check_writable(out)
+
+
+def _speaker_values(args, table, warn) -> dict:
+    """attribute -> per-speaker values, after checking every speaker is in the metadata."""
+    from arwsv.metadata import read_metadata
+
+    meta = read_metadata(args.meta, id_column=args.meta_id_col)
+    known = meta.has(table.speakers)
+    n_unknown = int((~known).sum())
+    if n_unknown and not args.allow_unknown:
+        examples = ", ".join(str(s) for s in table.speakers[~known][:3])
+        raise InputError(f"{n_unknown} of {len(table.speakers)} speakers in {args.scores} have no row here "
+                         f"(e.g. {examples}); check --spk-regex/--meta-id-col, or pass --allow-unknown",
+                         meta.path)
+    if n_unknown:
+        warn(f"{n_unknown} speakers have no metadata; their trials are left out of the group metrics")
+    if args.groups is None:
+        wanted = [a for a in DEFAULT_GROUPS.split(",") if meta.find(a) is not None]
+        if not wanted:
+            raise InputError(f"no gender or nationality column (columns: {', '.join(meta.columns)}); "
+                             "name attributes with --groups", meta.path)
+    else:
+        wanted = [a.strip() for a in args.groups.split(",") if a.strip()]
+        if not wanted:
+            raise InputError("--groups is empty")
+    return {a: meta.values(a, table.speakers) for a in wanted}, meta.path, n_unknown
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from arwsv import __version__
+    from arwsv.evaluate import EvalSettings, FairnessEvaluation
+    from arwsv.report import format_table, write_csv, write_json
+    from arwsv.scorefile import read_scores
+
+    def warn(message: str) -> None:
+        print(f"arwsv eval: warning: {message}", file=sys.stderr)
+
+    settings = EvalSettings(p_targets=_p_targets(args.p_target), c_miss=args.c_miss, c_fa=args.c_fa,
+                            min_targets=args.min_targets, fdr_alpha=args.fdr_alpha, garbe_alpha=args.garbe_alpha,
+                            bootstrap=args.bootstrap, seed=args.seed)
+    _check_args(args)
+    columns = {"enrol": args.enrol_col, "test": args.test_col, "label": args.label_col, "score": args.score_col}
+    spk_columns = (args.enrol_spk_col, args.test_spk_col) if args.enrol_spk_col else None
+    table = read_scores(args.scores, fmt=args.format, trials=args.trials, columns=columns,
+                        spk_regex=args.spk_regex, spk_columns=spk_columns)
+    mismatched = table.is_target & (table.enrol_spk != table.test_spk)
+    if mismatched.any():
+        i = int(np.flatnonzero(mismatched)[0])
+        warn(f"{int(mismatched.sum())} target trials have different enrol/test speaker ids (e.g. "
+             f"{table.speakers[table.enrol_spk[i]]} vs {table.speakers[table.test_spk[i]]}); "
+             "is the speaker id rule right (--spk-regex)?")
+    values, meta_path, n_unknown = ({}, None, 0)
+    if args.meta:
+        values, meta_path, n_unknown = _speaker_values(args, table, warn)
+    evaluation = FairnessEvaluation(table, values, settings, intersect=args.intersect)
+    report = {
+        "arwsv_version": __version__,
+        "inputs": {"scores": args.scores, "format": table.format, "trials": args.trials, "meta": meta_path,
+                   "n_unknown_speakers": n_unknown},
+        "settings": {"p_targets": list(settings.p_targets), "c_miss": settings.c_miss, "c_fa": settings.c_fa,
+                     "min_targets": settings.min_targets, "fdr_alpha": settings.fdr_alpha,
+                     "garbe_alpha": settings.garbe_alpha, "bootstrap": settings.bootstrap,
+                     "confidence": settings.confidence, "seed": settings.seed},
+        **evaluation.run(progress=True),
+    }
+    if not args.quiet:
+        print(format_table(report))
+    if args.json:
+        write_json(report, args.json)
+    if args.csv:
+        write_csv(report, args.csv)
+    if args.plot:
+        from arwsv.plots import plot_det
+
+        overall_det = evaluation.overall.trials.det()
+        curves = {}
+        for part in evaluation.partitions or [None]:
+            panel = {"all": (overall_det, report["overall"]["eer"])}
+            if part is not None:
+                for g in part.groups:
+                    panel[g.name] = (g.trials.det(), report["attributes"][part.attribute]["groups"][g.name]["eer"])
+            curves["overall" if part is None else part.attribute] = panel
+        plot_det(curves, args.plot, title=os.path.basename(args.scores))
+    return 0

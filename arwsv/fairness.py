@@ -1,0 +1,94 @@
+"""Summaries of how unequal verification errors are across demographic groups.
+
+All functions take per-group values (one entry per group) and ignore groups whose value is
+undefined (nan). A summary needs at least two defined groups; otherwise it is nan.
+
+- ``eer_gap_abs``  = max_g EER_g - min_g EER_g (the paper's "gender gap" for two groups).
+- ``eer_gap_rel``  = eer_gap_abs / mean_g EER_g (relative gap; symmetric, finite when a group
+  has EER 0).
+- ``eer_std``      = population standard deviation of the group EERs, sqrt(mean_g (EER_g - mean)^2)
+  (the paper's nationality variability over US / UK / others).
+- ``eer_max_min_ratio`` = max_g EER_g / min_g EER_g (nan when min is 0).
+- ``eer_ratio_to_mean[g]`` = EER_g / mean_g EER_g (bt4vt's per-group bias, Hutiri & Ding 2022).
+- ``fdr`` (Fairness Discrepancy Rate, de Freitas Pereira & Marcel 2021), at one threshold t:
+  A = max_{i,j} |FMR_i - FMR_j|, B = max_{i,j} |FNMR_i - FNMR_j|, FDR = 1 - (alpha A + (1 - alpha) B).
+  1 is perfectly fair.
+- ``gini``: Gini coefficient with the small-sample correction of Howard et al. 2022,
+  Gini(x) = n / (n - 1) * sum_i sum_j |x_i - x_j| / (2 n^2 mean(x)); 0 when all values are equal.
+- ``garbe`` (Gini Aggregation Rate for Biometric Equitability, Howard et al. 2022) =
+  alpha Gini(FMR_g) + (1 - alpha) Gini(FNMR_g). 0 is perfectly fair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["gini", "fdr", "garbe", "gap_summary"]
+
+
+def _defined(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def gini(values) -> float:
+    """Gini coefficient (Howard et al. 2022) of the defined entries of ``values`` (shape (G,))."""
+    x = _defined(values)
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    mean = x.mean()
+    if mean == 0:
+        return 0.0  # all rates are zero: nothing is unequal
+    pair_sum = np.abs(x[:, None] - x[None, :]).sum()  # G is a handful of groups
+    return float(n / (n - 1) * pair_sum / (2 * n * n * mean))
+
+
+def _spread(values) -> float:
+    x = _defined(values)
+    return float(x.max() - x.min()) if len(x) >= 2 else float("nan")
+
+
+def fdr(fmr, fnmr, alpha: float = 0.5) -> float:
+    """Fairness Discrepancy Rate from per-group FMR and FNMR at one threshold (shape (G,) each)."""
+    a, b = _spread(fmr), _spread(fnmr)
+    return float(1.0 - (alpha * a + (1.0 - alpha) * b))
+
+
+def garbe(fmr, fnmr, alpha: float = 0.5) -> float:
+    """GARBE from per-group FMR and FNMR at one threshold (shape (G,) each)."""
+    return float(alpha * gini(fmr) + (1.0 - alpha) * gini(fnmr))
+
+
+def gap_summary(eers, fmr, fnmr, *, fdr_alpha: float = 0.5, garbe_alpha: float = 0.5) -> dict:
+    """All gap summaries of one attribute from per-group EER, FMR and FNMR (shape (G,) each).
+
+    Returns a dict with the keys listed in the module docstring (``eer_ratio_to_mean`` is a
+    list aligned with ``eers``).
+    """
+    eers = np.asarray(eers, dtype=np.float64)
+    x = _defined(eers)
+    nan = float("nan")
+    if len(x) >= 2:
+        mean = x.mean()
+        gap = float(x.max() - x.min())
+        out = {
+            "n_groups": int(len(x)),
+            "eer_mean": float(mean),
+            "eer_gap_abs": gap,
+            "eer_gap_rel": gap / mean if mean > 0 else nan,
+            "eer_std": float(x.std()),
+            "eer_max_min_ratio": float(x.max() / x.min()) if x.min() > 0 else nan,
+        }
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = eers / mean if mean > 0 else np.full_like(eers, nan)
+    else:
+        out = dict.fromkeys(["eer_mean", "eer_gap_abs", "eer_gap_rel", "eer_std", "eer_max_min_ratio"], nan)
+        out["n_groups"] = int(len(x))
+        ratios = np.full_like(eers, nan)
+    out["eer_ratio_to_mean"] = [float(r) for r in ratios]
+    out["fdr"] = fdr(fmr, fnmr, fdr_alpha)
+    out["fmr_gini"] = gini(fmr)
+    out["fnmr_gini"] = gini(fnmr)
+    out["garbe"] = garbe(fmr, fnmr, garbe_alpha)
+    return out

@@ -1,0 +1,151 @@
+"""Sniffing delimited text tables and locating rows in them.
+
+Score files, trial lists and speaker metadata arrive as tab-, comma- or whitespace-separated
+text, with or without a header. :class:`TextTable` reads only the first lines (cheap) to decide
+the separator and whether there is a header; :class:`LineMap` turns the row numbers pandas
+reports back into 1-based file lines, for error messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from arwsv.errors import InputError
+
+__all__ = ["TextTable", "LineMap", "is_number", "norm_name"]
+
+
+def norm_name(name: str) -> str:
+    """Column name reduced to lower-case letters and digits: ``'VoxCeleb1 ID '`` -> ``'voxceleb1id'``."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def is_number(token: str) -> bool:
+    """True when ``float(token)`` succeeds."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+class TextTable:
+    """What the first (at most ``max_rows``) non-blank lines of a text table say about it.
+
+    Attributes
+    ----------
+    sep : str
+        ``"\\t"`` if the first line has a tab, else ``","`` if it has a comma, else ``r"\\s+"``.
+    rows : list of list of str
+        The sniffed lines split into fields.
+    line_numbers : list of int
+        1-based file line of each sniffed row.
+    has_header : bool
+        True when no field of the first line is a number (every data row of a score file has one).
+    header : list of str or None
+    """
+
+    def __init__(self, path, max_rows: int = 200, encoding: str = "utf-8"):
+        path = Path(path)
+        self.path, self.encoding = path, encoding
+        if not path.exists():
+            raise InputError("no such file", path)
+        if path.is_dir():
+            raise InputError("is a directory, expected a file", path)
+        rows, lines = [], []
+        try:
+            with open(path, encoding=encoding, newline="") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if line.strip():
+                        lines.append((number, line.rstrip("\r\n")))
+                        if len(lines) >= max_rows:
+                            break
+        except UnicodeDecodeError:
+            raise InputError("not a UTF-8 text file (binary or another encoding?)", path) from None
+        except OSError as err:
+            raise InputError(f"cannot read: {err.strerror}", path) from None
+        if not lines:
+            raise InputError("file is empty", path)
+        first = lines[0][1]
+        self.sep = "\t" if "\t" in first else "," if "," in first else r"\s+"
+        for _, line in lines:
+            rows.append(self.split(line))
+        self.rows = rows
+        self.line_numbers = [n for n, _ in lines]
+        self.has_header = not any(is_number(field) for field in rows[0])
+        self.header = [f.strip() for f in rows[0]] if self.has_header else None
+
+    def split(self, line: str) -> list[str]:
+        if self.sep == r"\s+":
+            return line.split()
+        return [f.strip() for f in next(csv.reader([line], delimiter=self.sep))]
+
+    @property
+    def data_rows(self) -> list[list[str]]:
+        return self.rows[1:] if self.has_header else self.rows
+
+    def column_kinds(self, label_tokens) -> list[str]:
+        """Per column: 'label' (all values in ``label_tokens``, lower-cased), 'number', or 'text'."""
+        rows = self.data_rows
+        width = max((len(r) for r in rows), default=0)
+        kinds = []
+        for c in range(width):
+            values = [r[c] for r in rows if c < len(r)]
+            if values and all(v.lower() in label_tokens for v in values):
+                kinds.append("label")
+            elif values and all(is_number(v) for v in values):
+                kinds.append("number")
+            else:
+                kinds.append("text")
+        return kinds
+
+    def check_header(self) -> None:
+        """Fail on two columns whose names differ only in case or spacing."""
+        seen = {}
+        for i, name in enumerate(self.header):
+            key = " ".join(name.lower().split())
+            if key in seen:
+                raise InputError(f"duplicate column name {name!r} (columns {seen[key] + 1} and {i + 1})",
+                                 self.path, self.line_numbers[0])
+            seen[key] = i
+
+    def column(self, spec, flag: str) -> int:
+        """0-based index of a column given by header name (any case) or 1-based number."""
+        where = (self.path, self.line_numbers[0])
+        spec = str(spec).strip()
+        if spec.isdigit():
+            index, width = int(spec) - 1, len(self.rows[0])
+            if not 0 <= index < width:
+                raise InputError(f"{flag} {spec}: the file has {width} columns", *where)
+            return index
+        if not self.has_header:
+            raise InputError(f"{flag} {spec!r}: the file has no header; give a column number", *where)
+        matches = [i for i, h in enumerate(self.header) if norm_name(h) == norm_name(spec)]
+        if not matches:
+            raise InputError(f"{flag} {spec!r}: no such column (columns: {', '.join(self.header)})", *where)
+        return matches[0]
+
+
+class LineMap:
+    """Maps a 0-based data row (what pandas counts) to its 1-based line in the file.
+
+    Only used on the error path: it re-reads the file, counting non-blank lines.
+    """
+
+    def __init__(self, path, has_header: bool, encoding: str = "utf-8"):
+        self.path, self.skip, self.encoding = Path(path), 1 if has_header else 0, encoding
+
+    def __call__(self, row: int) -> int | None:
+        wanted = row + self.skip
+        seen = -1
+        with open(self.path, encoding=self.encoding, errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    seen += 1
+                    if seen == wanted:
+                        return number
+        return None
+
+
