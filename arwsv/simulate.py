@@ -28,7 +28,7 @@ _ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 def simulate_trials(*, n_speakers: int = 200, trials_per_speaker: int = 50, target_share: float = 0.5,
                     female_share: float = 0.45, nationalities: dict | None = None, dprime: float = 3.5,
                     offsets: dict | None = None, speaker_spread: float = 0.3, impostor_shift: float = 0.3,
-                    utts_per_speaker: int = 40, seed: int = 0):
+                    same_group_share: float = 0.5, utts_per_speaker: int = 40, seed: int = 0):
     """Simulate scored trials and VoxCeleb1-format speaker metadata.
 
     Parameters
@@ -48,6 +48,9 @@ def simulate_trials(*, n_speakers: int = 200, trials_per_speaker: int = 50, targ
         (women and Indian speakers are harder).
     speaker_spread, impostor_shift : float
         See the module docstring.
+    same_group_share : float
+        Share of non-target trials whose impostor has the same gender and nationality (as in
+        VoxCeleb1-H), when the group has another speaker; the rest pick any other speaker.
     utts_per_speaker : int
         Distinct utterances per speaker that trials draw from.
     seed : int
@@ -80,6 +83,19 @@ def simulate_trials(*, n_speakers: int = 200, trials_per_speaker: int = 50, targ
     target = rng.random(n) < target_share
     other = rng.integers(0, n_speakers - 1, size=n)
     b = np.where(target, a, other + (other >= a))  # a different speaker for non-targets
+    # same-group impostors: speakers sorted by group; draw another member of a's group
+    group = pd.factorize(pd.Series(gender) + "/" + pd.Series(nation))[0]
+    by_group = np.argsort(group, kind="stable")
+    size = np.bincount(group)
+    start = np.concatenate(([0], np.cumsum(size)[:-1]))
+    rank = np.empty(n_speakers, dtype=np.int64)
+    rank[by_group] = np.arange(n_speakers) - start[group[by_group]]  # position of a speaker in its group
+    ga = group[a]
+    pick = (rng.random(n) * (size[ga] - 1)).astype(np.int64)
+    # (a group of one has no mate: the index is clipped and the draw is not used)
+    mate = by_group[np.minimum(start[ga] + pick + (pick >= rank[a]), n_speakers - 1)]
+    use_mate = ~target & (size[ga] > 1) & (rng.random(n) < same_group_share)
+    b = np.where(use_mate, mate, b)
     ua = rng.integers(0, utts_per_speaker, size=n)
     ub = (ua + 1 + rng.integers(0, utts_per_speaker - 1, size=n)) % utts_per_speaker  # never the same utterance
     same = impostor_shift * ((gender[a] == gender[b]).astype(float) + (nation[a] == nation[b]))
@@ -90,3 +106,25 @@ def simulate_trials(*, n_speakers: int = 200, trials_per_speaker: int = 50, targ
                          "Gender": gender, "Nationality": nation,
                          "Set": np.where(np.arange(n_speakers) % 10 == 0, "test", "dev")})
     return trials, meta
+
+
+def main(argv=None) -> int:
+    """``python -m arwsv.simulate --out PREFIX``: write PREFIX_scores.txt (SpeechBrain format)
+    and PREFIX_meta.csv (VoxCeleb1 format)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m arwsv.simulate", description=main.__doc__)
+    parser.add_argument("--out", required=True, help="output prefix")
+    parser.add_argument("--speakers", type=int, default=50)
+    parser.add_argument("--trials-per-speaker", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    trials, meta = simulate_trials(n_speakers=args.speakers, trials_per_speaker=args.trials_per_speaker,
+                                   seed=args.seed)
+    trials.to_csv(f"{args.out}_scores.txt", sep=" ", header=False, index=False)
+    meta.to_csv(f"{args.out}_meta.csv", sep="\t", index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

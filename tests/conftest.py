@@ -1,0 +1,30 @@
+"""Shared fixtures: small simulated score tables in VoxCeleb layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arwsv.simulate import simulate_trials
+
+
+@pytest.fixture(scope="session")
+def simulated():
+    """(trials DataFrame, vox1-format meta DataFrame) with planted gaps; 60 speakers, 6000 trials."""
+    return simulate_trials(n_speakers=60, trials_per_speaker=100, seed=3)
+
+
+@pytest.fixture
+def sample_files(tmp_path, simulated):
+    """The simulated trials as a SpeechBrain scores.txt and a vox1_meta.csv on disk."""
+    trials, meta = simulated
+    scores = tmp_path / "scores.txt"
+    trials.to_csv(scores, sep=" ", header=False, index=False)
+    meta_path = tmp_path / "vox1_meta.csv"
+    meta.to_csv(meta_path, sep="\t", index=False)
+    return scores, meta_path
+
+
+def speaker_of(paths):
+    """Speaker id of VoxCeleb-style utterance paths, computed independently of arwsv."""
+    return np.array([p.split("/")[0] for p in paths], dtype=object)
