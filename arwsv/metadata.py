@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from arwsv.errors import InputError
-from arwsv.tables import LineMap, TextTable, norm_name
+from arwsv.tables import LineMap, TextTable, is_number, norm_name
 
 __all__ = ["SpeakerMetadata", "read_metadata"]
 
@@ -86,9 +86,10 @@ def read_metadata(path, *, id_column: str | None = None) -> SpeakerMetadata:
             raise
         encoding = "latin-1"  # older metadata dumps; every byte decodes, names may look odd
         sniffed = TextTable(path, encoding=encoding)
-    if not sniffed.has_header:
+    if any(is_number(field) for field in sniffed.rows[0]):
         raise InputError("speaker metadata needs a header line naming its columns (e.g. 'id,gender,nationality')",
                          sniffed.path, sniffed.line_numbers[0])
+    sniffed.has_header, sniffed.header = True, [f.strip() for f in sniffed.rows[0]]  # the first line always is
     sniffed.check_header()
     header = sniffed.header
     if id_column is not None:

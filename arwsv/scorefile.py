@@ -50,7 +50,8 @@ _LABELS = {
 # header names (lower case, letters and digits only) that name each role
 _ROLE_NAMES = {
     "enrol": {"enrol", "enroll", "enrolment", "enrollment", "enrolid", "enrollid", "enrolutt", "enrollutt",
-              "enrolpath", "enrollpath", "enrolfile", "enrollfile", "ref", "reffile", "refid", "reference",
+              "enrolpath", "enrollpath", "enrolfile", "enrollfile", "enrolmentpath", "enrollmentpath",
+              "enrolmentid", "enrollmentid", "enrolmentutt", "enrollmentutt", "ref", "reffile", "refid", "reference",
               "model", "modelid", "utt1", "utterance1", "file1", "wav1", "audio1", "left"},
     "test": {"test", "testid", "testutt", "testpath", "testfile", "com", "comfile", "probe", "probeid",
              "segment", "segmentid", "utt2", "utterance2", "file2", "wav2", "audio2", "right", "comparison"},
@@ -120,7 +121,7 @@ def speaker_rule(regex: str | None = None):
 
 
 def _detect_headerless(sniffed: TextTable) -> str:
-    kinds = sniffed.column_kinds(_LABELS)
+    kinds = sniffed.column_kinds()
     n = len(kinds)
     where = (sniffed.path, sniffed.line_numbers[0])
     if n == 4:
@@ -283,8 +284,8 @@ def _read_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes, extra_text: d
 
 def _join_trials(scores_file: TextTable, fmt_roles: dict, trials_path: Path, utt_codes: _Codes):
     """Kaldi style: labels from a trials file, scores from SCORES, joined on (enrol, test)."""
-    trials = TextTable(trials_path)
-    kinds = trials.column_kinds(_LABELS)
+    trials = TextTable(trials_path, label_tokens=_LABELS)
+    kinds = trials.column_kinds()
     if len(kinds) == 3 and kinds[0] == "label":
         t_roles = {"label": 0, "enrol": 1, "test": 2}
     elif len(kinds) == 3 and kinds[2] == "label":
@@ -339,7 +340,7 @@ def read_scores(path, *, fmt: str = "auto", trials=None, columns: dict | None = 
     path = Path(path)
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    sniffed = TextTable(path)
+    sniffed = TextTable(path, label_tokens=_LABELS)
     if sniffed.has_header:
         sniffed.check_header()
     overrides = {k: v for k, v in (columns or {}).items() if v is not None}
@@ -349,7 +350,7 @@ def read_scores(path, *, fmt: str = "auto", trials=None, columns: dict | None = 
     roles = _resolve_columns(sniffed, "auto" if fmt == "columns" else fmt, overrides)
     if fmt == "kaldi" and len(sniffed.rows[0]) == 1:
         roles = {"score": 0}
-    needed = ["enrol", "test", "score"] + ([] if fmt == "kaldi" else ["label"])
+    needed = (["enrol", "test"] if roles.keys() != {"score"} else []) + ["score"] + ([] if fmt == "kaldi" else ["label"])
     missing = [r for r in needed if r not in roles]
     if missing:
         cols = f" (columns: {', '.join(sniffed.header)})" if sniffed.header else ""

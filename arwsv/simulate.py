@@ -34,7 +34,7 @@ def simulate_trials(*, n_speakers: int = 200, trials_per_speaker: int = 50, targ
     Parameters
     ----------
     n_speakers, trials_per_speaker : int
-        The file has ``n_speakers * trials_per_speaker`` trials, each speaker enrolling the same number.
+        About ``n_speakers * trials_per_speaker`` trials (repeated pairs are dropped).
     target_share : float
         Share of target trials.
     female_share : float
@@ -102,6 +102,8 @@ def simulate_trials(*, n_speakers: int = 200, trials_per_speaker: int = 50, targ
     score = rng.normal(0.0, 1.0, n) + np.where(target, d[a], same)
     trials = pd.DataFrame({"enrol": utterances[a * utts_per_speaker + ua], "test": utterances[b * utts_per_speaker + ub],
                            "label": target.astype(np.int8), "score": np.round(score, 5)})
+    # a trial list names each (enrol, test) pair once
+    trials = trials.drop_duplicates(["enrol", "test"], ignore_index=True)
     meta = pd.DataFrame({"VoxCeleb1 ID": speakers, "VGGFace1 ID": [f"Person_{i}" for i in range(n_speakers)],
                          "Gender": gender, "Nationality": nation,
                          "Set": np.where(np.arange(n_speakers) % 10 == 0, "test", "dev")})

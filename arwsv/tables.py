@@ -43,13 +43,14 @@ class TextTable:
     line_numbers : list of int
         1-based file line of each sniffed row.
     has_header : bool
-        True when no field of the first line is a number (every data row of a score file has one).
+        True when the first line has no number (every data row of a score file has one) and its
+        fields are not of the same kinds (text / label token) as the following lines'.
     header : list of str or None
     """
 
-    def __init__(self, path, max_rows: int = 200, encoding: str = "utf-8"):
+    def __init__(self, path, max_rows: int = 200, encoding: str = "utf-8", label_tokens=frozenset()):
         path = Path(path)
-        self.path, self.encoding = path, encoding
+        self.path, self.encoding, self.label_tokens = path, encoding, frozenset(label_tokens)
         if not path.exists():
             raise InputError("no such file", path)
         if path.is_dir():
@@ -74,8 +75,28 @@ class TextTable:
             rows.append(self.split(line))
         self.rows = rows
         self.line_numbers = [n for n, _ in lines]
-        self.has_header = not any(is_number(field) for field in rows[0])
+        self.has_header = self._first_row_is_header()
         self.header = [f.strip() for f in rows[0]] if self.has_header else None
+
+    def _kind(self, value: str) -> str:
+        return "label" if value.lower() in self.label_tokens else "number" if is_number(value) else "text"
+
+    def _first_row_is_header(self) -> bool:
+        first = self.rows[0]
+        if any(is_number(field) for field in first):
+            return False  # every data row of a score file has a number
+        if len(self.rows) == 1:
+            return True
+        # no number (e.g. a Kaldi trial list 'enrol test nontarget'): data if it looks like the rest
+        return [self._kind(v) for v in first] != self._kinds(self.rows[1:])
+
+    def _kinds(self, rows) -> list[str]:
+        width = max((len(r) for r in rows), default=0)
+        kinds = []
+        for c in range(width):
+            values = {self._kind(r[c]) for r in rows if c < len(r)}
+            kinds.append(values.pop() if len(values) == 1 else "number" if values == {"label", "number"} else "text")
+        return kinds
 
     def split(self, line: str) -> list[str]:
         if self.sep == r"\s+":
@@ -86,20 +107,9 @@ class TextTable:
     def data_rows(self) -> list[list[str]]:
         return self.rows[1:] if self.has_header else self.rows
 
-    def column_kinds(self, label_tokens) -> list[str]:
-        """Per column: 'label' (all values in ``label_tokens``, lower-cased), 'number', or 'text'."""
-        rows = self.data_rows
-        width = max((len(r) for r in rows), default=0)
-        kinds = []
-        for c in range(width):
-            values = [r[c] for r in rows if c < len(r)]
-            if values and all(v.lower() in label_tokens for v in values):
-                kinds.append("label")
-            elif values and all(is_number(v) for v in values):
-                kinds.append("number")
-            else:
-                kinds.append("text")
-        return kinds
+    def column_kinds(self) -> list[str]:
+        """Per data column: 'label' (all values are label tokens), 'number', or 'text'."""
+        return self._kinds(self.data_rows)
 
     def check_header(self) -> None:
         """Fail on two columns whose names differ only in case or spacing."""
