@@ -105,7 +105,10 @@ def format_table(report: dict) -> str:
     table = pd.DataFrame(rows)
     table["FNMR%@thr"] = table["FNMR%@thr"].where(table["group"] != "all", "-")
     table["FMR%@thr"] = table["FMR%@thr"].where(table["group"] != "all", "-")
-    lines = [table.to_string(index=False)]
+    for column in ("attribute", "group"):  # names read better left-aligned
+        width = max(len(column), table[column].str.len().max())
+        table[column] = table[column].str.ljust(width)
+    lines = [table.to_string(index=False, justify="left")]
     lines.append(f"overall EER threshold (used for FNMR/FMR@thr): {_num(overall.get('eer_threshold'), 6)}")
     for attribute, part in report["attributes"].items():
         s = part["summary"]

@@ -201,26 +201,30 @@ def _find_bad_number(path: Path, sniffed: TextTable, column: int, role: str):
 
 def _chunks(sniffed: TextTable, roles: dict, text_roles: list, float_roles: list):
     """Yield (first_row, DataFrame with columns named by role) over the whole file."""
-    usecols = sorted({roles[r] for r in text_roles + float_roles})
-    dtype = {roles[r]: str for r in text_roles} | {roles[r]: np.float64 for r in float_roles}
+    used = {roles[r]: r for r in text_roles + float_roles}
+    # every column is read (no usecols), so that a row with an extra field is an error, not ignored
+    dtype = {i: str for i in range(max(sniffed.width, max(used) + 1))} | {roles[r]: np.float64 for r in float_roles}
     path = sniffed.path
     try:
         reader = pd.read_csv(path, sep=sniffed.sep, header=None, skiprows=sniffed.line_numbers[0]
-                             if sniffed.has_header else None, usecols=usecols, dtype=dtype,
+                             if sniffed.has_header else None, dtype=dtype,
                              chunksize=CHUNK_ROWS, engine="c", skip_blank_lines=True, encoding="utf-8")
         first = 0
         for chunk in reader:
-            chunk = chunk.rename(columns={index: role for role, index in roles.items()})
+            missing = [index for index in used if index not in chunk.columns]
+            if missing:
+                raise InputError(f"expected at least {max(missing) + 1} columns, found {chunk.shape[1]}", path,
+                                 sniffed.line_numbers[0])
+            chunk = chunk[list(used)].rename(columns=used)
             yield first, chunk
             first += len(chunk)
     except ValueError as err:
         text = str(err)
         match = re.search(r"line (\d+)", text)
         if "Expected" in text and match:
-            detail = re.sub(r"^.*?(Expected .*)$", r"\1", text.strip())
+            counts = re.search(r"Expected (\d+) fields.*saw (\d+)", text)
+            detail = f"expected {counts.group(1)}, found {counts.group(2)}" if counts else text.strip()
             raise InputError(f"wrong number of columns: {detail}", path, int(match.group(1))) from None
-        if "usecols" in text or "out-of-bounds" in text:
-            raise InputError(f"expected at least {max(usecols) + 1} columns", path) from None
         for role in float_roles:
             _find_bad_number(path, sniffed, roles[role], role)
         raise InputError(f"cannot parse: {text.splitlines()[0]}", path) from None

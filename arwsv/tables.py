@@ -91,11 +91,15 @@ class TextTable:
         return [self._kind(v) for v in first] != self._kinds(self.rows[1:])
 
     def _kinds(self, rows) -> list[str]:
-        width = max((len(r) for r in rows), default=0)
+        """Kind of each column by majority, so one bad value does not hide the format
+        (the full read then names its line). Width = the most common number of fields."""
+        widths = [len(r) for r in rows]
+        width = max(set(widths), key=widths.count) if rows else 0
         kinds = []
         for c in range(width):
-            values = {self._kind(r[c]) for r in rows if c < len(r)}
-            kinds.append(values.pop() if len(values) == 1 else "number" if values == {"label", "number"} else "text")
+            seen = [self._kind(r[c]) for r in rows if c < len(r)]
+            label, number, text = (seen.count(k) for k in ("label", "number", "text"))
+            kinds.append("text" if text > label + number else "label" if number == 0 else "number")
         return kinds
 
     def split(self, line: str) -> list[str]:
@@ -107,8 +111,16 @@ class TextTable:
     def data_rows(self) -> list[list[str]]:
         return self.rows[1:] if self.has_header else self.rows
 
+    @property
+    def width(self) -> int:
+        """Number of columns: the header's, else the most common among the sniffed rows."""
+        if self.has_header:
+            return len(self.header)
+        widths = [len(r) for r in self.rows]
+        return max(set(widths), key=widths.count)
+
     def column_kinds(self) -> list[str]:
-        """Per data column: 'label' (all values are label tokens), 'number', or 'text'."""
+        """Per data column: 'label' (label tokens), 'number', or 'text', by majority."""
         return self._kinds(self.data_rows)
 
     def check_header(self) -> None:
