@@ -108,7 +108,8 @@ def format_table(report: dict) -> str:
     for column in ("attribute", "group"):  # names read better left-aligned
         width = max(len(column), table[column].str.len().max())
         table[column] = table[column].str.ljust(width)
-    lines = [table.to_string(index=False, justify="left")]
+        table = table.rename(columns={column: column.ljust(width)})
+    lines = [table.to_string(index=False)]
     lines.append(f"overall EER threshold (used for FNMR/FMR@thr): {_num(overall.get('eer_threshold'), 6)}")
     for attribute, part in report["attributes"].items():
         s = part["summary"]
