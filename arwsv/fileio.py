@@ -9,7 +9,7 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["atomic_write", "check_writable"]
+__all__ = ["atomic_write", "check_writable", "write_if_changed"]
 
 
 def check_writable(path) -> None:
@@ -48,3 +48,21 @@ def atomic_write(path, mode: str = "w", **kwargs):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_if_changed(path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly these bytes.
+
+    Returns True when the file was (re)written. Re-running a preparation step therefore leaves
+    unchanged outputs untouched (same mtime), so downstream tools see nothing new.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, mode="wb") as handle:
+        handle.write(data)
+    return True

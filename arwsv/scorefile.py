@@ -36,7 +36,7 @@ import pandas as pd
 from arwsv.errors import InputError
 from arwsv.tables import LineMap, TextTable, is_number, norm_name
 
-__all__ = ["ScoreTable", "read_scores", "speaker_rule", "FORMATS", "parse_labels"]
+__all__ = ["ScoreTable", "read_scores", "read_trials", "speaker_rule", "FORMATS", "parse_labels"]
 
 FORMATS = ("auto", "speechbrain", "wespeaker", "voxceleb", "kaldi", "csv")
 ROLES = ("enrol", "test", "label", "score")
@@ -286,8 +286,8 @@ def _read_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes, extra_text: d
     return {k: (np.concatenate(v) if v else None) for k, v in out.items()}, lines
 
 
-def _join_trials(scores_file: TextTable, fmt_roles: dict, trials_path: Path, utt_codes: _Codes):
-    """Kaldi style: labels from a trials file, scores from SCORES, joined on (enrol, test)."""
+def _read_trial_rows(trials_path, utt_codes: _Codes):
+    """Rows of a trial list in VoxCeleb (``label enrol test``) or Kaldi (``enrol test target``) format."""
     trials = TextTable(trials_path, label_tokens=_LABELS)
     kinds = trials.column_kinds()
     if len(kinds) == 3 and kinds[0] == "label":
@@ -295,9 +295,23 @@ def _join_trials(scores_file: TextTable, fmt_roles: dict, trials_path: Path, utt
     elif len(kinds) == 3 and kinds[2] == "label":
         t_roles = {"enrol": 0, "test": 1, "label": 2}
     else:
-        raise InputError("--trials must be 'enrol test target|nontarget' (Kaldi) or 'label enrol test' "
+        raise InputError("a trial list must be 'enrol test target|nontarget' (Kaldi) or 'label enrol test' "
                          f"(VoxCeleb); found {len(kinds)} columns", trials_path, trials.line_numbers[0])
-    t_rows, t_lines = _read_rows(trials, t_roles, utt_codes)
+    return _read_rows(trials, t_roles, utt_codes)
+
+
+def read_trials(path) -> pd.DataFrame:
+    """A trial list (VoxCeleb or Kaldi format) as a DataFrame ``label (0/1), enrol, test``."""
+    codes = _Codes()
+    rows, _ = _read_trial_rows(Path(path), codes)
+    utterances = codes.strings()
+    return pd.DataFrame({"label": rows["label"].astype(np.int8), "enrol": utterances[rows["enrol"]],
+                         "test": utterances[rows["test"]]})
+
+
+def _join_trials(scores_file: TextTable, fmt_roles: dict, trials_path: Path, utt_codes: _Codes):
+    """Kaldi style: labels from a trials file, scores from SCORES, joined on (enrol, test)."""
+    t_rows, t_lines = _read_trial_rows(trials_path, utt_codes)
     if "enrol" not in fmt_roles:  # one score per line, in the order of the trials
         s_rows, _ = _read_rows(scores_file, fmt_roles, utt_codes)
         if len(s_rows["score"]) != len(t_rows["label"]):

@@ -1,0 +1,121 @@
+"""P x K batch sampler for metric learning: P speakers, K utterances each, in every batch.
+
+One epoch:
+
+1. every speaker's utterances are shuffled and cut into chunks of K (the last chunk is topped up
+   with the speaker's other utterances; a speaker with fewer than K utterances repeats them);
+2. the chunks are shuffled and dealt into batches of P chunks of **distinct** speakers (a chunk
+   whose speaker is already in the batch waits for the next one);
+3. a last, incomplete batch is filled with chunks of speakers not yet in it, so every batch has
+   exactly P x K items and **every speaker is visited every epoch** (every utterance at least once).
+
+The batch list of an epoch depends only on ``(seed, epoch)``, so the sampler resumes mid-epoch
+from ``state_dict() = {"epoch", "position"}``. Each item is ``(row, crop_seed)``: the manifest
+row and a seed for its random crop, so crops are reproducible too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PKBatchSampler"]
+
+
+class PKBatchSampler:
+    """Batches of ``speakers_per_batch`` x ``utts_per_speaker`` manifest rows.
+
+    Parameters
+    ----------
+    spk_ids : sequence of str, shape (N,)
+        Speaker of each manifest row.
+    speakers_per_batch : int
+        P, at most the number of speakers.
+    utts_per_speaker : int
+        K, >= 1 (>= 2 for pair losses: a batch then holds P*K*(K-1)/2 target pairs).
+    seed : int
+    """
+
+    def __init__(self, spk_ids, speakers_per_batch: int, utts_per_speaker: int, seed: int = 0):
+        spk_ids = np.asarray(spk_ids, dtype=object)
+        self.speakers, codes = np.unique(spk_ids, return_inverse=True)
+        if speakers_per_batch < 1 or utts_per_speaker < 1:
+            raise ValueError("speakers_per_batch and utts_per_speaker must be >= 1")
+        if speakers_per_batch > len(self.speakers):
+            raise ValueError(f"speakers_per_batch={speakers_per_batch} but the manifest has only "
+                             f"{len(self.speakers)} speakers")
+        self.rows_of = [np.flatnonzero(codes == s) for s in range(len(self.speakers))]
+        self.p, self.k, self.seed = speakers_per_batch, utts_per_speaker, seed
+        self.epoch, self.position = 0, 0
+
+    # --- the plan of one epoch ---------------------------------------------------------------
+
+    def _chunks(self, rng) -> list:
+        chunks = []
+        for spk, rows in enumerate(self.rows_of):
+            rows = rng.permutation(rows)
+            n_chunks = max(1, -(-len(rows) // self.k))
+            need = n_chunks * self.k - len(rows)
+            if need:  # top up from the same speaker (with repeats if it has fewer than K)
+                rows = np.concatenate([rows, rng.choice(rows, size=need, replace=need > len(rows))])
+            for c in range(n_chunks):
+                chunks.append((spk, rows[c * self.k:(c + 1) * self.k]))
+        return [chunks[i] for i in rng.permutation(len(chunks))]
+
+    def batches(self, epoch: int) -> list:
+        """All batches of ``epoch``: list of lists of ``(row, crop_seed)``, each of length P*K."""
+        rng = np.random.default_rng([self.seed, epoch])
+        pending, batches, current, in_batch = self._chunks(rng), [], [], set()
+        while pending:
+            waiting = []
+            for spk, rows in pending:
+                if spk in in_batch:
+                    waiting.append((spk, rows))
+                    continue
+                current.append((spk, rows))
+                in_batch.add(spk)
+                if len(current) == self.p:
+                    batches.append(current)
+                    current, in_batch = [], set()
+            if len(waiting) == len(pending):  # only same-speaker chunks left: close the batch
+                if not current:
+                    current, in_batch = [waiting[0]], {waiting[0][0]}
+                    waiting = waiting[1:]
+                batches.append(self._fill(current, in_batch, rng))
+                current, in_batch = [], set()
+            pending = waiting
+        if current:
+            batches.append(self._fill(current, in_batch, rng))
+        crop_seeds = rng.integers(0, 2 ** 31 - 1, size=(len(batches), self.p * self.k))
+        return [[(int(r), int(s)) for r, s in zip(np.concatenate([rows for _, rows in batch]), seeds)]
+                for batch, seeds in zip(batches, crop_seeds)]
+
+    def _fill(self, current: list, in_batch: set, rng) -> list:
+        """Top an incomplete batch up to P chunks with speakers not yet in it."""
+        free = [s for s in range(len(self.speakers)) if s not in in_batch]
+        for spk in rng.choice(free, size=self.p - len(current), replace=False):
+            rows = self.rows_of[spk]
+            current.append((int(spk), rng.choice(rows, size=self.k, replace=len(rows) < self.k)))
+        return current
+
+    # --- iteration and resume ----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.batches(self.epoch))
+
+    def __iter__(self):
+        """Batches of the current epoch from the saved position; then the epoch advances."""
+        plan = self.batches(self.epoch)
+        while self.position < len(plan):
+            batch = plan[self.position]
+            self.position += 1
+            yield batch
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "p": self.p, "k": self.k}
+
+    def load_state_dict(self, state: dict) -> None:
+        if (state["seed"], state["p"], state["k"]) != (self.seed, self.p, self.k):
+            raise ValueError(f"sampler state is for seed/P/K {state['seed']}/{state['p']}/{state['k']}, "
+                             f"not {self.seed}/{self.p}/{self.k}")
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
