@@ -13,7 +13,7 @@ import sys
 from arwsv import __version__
 from arwsv.errors import InputError
 
-COMMANDS = ("eval",)
+COMMANDS = ("eval", "prepare")
 
 
 def build_parser() -> argparse.ArgumentParser:

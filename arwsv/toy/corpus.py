@@ -43,50 +43,9 @@ import pandas as pd
 from arwsv.fileio import write_if_changed
 from arwsv.manifest import write_manifest, write_trials
 from arwsv.toy import synth
+from arwsv.toy.config import COUNTRY_NAMES, ToyConfig
 
 __all__ = ["ToyConfig", "SpeakerSpec", "draw_speakers", "generate_corpus", "COUNTRY_NAMES"]
-
-COUNTRY_NAMES = ["Arcadia", "Borduria", "Cascadia", "Dorne", "Elbonia", "Freedonia", "Genovia", "Latveria",
-                 "Molvania", "Narnia", "Ruritania", "Syldavia"]
-
-
-@dataclass
-class ToyConfig:
-    """Everything that defines a toy corpus (same config + seed = same bytes)."""
-
-    speakers: int = 200
-    utts_per_speaker: int = 20
-    seconds: float = 3.0
-    female_share: float = 0.3
-    countries: int = 4
-    minority_share: float = 0.4
-    minority_spread: float = 0.6
-    test_speakers: int = 40
-    sessions: int = 4
-    reverb_prob: float = 0.3
-    dev_share: float = 0.1
-    seed: int = 0
-    backend: str = "synth"
-
-    def check(self) -> None:
-        """Raise ValueError naming the first impossible setting."""
-        rules = [
-            (self.speakers >= 4, "--speakers must be >= 4"),
-            (self.utts_per_speaker >= 2, "--utts-per-speaker must be >= 2 (trials need two utterances)"),
-            (0.5 <= self.seconds <= 60, "--seconds must be in [0.5, 60]"),
-            (0.0 <= self.female_share <= 1.0, "--female-share must be in [0, 1]"),
-            (1 <= self.countries <= len(COUNTRY_NAMES), f"--countries must be in [1, {len(COUNTRY_NAMES)}]"),
-            (0.0 <= self.minority_share < 1.0, "--minority-share must be in [0, 1)"),
-            (0.0 < self.minority_spread <= 1.0, "--minority-spread must be in (0, 1]"),
-            (2 <= self.test_speakers <= self.speakers - 2, "--test-speakers must be in [2, speakers - 2]"),
-            (self.sessions >= 1, "--sessions must be >= 1"),
-            (0.0 <= self.dev_share < 1.0, "--dev-share must be in [0, 1)"),
-            (self.backend in ("synth", "espeak"), "--backend must be synth or espeak"),
-        ]
-        for ok, message in rules:
-            if not ok:
-                raise ValueError(message)
-
 
 @dataclass
 class SpeakerSpec:
@@ -200,8 +159,8 @@ def _render_speaker(job):
         else:
             wave = synth.synthesize(config.seconds, spec.voice, accent, spec.channels[session], rng)
         path = Path(root) / "wav" / f"{rel}.wav"
-        write_if_changed(path, _wav_bytes(wave))
-        rows.append({"ID": rel, "duration": len(wave) / synth.SAMPLE_RATE, "wav": str(path.resolve()), "start": 0,
+        changed = write_if_changed(path, _wav_bytes(wave))
+        rows.append({"changed": changed, "ID": rel, "duration": len(wave) / synth.SAMPLE_RATE, "wav": str(path.resolve()), "start": 0,
                      "stop": len(wave), "spk_id": spec.spk_id, "gender": spec.gender, "nationality": spec.country})
     return rows
 
@@ -250,6 +209,7 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
             bar.update()
     bar.close()
     frame = pd.DataFrame(rows)
+    changed_wavs = int(frame.pop("changed").sum())
     split = {s.spk_id: s.split for s in speakers}
     is_test = frame["spk_id"].map(split) == "test"
     train_all = frame[~is_test]
@@ -276,7 +236,7 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
                                 "coda_prob": a.coda_prob, "f0_slope": a.f0_slope,
                                 "vowels_f1_f3_hz": np.round(a.vowels, 1).tolist()} for i, a in enumerate(accents)]}
     changed.append(write_if_changed(out / "corpus.json", (json.dumps(description, indent=1) + "\n").encode("utf-8")))
-    return summarize(frame, speakers, changed_files=sum(changed))
+    return summarize(frame, speakers, changed_files=changed_wavs + sum(changed))
 
 
 def summarize(frame: pd.DataFrame, speakers: list, changed_files: int = 0) -> dict:

@@ -210,12 +210,12 @@ def synthesize(duration_s: float, voice: Voice, accent: Accent, channel: Channel
         out[seg] += wave * _envelope(m)
         pos += length
     wave = out[:n]
-    wave = _apply_channel(wave, channel, rng)
+    wave = apply_channel(wave, channel, rng)
     peak = np.abs(wave).max()
     return (wave / (peak + 1e-9) * rng.uniform(0.3, 0.9)).astype(np.float32)
 
 
-def _apply_channel(wave: np.ndarray, channel: Channel, rng) -> np.ndarray:
+def apply_channel(wave: np.ndarray, channel: Channel, rng) -> np.ndarray:
     if channel.rt60 > 0:
         length = int(channel.rt60 * SAMPLE_RATE)
         decay = np.exp(-6.9 * np.arange(length) / length)  # -60 dB at rt60

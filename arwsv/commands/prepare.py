@@ -1,0 +1,100 @@
+"""``arwsv prepare voxceleb|toy``: build manifests, speaker metadata and trial lists."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from arwsv.errors import InputError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("prepare", help="prepare VoxCeleb or generate the toy corpus",
+                       description="Write SpeechBrain manifests (train/dev/test) and trial lists.")
+    kinds = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+
+    v = kinds.add_parser("voxceleb", help="VoxCeleb1/2 as distributed",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                         description="Manifests from VoxCeleb1 (wav) and VoxCeleb2 (m4a or wav) folders.")
+    v.add_argument("--vox1", nargs="+", required=True, metavar="DIR", help="VoxCeleb1 folder(s) holding wav/idXXXXX/...")
+    v.add_argument("--vox2", nargs="*", default=[], metavar="DIR", help="VoxCeleb2 folder(s) holding dev/aac/idXXXXX/...")
+    v.add_argument("--vox1-meta", required=True, help="vox1_meta.csv as distributed")
+    v.add_argument("--vox2-meta", help="vox2_meta.csv as distributed")
+    v.add_argument("--trials", nargs="*", default=[], metavar="LIST",
+                   help="trial lists (veri_test2.txt, list_test_hard2.txt, ...); their speakers leave training")
+    v.add_argument("--out", required=True, help="output folder")
+    v.add_argument("--seg-dur", type=float, default=None, help="cut training utterances into segments of S seconds")
+    v.add_argument("--min-dur", type=float, default=0.0, help="skip utterances shorter than S seconds")
+    v.add_argument("--dev-share", type=float, default=0.02, help="share of training utterances held out as dev")
+    v.add_argument("--seed", type=int, default=0, help="seed of the dev split")
+    v.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel ffmpeg conversions")
+    v.set_defaults(run=run_voxceleb)
+
+    t = kinds.add_parser("toy", help="synthetic corpus with gender and country labels",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                         description="Generate the toy corpus (real 16 kHz speech-like waveforms) with a planted "
+                                     "demographic imbalance; see arwsv/toy/corpus.py for the generative model.")
+    from arwsv.toy.config import ToyConfig
+
+    d = ToyConfig()
+    t.add_argument("--out", required=True, help="output folder")
+    t.add_argument("--speakers", type=int, default=d.speakers)
+    t.add_argument("--utts-per-speaker", type=int, default=d.utts_per_speaker)
+    t.add_argument("--seconds", type=float, default=d.seconds, help="length of each utterance")
+    t.add_argument("--female-share", type=float, default=d.female_share, help="share of female speakers")
+    t.add_argument("--countries", type=int, default=d.countries, help="number of countries (accents)")
+    t.add_argument("--minority-share", type=float, default=d.minority_share,
+                   help="share of speakers from the minority countries (all but the first)")
+    t.add_argument("--minority-spread", type=float, default=d.minority_spread,
+                   help="voice-parameter spread of women and of minority-country speakers, relative to 1")
+    t.add_argument("--test-speakers", type=int, default=d.test_speakers, help="held-out evaluation speakers")
+    t.add_argument("--sessions", type=int, default=d.sessions, help="recording sessions (channels) per speaker")
+    t.add_argument("--reverb-prob", type=float, default=d.reverb_prob, help="probability a session is reverberant")
+    t.add_argument("--dev-share", type=float, default=d.dev_share, help="share of training utterances held out")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--backend", choices=["synth", "espeak"], default=d.backend,
+                   help="synth: built-in synthesiser; espeak: espeak-ng voices (needs the espeak-ng program)")
+    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
+    t.set_defaults(run=run_toy)
+
+
+def _print_report(report: dict, out) -> None:
+    print(json.dumps(report, indent=1))
+    print(f"wrote {out} ({report.get('changed_files', 0)} files changed)")
+
+
+def run_voxceleb(args) -> int:
+    from arwsv.voxceleb import prepare_voxceleb
+
+    if args.seg_dur is not None and args.seg_dur <= 0:
+        raise InputError("--seg-dur must be > 0")
+    if args.min_dur < 0 or not 0 <= args.dev_share < 1:
+        raise InputError("--min-dur must be >= 0 and --dev-share in [0, 1)")
+    report = prepare_voxceleb(vox1=args.vox1, vox2=args.vox2, vox1_meta=args.vox1_meta, vox2_meta=args.vox2_meta,
+                              trials=args.trials, out=args.out, seg_dur=args.seg_dur, min_dur=args.min_dur,
+                              dev_share=args.dev_share, seed=args.seed, jobs=args.jobs)
+    _print_report(report, args.out)
+    return 0
+
+
+def run_toy(args) -> int:
+    from arwsv.toy.config import ToyConfig
+    from arwsv.toy.corpus import generate_corpus
+
+    config = ToyConfig(speakers=args.speakers, utts_per_speaker=args.utts_per_speaker, seconds=args.seconds,
+                       female_share=args.female_share, countries=args.countries, minority_share=args.minority_share,
+                       minority_spread=args.minority_spread, test_speakers=args.test_speakers,
+                       sessions=args.sessions, reverb_prob=args.reverb_prob, dev_share=args.dev_share,
+                       seed=args.seed, backend=args.backend)
+    try:
+        config.check()
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    if args.backend == "espeak":
+        from arwsv.toy.espeak import check_available
+
+        check_available()
+    report = generate_corpus(config, args.out, jobs=max(1, args.jobs))
+    _print_report(report, args.out)
+    return 0

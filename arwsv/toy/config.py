@@ -1,0 +1,48 @@
+"""The settings of a toy corpus, importable without numpy (the CLI reads its defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ToyConfig", "COUNTRY_NAMES"]
+
+COUNTRY_NAMES = ["Arcadia", "Borduria", "Cascadia", "Dorne", "Elbonia", "Freedonia", "Genovia", "Latveria",
+                 "Molvania", "Narnia", "Ruritania", "Syldavia"]
+
+
+@dataclass
+class ToyConfig:
+    """Everything that defines a toy corpus (same config + seed = same bytes)."""
+
+    speakers: int = 200
+    utts_per_speaker: int = 20
+    seconds: float = 3.0
+    female_share: float = 0.3
+    countries: int = 4
+    minority_share: float = 0.4
+    minority_spread: float = 0.6
+    test_speakers: int = 40
+    sessions: int = 4
+    reverb_prob: float = 0.3
+    dev_share: float = 0.1
+    seed: int = 0
+    backend: str = "synth"
+
+    def check(self) -> None:
+        """Raise ValueError naming the first impossible setting."""
+        rules = [
+            (self.speakers >= 4, "--speakers must be >= 4"),
+            (self.utts_per_speaker >= 2, "--utts-per-speaker must be >= 2 (trials need two utterances)"),
+            (0.5 <= self.seconds <= 60, "--seconds must be in [0.5, 60]"),
+            (0.0 <= self.female_share <= 1.0, "--female-share must be in [0, 1]"),
+            (1 <= self.countries <= len(COUNTRY_NAMES), f"--countries must be in [1, {len(COUNTRY_NAMES)}]"),
+            (0.0 <= self.minority_share < 1.0, "--minority-share must be in [0, 1)"),
+            (0.0 < self.minority_spread <= 1.0, "--minority-spread must be in (0, 1]"),
+            (2 <= self.test_speakers <= self.speakers - 2, "--test-speakers must be in [2, speakers - 2]"),
+            (self.sessions >= 1, "--sessions must be >= 1"),
+            (0.0 <= self.dev_share < 1.0, "--dev-share must be in [0, 1)"),
+            (self.backend in ("synth", "espeak"), "--backend must be synth or espeak"),
+        ]
+        for ok, message in rules:
+            if not ok:
+                raise ValueError(message)
