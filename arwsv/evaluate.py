@@ -253,7 +253,8 @@ class FairnessEvaluation:
                                   **with_ci(measured["groups"][g.name], (part.attribute, "groups", g.name))}
             report["attributes"][part.attribute] = {
                 "groups": groups,
-                "cross_group": {**self._counts(part.cross), **measured["cross_group"]},
+                "cross_group": {**self._counts(part.cross),
+                                **with_ci(measured["cross_group"], (part.attribute, "cross_group"))},
                 "n_unlabelled_trials": part.n_unlabelled,
                 "pooled_into_other": part.pooled,
                 "summary": with_ci(measured["summary"], (part.attribute, "summary")),

@@ -1,7 +1,8 @@
 """Summaries of how unequal verification errors are across demographic groups.
 
 All functions take per-group values (one entry per group) and ignore groups whose value is
-undefined (nan). A summary needs at least two defined groups; otherwise it is nan.
+undefined (nan). :func:`gap_summary` uses the same groups for every summary: those with a defined
+EER (at least one target and one non-target trial). A summary needs two such groups, else nan.
 
 - ``eer_gap_abs``  = max_g EER_g - min_g EER_g (the paper's "gender gap" for two groups).
 - ``eer_gap_rel``  = eer_gap_abs / mean_g EER_g (relative gap; symmetric, finite when a group
@@ -63,11 +64,16 @@ def garbe(fmr, fnmr, alpha: float = 0.5) -> float:
 def gap_summary(eers, fmr, fnmr, *, fdr_alpha: float = 0.5, garbe_alpha: float = 0.5) -> dict:
     """All gap summaries of one attribute from per-group EER, FMR and FNMR (shape (G,) each).
 
+    Groups whose EER is undefined are left out of every summary (FDR and Gini included).
+
     Returns a dict with the keys listed in the module docstring (``eer_ratio_to_mean`` is a
     list aligned with ``eers``).
     """
     eers = np.asarray(eers, dtype=np.float64)
-    x = _defined(eers)
+    measured = np.isfinite(eers)  # every summary uses the same groups: those with a defined EER
+    fmr = np.where(measured, np.asarray(fmr, dtype=np.float64), np.nan)
+    fnmr = np.where(measured, np.asarray(fnmr, dtype=np.float64), np.nan)
+    x = eers[measured]
     nan = float("nan")
     if len(x) >= 2:
         mean = x.mean()

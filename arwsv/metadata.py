@@ -51,11 +51,18 @@ class SpeakerMetadata:
 
     def find(self, attribute: str) -> str | None:
         """Column holding ``attribute`` (matched by normalised name or alias), or None."""
-        wanted = {norm_name(a) for a in _ALIASES.get(norm_name(attribute), (attribute,))}
+        wanted = {norm_name(a) for a in self._aliases(attribute)}
         for column in self.table.columns:
             if norm_name(column) in wanted:
                 return column
         return None
+
+    @staticmethod
+    def _aliases(attribute: str) -> tuple:
+        for names in _ALIASES.values():
+            if norm_name(attribute) in names:
+                return names
+        return (attribute,)
 
     def values(self, attribute: str, speakers) -> np.ndarray:
         """Attribute value of each speaker (shape (S,), object); ``""`` where unknown or absent.
@@ -66,7 +73,7 @@ class SpeakerMetadata:
         if column is None:
             raise InputError(f"no column for {attribute!r} (columns: {', '.join(self.columns)})", self.path)
         series = self.table[column]
-        if norm_name(attribute) == "gender":
+        if self._aliases(attribute) == _ALIASES["gender"]:
             lowered = series.str.lower()
             series = lowered.map(_GENDERS).fillna(lowered)
         return series.reindex(pd.Index(speakers)).fillna("").to_numpy(object)
@@ -82,7 +89,7 @@ def read_metadata(path, *, id_column: str | None = None) -> SpeakerMetadata:
     try:
         sniffed = TextTable(path, encoding=encoding)
     except InputError as err:
-        if "UTF-8" not in err.message:
+        if "UTF-8" not in err.message:  # any other problem is not an encoding one
             raise
         encoding = "latin-1"  # older metadata dumps; every byte decodes, names may look odd
         sniffed = TextTable(path, encoding=encoding)
@@ -91,6 +98,7 @@ def read_metadata(path, *, id_column: str | None = None) -> SpeakerMetadata:
                          sniffed.path, sniffed.line_numbers[0])
     sniffed.has_header, sniffed.header = True, [f.strip() for f in sniffed.rows[0]]  # the first line always is
     sniffed.check_header()
+    sniffed.check_widths()
     header = sniffed.header
     if id_column is not None:
         id_index = sniffed.column(id_column, "--meta-id-col")
@@ -116,12 +124,12 @@ def read_metadata(path, *, id_column: str | None = None) -> SpeakerMetadata:
     if (ids == "").any():
         row = int(np.flatnonzero((ids == "").to_numpy())[0])
         raise InputError(f"empty speaker id in column {header[id_index]!r}", sniffed.path,
-                         LineMap(sniffed.path, True, encoding)(row))
+                         LineMap(sniffed.path, True, encoding, sep=sniffed.sep)(row))
     dup = ids.duplicated(keep="first").to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero((ids == ids.iloc[row]).to_numpy())[0])
-        lines = LineMap(sniffed.path, True, encoding)
+        lines = LineMap(sniffed.path, True, encoding, sep=sniffed.sep)
         raise InputError(f"speaker id {ids.iloc[row]!r} appears twice (first on line {lines(first)})",
                          sniffed.path, lines(row))
     table = table.set_index(ids).drop(columns=header[id_index])

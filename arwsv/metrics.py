@@ -73,7 +73,10 @@ class DetCurve:
         k = int(np.argmax(d >= 0))
         a = -d[k - 1] / (d[k] - d[k - 1])
         rate = self.fnmr[k - 1] + a * (self.fnmr[k] - self.fnmr[k - 1])
-        threshold = self.thresholds[k - 1] + a * (self.thresholds[k] - self.thresholds[k - 1])
+        lo, hi = self.thresholds[k - 1], self.thresholds[k]
+        # convex combination (no overflow for scores near the float limits), clamped so that
+        # rounding can never carry the threshold past the next score (a = 1 must mean point k)
+        threshold = min(max(lo * (1.0 - a) + hi * a, lo), hi)
         return float(rate), float(threshold)
 
     def min_dcf(self, p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> tuple[float, float]:
@@ -86,6 +89,8 @@ class DetCurve:
 
     def rates_at(self, threshold: float) -> tuple[float, float]:
         """``(fnmr, fmr)`` when accepting ``score >= threshold``; nan where undefined."""
+        if np.isnan(threshold):
+            return float("nan"), float("nan")
         # number of distinct score values below the threshold = index of the operating point
         k = int(np.searchsorted(self.thresholds[:-1], threshold, side="left"))
         fnmr = float(self.fnmr[k]) if self.n_targets > 0 else float("nan")
@@ -119,8 +124,7 @@ class SortedTrials:
             self._run_ends = np.append(np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1)
             starts = np.concatenate(([0], self._run_ends[:-1] + 1))
             unique = scores[starts]
-            step = unique[-1] - unique[-2] if len(unique) > 1 else 1.0
-            self._thresholds = np.append(unique, unique[-1] + step)
+            self._thresholds = np.append(unique, _above(unique))
         else:
             self._run_ends = np.zeros(0, dtype=np.int64)
             self._thresholds = np.array([np.inf])
@@ -146,6 +150,15 @@ class SortedTrials:
             fnmr = np.concatenate(([0.0], cum_tgt / n_tgt))
             fmr = np.concatenate(([1.0], (n_non - cum_non) / n_non))
         return DetCurve(fnmr, fmr, self._thresholds, n_tgt, n_non)
+
+
+def _above(unique: np.ndarray) -> float:
+    """A threshold above every score (the 'reject all' point): one more step of the score grid,
+    or the next float where that step is lost to rounding or overflows."""
+    top = unique[-1]
+    with np.errstate(over="ignore"):
+        candidate = top + (top - unique[-2] if len(unique) > 1 else max(1.0, abs(top)))
+    return float(candidate) if np.isfinite(candidate) and candidate > top else float(np.nextafter(top, np.inf))
 
 
 def det_curve(scores, is_target, weights=None) -> DetCurve:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from arwsv.errors import InputError
-from arwsv.tables import LineMap, TextTable, is_number, norm_name
+from arwsv.tables import LineMap, TextTable, first_undecodable_line, is_number, norm_name
 
 __all__ = ["ScoreTable", "read_scores", "read_trials", "speaker_rule", "FORMATS", "parse_labels"]
 
@@ -125,8 +125,9 @@ def _detect_headerless(sniffed: TextTable) -> str:
     n = len(kinds)
     where = (sniffed.path, sniffed.line_numbers[0])
     if n == 4:
-        if kinds[3] == "label" and kinds[2] == "number" and not all(is_number(r[3]) for r in sniffed.data_rows):
-            return "wespeaker"
+        if kinds[3] == "label" and kinds[2] in ("number", "label") and \
+                not any(is_number(r[3]) for r in sniffed.data_rows if len(r) > 3):
+            return "wespeaker"  # column 4 holds words (target/nontarget): column 3 is the score
         if kinds[2] == "label" and kinds[3] in ("number", "label") and kinds[0] == kinds[1] == "text":
             return "speechbrain"
         if kinds[0] == "label" and kinds[3] in ("number", "label") and kinds[1] == kinds[2] == "text":
@@ -156,6 +157,9 @@ def _resolve_columns(sniffed: TextTable, fmt: str, overrides: dict) -> dict:
             hits = [i for i, name in enumerate(names) if name in _ROLE_NAMES[role]]
             if len(hits) == 1:
                 roles[role] = hits[0]
+            elif len(hits) > 1 and not overrides.get(role):
+                both = " and ".join(repr(sniffed.header[i]) for i in hits)
+                raise InputError(f"columns {both} could each be the {role}; choose one with --{role}-col", *where)
     elif fmt != "auto":
         roles = dict(_LAYOUTS[fmt])
     for role, spec in overrides.items():
@@ -207,8 +211,9 @@ def _chunks(sniffed: TextTable, roles: dict, text_roles: list, float_roles: list
     path = sniffed.path
     try:
         reader = pd.read_csv(path, sep=sniffed.sep, header=None, skiprows=sniffed.line_numbers[0]
-                             if sniffed.has_header else None, dtype=dtype,
-                             chunksize=CHUNK_ROWS, engine="c", skip_blank_lines=True, encoding="utf-8")
+                             if sniffed.has_header else None, dtype=dtype, quoting=sniffed.quoting,
+                             skipinitialspace=sniffed.needs_strip, chunksize=CHUNK_ROWS, engine="c",
+                             skip_blank_lines=True, encoding="utf-8")
         first = 0
         for chunk in reader:
             missing = [index for index in used if index not in chunk.columns]
@@ -216,8 +221,16 @@ def _chunks(sniffed: TextTable, roles: dict, text_roles: list, float_roles: list
                 raise InputError(f"expected at least {max(missing) + 1} columns, found {chunk.shape[1]}", path,
                                  sniffed.line_numbers[0])
             chunk = chunk[list(used)].rename(columns=used)
+            if sniffed.needs_strip:  # 'a, b' style files: spaces around fields are not part of ids
+                for role in text_roles:
+                    chunk[role] = chunk[role].str.strip()
             yield first, chunk
             first += len(chunk)
+    except pd.errors.EmptyDataError:
+        raise InputError("no trials after the header", path) from None
+    except UnicodeDecodeError:  # (a ValueError too, so caught first)
+        raise InputError("not valid UTF-8 text (binary or another encoding?)", path,
+                         first_undecodable_line(path)) from None
     except ValueError as err:
         text = str(err)
         match = re.search(r"line (\d+)", text)
@@ -228,8 +241,6 @@ def _chunks(sniffed: TextTable, roles: dict, text_roles: list, float_roles: list
         for role in float_roles:
             _find_bad_number(path, sniffed, roles[role], role)
         raise InputError(f"cannot parse: {text.splitlines()[0]}", path) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", path) from None
 
 
 class _Codes:
@@ -253,7 +264,7 @@ def _read_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes, extra_text: d
     text_roles += list(extra_text or {})
     all_roles = dict(roles) | dict(extra_text or {})
     float_roles = ["score"] if "score" in roles else []
-    lines = LineMap(sniffed.path, sniffed.has_header)
+    lines = LineMap(sniffed.path, sniffed.has_header, sep=sniffed.sep)
     out = {"enrol": [], "test": [], "score": [], "label": []} | {k: [] for k in extra_text or {}}
     n_rows = 0
     for first, chunk in _chunks(sniffed, all_roles, text_roles, float_roles):
@@ -288,7 +299,8 @@ def _read_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes, extra_text: d
 
 def _read_trial_rows(trials_path, utt_codes: _Codes):
     """Rows of a trial list in VoxCeleb (``label enrol test``) or Kaldi (``enrol test target``) format."""
-    trials = TextTable(trials_path, label_tokens=_LABELS)
+    trials = TextTable(trials_path, label_tokens=_LABELS, prefer_whitespace=True)
+    trials.check_widths()
     kinds = trials.column_kinds()
     if len(kinds) == 3 and kinds[0] == "label":
         t_roles = {"label": 0, "enrol": 1, "test": 2}
@@ -326,8 +338,9 @@ def _join_trials(scores_file: TextTable, fmt_roles: dict, trials_path: Path, utt
     sorted_keys = s_keys[order]
     dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
     if len(dup):
-        row = int(order[dup[0] + 1])
-        raise InputError("duplicate score for the same (enrol, test) pair", scores_file.path, s_lines(row))
+        first, second = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
+        raise InputError(f"duplicate score for the same (enrol, test) pair (first on line {s_lines(first)})",
+                         scores_file.path, s_lines(second))
     pos = np.minimum(np.searchsorted(sorted_keys, t_keys), len(sorted_keys) - 1)
     found = sorted_keys[pos] == t_keys
     if not found.all():
@@ -358,9 +371,10 @@ def read_scores(path, *, fmt: str = "auto", trials=None, columns: dict | None = 
     path = Path(path)
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    sniffed = TextTable(path, label_tokens=_LABELS)
+    sniffed = TextTable(path, label_tokens=_LABELS, prefer_whitespace=True)
     if sniffed.has_header:
         sniffed.check_header()
+    sniffed.check_widths()
     overrides = {k: v for k, v in (columns or {}).items() if v is not None}
     if fmt == "auto":
         fmt = "csv" if sniffed.has_header else (None if len(overrides) == 4 else _detect_headerless(sniffed))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["TextTable", "LineMap", "is_number", "norm_name"]
+__all__ = ["TextTable", "LineMap", "first_undecodable_line", "is_number", "norm_name"]
 
 
 def norm_name(name: str) -> str:
@@ -23,12 +23,25 @@ def norm_name(name: str) -> str:
 
 
 def is_number(token: str) -> bool:
-    """True when ``float(token)`` succeeds."""
+    """True when ``token`` is a number as pandas reads one (``float()`` without ``_`` separators)."""
+    if "_" in token:
+        return False
     try:
         float(token)
     except ValueError:
         return False
     return True
+
+
+def first_undecodable_line(path) -> int | None:
+    """1-based line of the first byte sequence that is not UTF-8 (None if all decode)."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 class TextTable:
@@ -38,6 +51,10 @@ class TextTable:
     ----------
     sep : str
         ``"\\t"`` if the first line has a tab, else ``","`` if it has a comma, else ``r"\\s+"``.
+        With ``prefer_whitespace`` (score files, whose fields hold no spaces), a tab file whose
+        fields contain spaces (``paste``-joined columns) is read as whitespace-separated.
+    needs_strip : bool
+        Fields carry surrounding spaces (``a, b``): readers strip them.
     rows : list of list of str
         The sniffed lines split into fields.
     line_numbers : list of int
@@ -48,7 +65,8 @@ class TextTable:
     header : list of str or None
     """
 
-    def __init__(self, path, max_rows: int = 200, encoding: str = "utf-8", label_tokens=frozenset()):
+    def __init__(self, path, max_rows: int = 200, encoding: str = "utf-8", label_tokens=frozenset(),
+                 prefer_whitespace: bool = False):
         path = Path(path)
         self.path, self.encoding, self.label_tokens = path, encoding, frozenset(label_tokens)
         if not path.exists():
@@ -64,15 +82,20 @@ class TextTable:
                         if len(lines) >= max_rows:
                             break
         except UnicodeDecodeError:
-            raise InputError("not a UTF-8 text file (binary or another encoding?)", path) from None
+            line = first_undecodable_line(path) if encoding == "utf-8" else None
+            raise InputError("not valid UTF-8 text (binary or another encoding?)", path, line) from None
         except OSError as err:
             raise InputError(f"cannot read: {err.strerror}", path) from None
         if not lines:
             raise InputError("file is empty", path)
         first = lines[0][1]
         self.sep = "\t" if "\t" in first else "," if "," in first else r"\s+"
-        for _, line in lines:
-            rows.append(self.split(line))
+        raw = [self.split(line, strip=False) for _, line in lines]
+        if self.sep == "\t" and prefer_whitespace and any(" " in f.strip() for r in raw for f in r):
+            self.sep = r"\s+"
+            raw = [self.split(line) for _, line in lines]
+        self.needs_strip = self.sep != r"\s+" and any(f != f.strip() for r in raw for f in r)
+        rows = [[f.strip() for f in r] for r in raw]
         self.rows = rows
         self.line_numbers = [n for n, _ in lines]
         self.has_header = self._first_row_is_header()
@@ -98,14 +121,30 @@ class TextTable:
         kinds = []
         for c in range(width):
             seen = [self._kind(r[c]) for r in rows if c < len(r)]
-            label, number, text = (seen.count(k) for k in ("label", "number", "text"))
-            kinds.append("text" if text > label + number else "label" if number == 0 else "number")
+            counts = {k: seen.count(k) for k in ("number", "label", "text")}
+            kinds.append(max(counts, key=counts.get))  # ties go to number, then label
         return kinds
 
-    def split(self, line: str) -> list[str]:
+    def split(self, line: str, strip: bool = True) -> list[str]:
         if self.sep == r"\s+":
             return line.split()
-        return [f.strip() for f in next(csv.reader([line], delimiter=self.sep))]
+        fields = next(csv.reader([line], delimiter=self.sep))
+        return [f.strip() for f in fields] if strip else fields
+
+    @property
+    def quoting(self) -> int:
+        """csv quoting for pandas: quotes mean nothing in whitespace-separated score files."""
+        return csv.QUOTE_NONE if self.sep == r"\s+" else csv.QUOTE_MINIMAL
+
+    def check_widths(self) -> None:
+        """Fail on the first sniffed row whose number of fields differs from :attr:`width`."""
+        width = self.width
+        start = 1 if self.has_header else 0
+        for number, row in zip(self.line_numbers[start:], self.rows[start:]):
+            if len(row) != width:
+                what = "the header's" if self.has_header else "most lines'"
+                raise InputError(f"wrong number of columns: {len(row)}, expected {width} ({what})", self.path,
+                                 number)
 
     @property
     def data_rows(self) -> list[list[str]]:
@@ -156,15 +195,17 @@ class LineMap:
     Only used on the error path: it re-reads the file, counting non-blank lines.
     """
 
-    def __init__(self, path, has_header: bool, encoding: str = "utf-8"):
+    def __init__(self, path, has_header: bool, encoding: str = "utf-8", sep: str = r"\s+"):
         self.path, self.skip, self.encoding = Path(path), 1 if has_header else 0, encoding
+        # pandas skips empty lines; with a whitespace separator also lines of spaces and tabs
+        self.blank = (lambda line: not line.strip()) if sep == r"\s+" else (lambda line: not line.rstrip("\r\n"))
 
     def __call__(self, row: int) -> int | None:
         wanted = row + self.skip
         seen = -1
         with open(self.path, encoding=self.encoding, errors="replace") as handle:
             for number, line in enumerate(handle, start=1):
-                if line.strip():
+                if not self.blank(line):
                     seen += 1
                     if seen == wanted:
                         return number

@@ -85,7 +85,7 @@ META = "id\tgender\tnationality\nid1\tm\tUSA\nid2\tf\tUK\n"
 
 @pytest.mark.parametrize("scores,meta,extra,needle,line", [
     (None, META, [], "no such file", None),
-    ("\x00\x01\xff\xfe binary", META, [], "not a UTF-8 text file", None),
+    ("\x00\x01\xff\xfe binary", META, [], "not valid UTF-8 text", 1),
     ("a b c d e f\ng h i j k l\n", META, [], "cannot tell the score-file format", 1),
     ("enrol,test,label\nid1/v/1,id1/v/2,1\n", META, [], "cannot find the score column", 1),
     ("enrol,test,score,Score,label\nid1/v/1,id1/v/2,0.3,0.3,1\n", META, [], "duplicate column name", 1),
@@ -102,6 +102,9 @@ META = "id\tgender\tnationality\nid1\tm\tUSA\nid2\tf\tUK\n"
     (GOOD, META, ["--p-target", "1.5"], "--p-target: 1.5 is not strictly between 0 and 1", None),
     (GOOD, META, ["--json", "/nonexistent/dir/r.json"], "does not exist", None),
     ("id1/v/1.wav id1/v/2.wav 0.9\n", META, [], "pass the trial list with --trials", 1),
+    (GOOD, META, ["--bootstrap", "2", "--seed", "-1"], "--seed must be >= 0", None),
+    (GOOD, META, ["--c-miss", "inf"], "--c-miss and --c-fa must be finite and > 0", None),
+    (GOOD, META, ["--c-fa", "nan"], "--c-miss and --c-fa must be finite and > 0", None),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, scores, meta, extra, needle, line):
     scores_path, meta_path = tmp_path / "scores.txt", tmp_path / "meta.tsv"
@@ -174,3 +177,15 @@ def test_kaldi_missing_score_names_trials_line(tmp_path):
     scores.write_text("id1/v/1 id1/v/2 0.9\nid1/v/1 id2/v/1 0.1\nid2/v/1 id2/w/2 0.4\nid2/v/1 id2/w/2 0.5\n")
     code, _, stderr = run_cli("eval", scores, "--trials", trials)
     assert code == 2 and f"{scores}:4: duplicate score" in stderr
+
+
+def test_groups_by_alias_and_single_trial(tmp_path):
+    scores = tmp_path / "s.txt"
+    scores.write_text("id1/v/1 id1/v/2 1 0.9\n")
+    meta = tmp_path / "m.tsv"
+    meta.write_text("id\tGender\nid1\tm\n")
+    out = tmp_path / "r.json"
+    assert main(["eval", str(scores), "--meta", str(meta), "--groups", "sex", "--json", str(out), "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    male = report["attributes"]["sex"]["groups"]["male"]  # m/f normalised through the alias too
+    assert male["eer"] is None and male["fnmr"] is None  # no overall threshold: n/a, not 100 %

@@ -72,3 +72,19 @@ def test_bad_metadata(tmp_path, text, message, line):
     with pytest.raises(InputError, match=message) as err:
         read_metadata(path)
     assert err.value.path == str(path) and err.value.line == line
+
+
+def test_alias_names_work_both_ways(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("id,Gender,Country\ns1,F,Peru\n")
+    meta = read_metadata(path)
+    assert list(meta.values("sex", ["s1"])) == ["female"]  # asked as 'sex', column named 'Gender'
+    assert list(meta.values("nationality", ["s1"])) == ["Peru"]
+
+
+def test_extra_field_on_first_data_row(tmp_path):
+    path = tmp_path / "m.tsv"
+    path.write_text("id\tgender\nid1\tm\textra\nid2\tf\n")
+    with pytest.raises(InputError, match="wrong number of columns: 3, expected 2") as err:
+        read_metadata(path)
+    assert err.value.line == 2

@@ -132,3 +132,27 @@ def test_edge_cases():
     assert not empty.defined and np.isnan(empty.eer()[0])
     fnmr, fmr = det_curve([0.1, 0.2], [1, 1]).rates_at(0.15)
     assert fnmr == 0.5 and np.isnan(fmr)
+
+
+def test_eer_threshold_never_passes_the_next_score():
+    # perfectly separated: FNMR = FMR = 0 exactly at a point (a = 1); rounding must not move the
+    # threshold above the lowest target score (which gave FNMR 100 % at the threshold)
+    rng = np.random.default_rng(11)
+    for _ in range(2000):
+        non = rng.uniform(-1, 0, size=2)
+        tgt = rng.uniform(0.5, 1.5, size=2)
+        det = det_curve(np.concatenate([non, tgt]), [0, 0, 1, 1])
+        rate, threshold = det.eer()
+        assert rate == 0.0
+        assert non.max() < threshold <= tgt.min()
+        assert det.rates_at(threshold) == (0.0, 0.0)
+
+
+def test_extreme_and_constant_scores():
+    scores, labels = np.array([-1.7e308, 1.7e308, -1e308, 1e308]), np.array([0, 1, 0, 1])
+    rate, threshold = det_curve(scores, labels).eer()
+    assert rate == 0.0 and np.isfinite(threshold)
+    det = det_curve([1e20] * 4, [0, 1, 0, 1])
+    assert det.thresholds[-1] > 1e20  # the 'reject all' point lies above the scores
+    assert det.eer()[0] == pytest.approx(0.5)
+    assert all(np.isnan(det.rates_at(np.nan)))

@@ -129,3 +129,76 @@ def test_large_file_is_read_in_chunks(tmp_path, simulated, monkeypatch):
     monkeypatch.setattr(scorefile, "CHUNK_ROWS", 777)  # many chunks, codes must stay consistent
     trials, _ = simulated
     _check(read_scores(_write(tmp_path / "s.txt", trials[["enrol", "test", "label", "score"]])), trials)
+
+
+def test_spaces_after_commas(tmp_path, simulated):
+    trials, _ = simulated
+    path = tmp_path / "s.csv"
+    with open(path, "w") as handle:
+        handle.write("enrol, test, label, score\n")
+        for e, t, l, s in trials[["enrol", "test", "label", "score"]].itertuples(index=False):
+            handle.write(f"{e}, {t}, {l}, {s}\n")
+    _check(read_scores(path), trials)
+
+
+def test_paste_joined_trial_list_and_scores(tmp_path, simulated):
+    trials, _ = simulated
+    path = tmp_path / "pasted.txt"  # `paste veri_test2.txt scores > pasted.txt`
+    path.write_text("".join(f"{l} {e} {t}\t{s}\n" for l, e, t, s in
+                            trials[["label", "enrol", "test", "score"]].itertuples(index=False)))
+    table = read_scores(path)
+    assert table.format == "voxceleb"
+    _check(table, trials)
+
+
+def test_wespeaker_with_binary_scores(tmp_path):
+    path = tmp_path / "we.txt"
+    path.write_text("a/v/1 a/v/2 1 target\na/v/1 b/v/1 0 nontarget\nb/v/1 b/v/2 0 target\n")
+    table = read_scores(path)
+    assert table.format == "wespeaker"
+    assert table.is_target.tolist() == [True, False, True]
+
+
+def test_crlf_bom_and_quotes(tmp_path, simulated):
+    trials, _ = simulated
+    path = tmp_path / "s.csv"
+    body = "".join(f'"{e}","{t}",{l},{s}\r\n' for e, t, l, s in
+                   trials[["enrol", "test", "label", "score"]].itertuples(index=False))
+    path.write_bytes(("enrol,test,label,score\r\n" + body).encode("utf-8"))
+    _check(read_scores(path), trials)
+
+
+@pytest.mark.parametrize("text,message,line", [
+    ("a/v/1 a/v/2 1 0.5 x\na/v/1 b/v/1 0 0.2\nb/v/1 b/v/2 1 0.3\n", "wrong number of columns: 5, expected 4", 1),
+    ("a/v/1 a/v/2 1\na/v/1 b/v/1 0 0.2\nb/v/1 b/v/2 1 0.3\n", "wrong number of columns: 3, expected 4", 1),
+    ("".join(f"a/v/1 b/v/{i} 0 0.{i}\n" for i in range(1, 20)) + "a/v/1 a/v/2 2 0.5\n", "label '2'", 20),
+    ("enrol,test,label,score\n", "no trials after the header", None),
+    ("a/v/1 b/v/1 0 1_000\na/v/1 a/v/2 1 0.5\n", "score '1_000' is not a number", 1),
+    ("enrol,test,label,score,llr\na,b,1,0.5,0.4\n", "could each be the score", 1),
+])
+def test_bad_rows_are_located(tmp_path, text, message, line):
+    path = tmp_path / "s.txt"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as err:
+        read_scores(path)
+    assert err.value.line == line
+
+
+def test_undecodable_byte_late_in_file(tmp_path):
+    path = tmp_path / "s.txt"
+    lines = [f"a/v/1 b/v/{i} 0 0.{i % 10}\n".encode() for i in range(300)]
+    lines.append(b"a/v/1 b/v/\xff 0 0.3\n")
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(InputError, match="not valid UTF-8") as err:
+        read_scores(path)
+    assert err.value.line == 301
+
+
+def test_kaldi_duplicate_names_both_lines(tmp_path):
+    trials = tmp_path / "trials"
+    trials.write_text("a/v/1 a/v/2 target\na/v/1 b/v/1 nontarget\n")
+    scores = tmp_path / "scores"
+    scores.write_text("a/v/1 a/v/2 0.9\na/v/1 b/v/1 0.1\na/v/1 a/v/2 0.8\n")
+    with pytest.raises(InputError, match=r"duplicate score .*\(first on line 1\)") as err:
+        read_scores(scores, trials=trials)
+    assert err.value.line == 3

@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -75,8 +76,10 @@ def _check_args(args) -> None:
     for name in ("fdr_alpha", "garbe_alpha"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise InputError(f"--{name.replace('_', '-')} must be in [0, 1]")
-    if args.c_miss <= 0 or args.c_fa <= 0:
-        raise InputError("--c-miss and --c-fa must be > 0")
+    if not (math.isfinite(args.c_miss) and math.isfinite(args.c_fa) and args.c_miss > 0 and args.c_fa > 0):
+        raise InputError("--c-miss and --c-fa must be finite and > 0")
+    if args.seed < 0:
+        raise InputError("--seed must be >= 0")
     if (args.enrol_spk_col is None) != (args.test_spk_col is None):
         raise InputError("--enrol-spk-col and --test-spk-col go together")
     if args.groups is not None and not args.meta:
@@ -157,8 +160,7 @@ def run(args) -> int:
                      "confidence": settings.confidence, "seed": settings.seed},
         **evaluation.run(progress=True),
     }
-    if not args.quiet:
-        print(format_table(report))
+    # files first: a closed stdout (`| head`) must not cost the user the outputs they asked for
     if args.json:
         write_json(report, args.json)
     if args.csv:
@@ -175,4 +177,6 @@ def run(args) -> int:
                     panel[g.name] = (g.trials.det(), report["attributes"][part.attribute]["groups"][g.name]["eer"])
             curves["overall" if part is None else part.attribute] = panel
         plot_det(curves, args.plot, title=os.path.basename(args.scores))
+    if not args.quiet:
+        print(format_table(report))
     return 0

@@ -71,6 +71,8 @@ def run_voxceleb(args) -> int:
         raise InputError("--seg-dur must be > 0")
     if args.min_dur < 0 or not 0 <= args.dev_share < 1:
         raise InputError("--min-dur must be >= 0 and --dev-share in [0, 1)")
+    if args.seed < 0:
+        raise InputError("--seed must be >= 0")
     report = prepare_voxceleb(vox1=args.vox1, vox2=args.vox2, vox1_meta=args.vox1_meta, vox2_meta=args.vox2_meta,
                               trials=args.trials, out=args.out, seg_dur=args.seg_dur, min_dur=args.min_dur,
                               dev_share=args.dev_share, seed=args.seed, jobs=args.jobs)

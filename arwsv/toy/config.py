@@ -42,6 +42,7 @@ class ToyConfig:
             (self.sessions >= 1, "--sessions must be >= 1"),
             (0.0 <= self.dev_share < 1.0, "--dev-share must be in [0, 1)"),
             (self.backend in ("synth", "espeak"), "--backend must be synth or espeak"),
+            (self.seed >= 0, "--seed must be >= 0"),
         ]
         for ok, message in rules:
             if not ok:
