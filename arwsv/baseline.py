@@ -50,3 +50,51 @@ class StatsLDA:
     def transform(self, features: np.ndarray) -> np.ndarray:
         z = self.lda_.transform(features) - self.mean_
         return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+def score_trials(corpus, trial_name: str, embeddings: dict):
+    """Cosine scores of ``corpus/trials/<trial_name>.txt`` as a SpeechBrain-format DataFrame."""
+    import pandas as pd
+
+    trials = pd.read_csv(f"{corpus}/trials/{trial_name}.txt", sep=" ", header=None, names=["label", "enrol", "test"])
+    trials["score"] = [float(embeddings[e[:-4]] @ embeddings[t[:-4]]) for e, t in zip(trials["enrol"], trials["test"])]
+    return trials[["enrol", "test", "label", "score"]]
+
+
+def main(argv=None) -> int:
+    """``python -m arwsv.baseline --corpus DIR --out DIR``: score a toy corpus's trial lists with the
+    stats+LDA baseline and audit them (writes scores_<list>.txt and eval_<list>.json, prints tables)."""
+    import argparse
+    from pathlib import Path
+
+    import pandas as pd
+
+    from arwsv.cli import main as cli
+
+    parser = argparse.ArgumentParser(prog="python -m arwsv.baseline", description=main.__doc__)
+    parser.add_argument("--corpus", required=True, help="folder written by `arwsv prepare toy`")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--trials", default="O,E,H")
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train = pd.concat([pd.read_csv(Path(args.corpus) / f"{n}.csv") for n in ("train", "dev")])
+    test = pd.read_csv(Path(args.corpus) / "test.csv")
+    model = StatsLDA().fit(filterbank_stats(list(train["wav"])), train["spk_id"].to_numpy())
+    embeddings = dict(zip(test["ID"], model.transform(filterbank_stats(list(test["wav"])))))
+    for name in args.trials.split(","):
+        scores = out / f"scores_{name}.txt"
+        score_trials(args.corpus, name, embeddings).to_csv(scores, sep=" ", header=False, index=False,
+                                                           float_format="%.6f")
+        print(f"== trial list {name}")
+        code = cli(["eval", str(scores), "--meta", str(Path(args.corpus) / "meta.csv"), "--bootstrap",
+                    str(args.bootstrap), "--seed", str(args.seed), "--json", str(out / f"eval_{name}.json")])
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -124,10 +124,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    lines = ["# Benchmarks", "", "Regenerate: `python benchmarks/bench_eval.py --out results/benchmarks.md`", "",
+    lines = ["## arwsv eval", "", "Regenerate: `python benchmarks/bench_eval.py --out results/benchmarks.md`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}; ratios measured in one run.", "",
-             "## Metric kernels (EER + minDCF@0.01 on the same scores; best of 3, SpeechBrain once)", "",
+             "### Metric kernels (EER + minDCF@0.01 on the same scores; best of 3, SpeechBrain once)", "",
              "| compared with | their time (s) | arwsv (s) | ratio (theirs / ours) | values |",
              "|---|---|---|---|---|"]
     for name, theirs, ours, note in kernel_rows(550_000, 5_000, args.seed):
@@ -139,7 +139,7 @@ def main() -> int:
         walls = cli_wall(scores, meta)
         boot = cli_wall(scores, meta, repeat=1, extra=("--bootstrap", "100"))[0]
         sort_time = best_of(lambda: np.sort(np.random.default_rng(0).normal(size=n)))
-        part = ["", "## `arwsv eval` end to end (CSV with header on disk, gender + nationality + intersection)", "",
+        part = ["", "### `arwsv eval` end to end (CSV with header on disk, gender + nationality + intersection)", "",
                 "| input | wall (s), 3 runs | median / target 2 s |", "|---|---|---|",
                 f"| {n:,} trials, 1,251 speakers | {', '.join(f'{w:.2f}' for w in walls)} | "
                 f"{statistics.median(walls) / 2.0:.2f} |",
@@ -155,7 +155,7 @@ def main() -> int:
             start = time.perf_counter()
             rss = peak_rss_mb(big, meta)
             wall = time.perf_counter() - start
-            part = ["", "## Memory on 10 M trials (SpeechBrain format, 5,000 speakers)", "",
+            part = ["", "### Memory on 10 M trials (SpeechBrain format, 5,000 speakers)", "",
                     "| trials | file (MB) | peak RSS (MB) | peak / target 2048 MB | wall (s) |", "|---|---|---|---|---|",
                     f"| {n_big:,} | {size_mb:.0f} | {rss:.0f} | {rss / 2048:.2f} | {wall:.1f} |"]
             print("\n".join(part), flush=True)
@@ -163,10 +163,9 @@ def main() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n(benchmark process peak RSS {own:.0f} MB)")
     if args.out:
-        from arwsv.fileio import atomic_write
+        from _sections import update_section
 
-        with atomic_write(args.out) as handle:
-            handle.write("\n".join(lines) + "\n")
+        update_section(args.out, "bench_eval", "\n".join(lines))
     return 0
 
 

@@ -116,7 +116,7 @@ def test_baseline_embedding_shows_the_planted_gender_gap(tmp_path):
     """A plain (training-free) embedding on the default generative model: women (the minority,
     acoustically closer together) get a higher EER than men. Smaller than the default corpus
     (speakers and length) to keep the suite fast; the full-size numbers are in the issue note."""
-    from arwsv.baseline import StatsLDA, filterbank_stats
+    from arwsv.baseline import StatsLDA, filterbank_stats, score_trials
     from arwsv.evaluate import FairnessEvaluation
     from arwsv.scorefile import read_scores
 
@@ -126,10 +126,8 @@ def test_baseline_embedding_shows_the_planted_gender_gap(tmp_path):
     test = pd.read_csv(tmp_path / "test.csv")
     model = StatsLDA().fit(filterbank_stats(list(train["wav"])), train["spk_id"].to_numpy())
     emb = dict(zip(test["ID"], model.transform(filterbank_stats(list(test["wav"])))))
-    trials = pd.read_csv(tmp_path / "trials" / "E.txt", sep=" ", header=None, names=["label", "enrol", "test"])
-    trials["score"] = [float(emb[e[:-4]] @ emb[t[:-4]]) for e, t in zip(trials["enrol"], trials["test"])]
     scores = tmp_path / "scores.txt"
-    trials[["enrol", "test", "label", "score"]].to_csv(scores, sep=" ", header=False, index=False)
+    score_trials(tmp_path, "E", emb).to_csv(scores, sep=" ", header=False, index=False)
     table = read_scores(scores)
     meta = read_metadata(tmp_path / "meta.csv")
     report = FairnessEvaluation(table, {"gender": meta.values("gender", table.speakers)}).run(progress=False)
