@@ -133,3 +133,22 @@ def test_baseline_embedding_shows_the_planted_gender_gap(tmp_path):
     report = FairnessEvaluation(table, {"gender": meta.values("gender", table.speakers)}).run(progress=False)
     groups = report["attributes"]["gender"]["groups"]
     assert groups["female"]["eer"] > groups["male"]["eer"] * 1.2, groups
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_espeak_backend(tmp_path):
+    config = ToyConfig(speakers=6, utts_per_speaker=2, seconds=1.5, test_speakers=2, backend="espeak")
+    generate_corpus(config, tmp_path / "a", jobs=1, progress=False)
+    generate_corpus(config, tmp_path / "b", jobs=2, progress=False)
+    wavs = sorted((tmp_path / "a" / "wav").rglob("*.wav"))
+    assert len(wavs) == 12
+    for path in wavs:
+        wave, rate = sf.read(path)
+        assert rate == 16000 and len(wave) == 24000 and np.abs(wave).max() > 0.1
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_espeak_missing_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["prepare", "toy", "--out", str(tmp_path / "x"), "--backend", "espeak"]) == 2
+    assert "needs the espeak-ng program" in capsys.readouterr().err
