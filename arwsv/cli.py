@@ -2,7 +2,8 @@
 
 Every subcommand module defines ``add_parser(subparsers)`` and a ``run(args) -> int`` that
 imports what it needs lazily, so ``arwsv --help`` and ``arwsv eval`` start without torch.
-Bad input (:class:`arwsv.errors.InputError`) is printed as one line and exits with status 2.
+Bad input (:class:`arwsv.errors.InputError`) is printed as one line and exits with status 2; a
+run that cannot go on (:class:`arwsv.errors.TrainingError`, e.g. a NaN loss) exits with status 3.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import argparse
 import sys
 
 from arwsv import __version__
-from arwsv.errors import InputError
+from arwsv.errors import InputError, TrainingError
 
-COMMANDS = ("eval", "prepare")
+COMMANDS = ("eval", "prepare", "train", "embed", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,12 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     try:
         return int(args.run(args) or 0)
     except InputError as err:
         print(f"arwsv {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingError as err:
+        print(f"arwsv {args.command}: stopped: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"arwsv {args.command}: interrupted", file=sys.stderr)
         return 130

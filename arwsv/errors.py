@@ -6,7 +6,7 @@ values, flags); ``arwsv.cli`` prints it as one line and exits with status 2, no 
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "TrainingError"]
 
 
 class InputError(Exception):
@@ -33,3 +33,10 @@ class InputError(Exception):
         if self.path is not None:
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         return where + self.message
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on (e.g. a non-finite loss); ``arwsv.cli`` prints it and exits with status 3.
+
+    The message says which step failed and which checkpoint is intact.
+    """

@@ -8,23 +8,27 @@ __all__ = ["Features"]
 
 
 class Features(torch.nn.Module):
-    """Log Mel filterbanks, mean-normalised per utterance (the ECAPA-TDNN recipe's front end).
+    """Log Mel filterbanks, mean (and optionally variance) normalised per utterance, as in
+    SpeechBrain's ECAPA-TDNN VoxCeleb recipe (which normalises the mean only).
 
     Parameters
     ----------
     n_mels : int
         Number of Mel bands (80 in SpeechBrain's VoxCeleb recipe).
+    std_norm : bool
+        Also divide by the per-utterance standard deviation.
 
     Shapes: ``forward(wavs (B, samples), lengths (B,) relative in (0, 1])`` -> ``(B, frames, n_mels)``.
     """
 
-    def __init__(self, n_mels: int = 80):
+    def __init__(self, n_mels: int = 80, std_norm: bool = False):
         super().__init__()
         from speechbrain.lobes.features import Fbank
         from speechbrain.processing.features import InputNormalization
 
+        self.n_mels = n_mels
         self.fbank = Fbank(n_mels=n_mels)
-        self.norm = InputNormalization(norm_type="sentence", std_norm=False)
+        self.norm = InputNormalization(norm_type="sentence", std_norm=std_norm)
 
     def forward(self, wavs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None:

@@ -1,0 +1,37 @@
+"""``arwsv train RECIPE.yaml [--key=value ...] [--resume] [--seed S] [--device cpu|cuda]``."""
+
+from __future__ import annotations
+
+from arwsv.errors import InputError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train an embedding extractor (baseline or ARW) from a recipe",
+                       description="Train as RECIPE.yaml says. Any --key=value (dots for nesting, e.g. "
+                                   "--reweighting.regions=4) overrides a recipe key.")
+    p.add_argument("recipe", help="hyperpyyaml recipe, e.g. recipes/toy/arw.yaml")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of output_folder")
+    p.add_argument("--seed", type=int, help="overrides the recipe's seed")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run, takes_overrides=True)
+
+
+def run(args) -> int:
+    import torch
+
+    from arwsv.recipe import load_recipe, parse_overrides, recipe_seed
+    from arwsv.train import run_training, seed_everything
+
+    overrides = parse_overrides(args.overrides)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is visible")
+    seed_everything(recipe_seed(args.recipe, overrides))  # before the recipe builds (initial weights)
+    hparams, resolved = load_recipe(args.recipe, overrides)
+    report = run_training(hparams, resolved, resume=args.resume, device=args.device, progress=not args.quiet)
+    print(f"trained {report['steps']} steps; model in {hparams['output_folder']}")
+    if report["bad_audio"]:
+        print(f"bad audio seen: {report['bad_audio']}")
+    return 0

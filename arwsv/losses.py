@@ -1,0 +1,113 @@
+"""Weighted metric-learning losses over a P x K batch; uniform weights give the plain losses.
+
+Every loss takes explicit weights and returns a scalar:
+
+- :class:`PairwiseLogisticLoss` (default): every pair (i, j), i < j, of the batch is a
+  verification trial. Its logit is ``scale * cos(e_i, e_j) + bias`` with a learnable scale and
+  bias, its term the logistic loss against "same speaker". Why this one: it trains exactly the
+  score used at test time (cosine), it is defined per pair, so the paper's pair weights
+  ``w_ij`` plug in directly (angular-prototypical losses work on speaker centroids, not pairs),
+  and the learnable affine map keeps it calibrated. Target and non-target pairs are balanced:
+  ``L = 1/2 sum_t w ℓ / sum_t w + 1/2 sum_n w ℓ / sum_n w`` (a batch has P·K(K-1)/2 target and
+  far more non-target pairs).
+- :class:`AAMSoftmaxLoss`: additive angular margin softmax (SpeechBrain's ``AdditiveAngularMargin``
+  on a cosine classifier) with per-sample weights, ``sum_i λ_i CE_i / sum_i λ_i``.
+- :class:`MetricLoss`: the pairwise loss, the AAM loss, or their sum (a recipe switch).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["PairwiseLogisticLoss", "AAMSoftmaxLoss", "MetricLoss", "pair_targets"]
+
+
+def pair_targets(speakers: torch.Tensor):
+    """Upper-triangle pair indices (i < j) and whether each pair is a target pair.
+
+    Shapes: ``speakers (B,)`` -> ``(rows (M,), cols (M,), same (M,) bool)``, M = B(B-1)/2.
+    """
+    rows, cols = torch.triu_indices(len(speakers), len(speakers), offset=1, device=speakers.device)
+    return rows, cols, speakers[rows] == speakers[cols]
+
+
+class PairwiseLogisticLoss(torch.nn.Module):
+    """Logistic loss on scaled cosine similarity of all pairs, balanced, with pair weights.
+
+    ``forward(embeddings (B, D), speakers (B,), pair_weights (M,) or None) -> scalar``, pairs in
+    :func:`pair_targets` order; ``None`` means every pair weighs 1.
+    """
+
+    def __init__(self, init_scale: float = 10.0, init_bias: float = -5.0):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(float(init_scale)))
+        self.bias = torch.nn.Parameter(torch.tensor(float(init_bias)))
+
+    def pair_terms(self, embeddings: torch.Tensor, speakers: torch.Tensor):
+        """Per-pair losses ℓ_ij (M,) and target mask (M,)."""
+        rows, cols, same = pair_targets(speakers)
+        unit = F.normalize(embeddings, dim=-1)
+        cosine = (unit[rows] * unit[cols]).sum(-1)
+        logits = self.scale * cosine + self.bias
+        return F.binary_cross_entropy_with_logits(logits, same.to(logits.dtype), reduction="none"), same
+
+    def forward(self, embeddings, speakers, pair_weights=None):
+        terms, same = self.pair_terms(embeddings, speakers)
+        weights = torch.ones_like(terms) if pair_weights is None else pair_weights
+        if not same.any() or same.all():
+            raise ValueError("a pairwise batch needs target and non-target pairs (K >= 2 and P >= 2)")
+        loss = 0.0
+        for mask in (same, ~same):
+            w = weights[mask]
+            loss = loss + 0.5 * (w * terms[mask]).sum() / w.sum()
+        return loss
+
+
+class AAMSoftmaxLoss(torch.nn.Module):
+    """Additive angular margin softmax with per-sample weights.
+
+    ``forward(embeddings (B, D), speakers (B,), sample_weights (B,) or None) -> scalar``.
+    """
+
+    def __init__(self, embed_dim: int, n_speakers: int, margin: float = 0.2, scale: float = 30.0):
+        super().__init__()
+        from speechbrain.lobes.models.ECAPA_TDNN import Classifier
+        from speechbrain.nnet.losses import AdditiveAngularMargin
+
+        self.n_speakers = n_speakers
+        self.classifier = Classifier(input_size=embed_dim, out_neurons=n_speakers)
+        self.margin = AdditiveAngularMargin(margin=margin, scale=scale)
+
+    def per_sample(self, embeddings, speakers):
+        cosine = self.classifier(embeddings.unsqueeze(1)).squeeze(1)  # (B, n_speakers)
+        logits = self.margin(cosine, F.one_hot(speakers, self.n_speakers).to(cosine.dtype))
+        return F.cross_entropy(logits, speakers, reduction="none")
+
+    def forward(self, embeddings, speakers, sample_weights=None):
+        terms = self.per_sample(embeddings, speakers)
+        if sample_weights is None:
+            return terms.mean()
+        return (sample_weights * terms).sum() / sample_weights.sum()
+
+
+class MetricLoss(torch.nn.Module):
+    """The recipe's loss: ``pairwise``, ``aam`` or both (summed, AAM scaled by ``aam_weight``).
+
+    ``forward(embeddings (B, D), speakers (B,), sample_weights (B,) or None, pair_weights (M,) or None)``.
+    """
+
+    def __init__(self, pairwise: PairwiseLogisticLoss | None = None, aam: AAMSoftmaxLoss | None = None,
+                 aam_weight: float = 1.0):
+        super().__init__()
+        if pairwise is None and aam is None:
+            raise ValueError("MetricLoss needs a pairwise loss, an AAM loss, or both")
+        self.pairwise, self.aam, self.aam_weight = pairwise, aam, aam_weight
+
+    def forward(self, embeddings, speakers, sample_weights=None, pair_weights=None):
+        loss = 0.0
+        if self.pairwise is not None:
+            loss = loss + self.pairwise(embeddings, speakers, pair_weights)
+        if self.aam is not None:
+            loss = loss + self.aam_weight * self.aam(embeddings, speakers, sample_weights)
+        return loss

@@ -1,0 +1,129 @@
+"""Recipes: hyperpyyaml files (SpeechBrain's YAML dialect) plus ``--key=value`` overrides.
+
+The YAML says *what* (model, loss, reweighting, schedule); :mod:`arwsv.train` says *how*.
+Overrides name keys with dots for nesting (``--reweighting.regions=4``); their values are YAML
+(``--epochs=3``, ``--reweighting.method=none``). An override of a key the recipe does not have,
+or of the wrong type (a word where the recipe has a number), is refused naming the key.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from arwsv.errors import InputError
+
+__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "REWEIGHTING_DEFAULTS"]
+
+REWEIGHTING_DEFAULTS = {
+    "method": "none",               # none | pw
+    "pair_rule": "sum",             # sum (PW) | product | max
+    "adversary_input": "embedding",  # embedding | features
+    "adversary_hidden": 64,
+    "adversary_lr": 0.01,
+    "adversary_steps": 1,           # adversary steps per learner step
+    "warmup_steps": 0,
+    "regions": 0,                   # k-means K; 0 = no region priors
+    "region_refit_every": 100,
+    "memory_bank": 2048,
+}
+_CHOICES = {"method": ("none", "pw"), "pair_rule": ("sum", "product", "max"),
+            "adversary_input": ("embedding", "features")}
+
+
+def parse_overrides(items: list) -> dict:
+    """``["--a=1", "--b.c=x"]`` -> ``{"a": 1, "b": {"c": "x"}}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        if not item.startswith("--") or "=" not in item:
+            raise InputError(f"override {item!r} must look like --key=value")
+        key, value = item[2:].split("=", 1)
+        try:
+            parsed = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError:
+            parsed = value
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = parsed
+    return out
+
+
+def _check_overrides(tree, overrides: dict, recipe, prefix: str = "") -> None:
+    for key, value in overrides.items():
+        name = prefix + key
+        if not hasattr(tree, "keys") or key not in tree:
+            known = ", ".join(sorted(str(k) for k in tree.keys())) if hasattr(tree, "keys") else "none"
+            raise InputError(f"unknown recipe key {name!r} (keys here: {known})", recipe)
+        current = tree[key]
+        if isinstance(value, dict):
+            _check_overrides(current, value, recipe, name + ".")
+            continue
+        tagged = getattr(current, "tag", None) is not None and str(getattr(current.tag, "value", current.tag) or "")
+        if tagged or current is None:
+            continue  # a !ref / !new value or an empty one: any override goes
+        expected = type(current)
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+        if expected is bool or isinstance(value, bool):
+            ok = isinstance(value, bool) and expected is bool
+        if not ok:
+            raise InputError(f"recipe key {name!r} is {expected.__name__} ({current!r}); got {value!r}", recipe)
+
+
+def recipe_seed(path, overrides: dict) -> int:
+    """The seed a recipe will run with (the override, else the recipe's ``seed``), before building it."""
+    import ruamel.yaml
+
+    if "seed" in overrides:
+        seed = overrides["seed"]
+    else:
+        try:
+            seed = ruamel.yaml.YAML(typ="rt").load(Path(path).read_text(encoding="utf-8")).get("seed", 0)
+        except FileNotFoundError:
+            raise InputError("no such recipe", path) from None
+        except Exception:  # a broken recipe is reported by load_recipe with its details
+            seed = 0
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}", path)
+    return seed
+
+
+def load_recipe(path, overrides: dict):
+    """Load a recipe with overrides; returns ``(hparams, resolved_yaml_text)``."""
+    import ruamel.yaml
+    from hyperpyyaml import load_hyperpyyaml, resolve_references
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such recipe", path) from None
+    try:
+        tree = ruamel.yaml.YAML(typ="rt").load(text)
+    except ruamel.yaml.YAMLError as err:
+        raise InputError(f"not valid YAML: {str(err).splitlines()[0]}", path) from None
+    _check_overrides(tree, overrides, path)
+    try:
+        resolved = resolve_references(io.StringIO(text), overrides).getvalue()
+        hparams = load_hyperpyyaml(text, overrides)
+    except Exception as err:  # hyperpyyaml raises many types for a bad recipe (ImportError, TypeError, ...)
+        raise InputError(f"cannot build the recipe: {type(err).__name__}: {str(err).splitlines()[0]}", path) from None
+    reweighting = dict(REWEIGHTING_DEFAULTS)
+    unknown = set(hparams.get("reweighting") or {}) - set(REWEIGHTING_DEFAULTS)
+    if unknown:
+        raise InputError(f"unknown reweighting key(s) {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(REWEIGHTING_DEFAULTS)})", path)
+    reweighting.update(hparams.get("reweighting") or {})
+    for key, choices in _CHOICES.items():
+        if reweighting[key] not in choices:
+            raise InputError(f"reweighting.{key} is {reweighting[key]!r}; expected one of {', '.join(choices)}", path)
+    hparams["reweighting"] = reweighting
+    required = ["seed", "output_folder", "train_manifest", "features", "embedding_model", "loss", "epochs",
+                "crop_seconds", "speakers_per_batch", "utts_per_speaker", "lr"]
+    missing = [k for k in required if k not in hparams]
+    if missing:
+        raise InputError(f"recipe lacks key(s) {', '.join(missing)}", path)
+    return hparams, resolved

@@ -1,0 +1,129 @@
+"""Adversarial reweighting (ARW) for pairs: sample weights, pair weights, the adversary, region priors.
+
+Lahoti et al. (2020) let an adversary give each training sample a logit ``a_i`` and weigh it
+``λ_i = 1 + n σ(a_i) / Σ_j σ(a_j)`` (so λ ≥ 1 and mean λ = 2); the adversary maximises the
+weighted loss, the learner minimises it. Jin et al. (2022) carry this to verification pairs; their
+best variant, PW, weighs a pair by the **sum** of its two sample weights and tells the adversary
+which **k-means region** of the embedding space a sample lies in (region priors), so it can raise
+whole hard regions as well as single samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary"]
+
+
+def sample_weights(logits: torch.Tensor) -> torch.Tensor:
+    """λ_i = 1 + n σ(a_i) / Σ_j σ(a_j), shape (n,) -> (n,).
+
+    Computed as ``1 + n softmax(log σ(a))``: the same value, but finite for any finite logits
+    (all equal, huge or hugely negative), where the direct ratio can be 0/0.
+    """
+    n = logits.shape[0]
+    return 1.0 + n * torch.softmax(F.logsigmoid(logits), dim=0)
+
+
+PAIR_RULES = {
+    "sum": lambda li, lj: li + lj,        # the paper's PW variant
+    "product": lambda li, lj: li * lj,    # ablation
+    "max": torch.maximum,                 # ablation
+}
+
+
+def pairwise_weights(weights: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, rule: str = "sum"):
+    """Weight of each pair (rows[m], cols[m]) from sample weights (B,) by ``PAIR_RULES[rule]``; (M,)."""
+    return PAIR_RULES[rule](weights[rows], weights[cols])
+
+
+def feature_summary(feats: torch.Tensor) -> torch.Tensor:
+    """Fixed per-utterance summary of input features: mean and std over time, (B, T, F) -> (B, 2F)."""
+    return torch.cat([feats.mean(dim=1), feats.std(dim=1)], dim=-1)
+
+
+class Adversary(torch.nn.Module):
+    """Maps a sample's representation and k-means region to a logit a_i.
+
+    ``logit = MLP(x) + prior[region]``: one hidden layer (as in Lahoti et al.'s reference code)
+    plus a learned per-region prior that can lift a whole region at once.
+
+    Parameters
+    ----------
+    input_dim : int
+        Size of x: the embedding size (``input: embedding``) or 2 x n_mels (``input: features``).
+    hidden : int
+    regions : int
+        Number of k-means regions (0: no region priors).
+
+    Shapes: ``forward(x (B, input_dim), region (B,) long or None) -> (B,)``.
+    """
+
+    def __init__(self, input_dim: int, hidden: int = 64, regions: int = 0):
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(input_dim, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+        self.region_prior = torch.nn.Embedding(regions, 1) if regions > 0 else None
+        if self.region_prior is not None:
+            torch.nn.init.zeros_(self.region_prior.weight)  # no region is favoured before training
+
+    def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+        logit = self.mlp(x).squeeze(-1)
+        if self.region_prior is not None and region is not None:
+            logit = logit + self.region_prior(region).squeeze(-1)
+        return logit
+
+
+class RegionPriors:
+    """k-means regions of the embedding space, from a memory bank of recent training embeddings.
+
+    ``update(embeddings (B, D))`` adds a batch to the bank (the oldest leave first);
+    ``refit(step)`` fits scikit-learn's KMeans on the bank when the schedule says so;
+    ``assign(embeddings (B, D)) -> (B,)`` gives each sample its nearest centroid (cosine), or
+    region 0 before the first fit. Bank, centroids and schedule are saved with the checkpoint.
+    """
+
+    def __init__(self, regions: int, bank_size: int = 2048, refit_every: int = 100, seed: int = 0):
+        self.regions, self.bank_size, self.refit_every, self.seed = regions, bank_size, refit_every, seed
+        self.bank: torch.Tensor | None = None
+        self.centroids: torch.Tensor | None = None
+        self.fits = 0
+        self.last_fit_step = -1
+
+    def update(self, embeddings: torch.Tensor) -> None:
+        new = F.normalize(embeddings.detach().float().cpu(), dim=-1)
+        self.bank = new if self.bank is None else torch.cat([self.bank, new])[-self.bank_size:]
+
+    def due(self, step: int) -> bool:
+        ready = self.bank is not None and len(self.bank) >= max(self.regions, 2)
+        return ready and (self.centroids is None or step - self.last_fit_step >= self.refit_every)
+
+    def refit(self, step: int) -> bool:
+        """Fit k-means if due; True when it did. Deterministic given the bank and the fit count."""
+        if self.regions <= 0 or not self.due(step):
+            return False
+        from sklearn.cluster import KMeans
+
+        kmeans = KMeans(n_clusters=self.regions, n_init=3, random_state=self.seed + self.fits)
+        kmeans.fit(self.bank.numpy().astype(np.float64))
+        self.centroids = F.normalize(torch.from_numpy(kmeans.cluster_centers_).float(), dim=-1)
+        self.fits += 1
+        self.last_fit_step = step
+        return True
+
+    def assign(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.centroids is None:
+            return torch.zeros(len(embeddings), dtype=torch.long, device=embeddings.device)
+        unit = F.normalize(embeddings.detach().float(), dim=-1)
+        return (unit @ self.centroids.to(unit.device).T).argmax(dim=-1)
+
+    def state_dict(self) -> dict:
+        return {"bank": self.bank, "centroids": self.centroids, "fits": self.fits,
+                "last_fit_step": self.last_fit_step, "regions": self.regions}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["regions"] != self.regions:
+            raise ValueError(f"checkpoint has {state['regions']} regions, the recipe {self.regions}")
+        self.bank, self.centroids = state["bank"], state["centroids"]
+        self.fits, self.last_fit_step = int(state["fits"]), int(state["last_fit_step"])

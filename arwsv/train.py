@@ -1,0 +1,118 @@
+"""Build a :class:`MinMaxTrainer` from a loaded recipe, run it, save the final model.
+
+Output folder: ``hyperparams.yaml`` (the recipe with overrides and references resolved),
+``train_log.jsonl``, ``checkpoints/`` (SpeechBrain layout, crash-safe), ``final/`` (the embedding
+model's weights, read by ``arwsv embed`` / ``arwsv score``), ``train_report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from arwsv.errors import InputError
+from arwsv.fileio import atomic_write
+
+__all__ = ["run_training", "FINAL_WEIGHTS"]
+
+FINAL_WEIGHTS = "final/embedding_model.ckpt"
+
+
+def _embedding_size(hparams, device) -> int:
+    with torch.no_grad():
+        feats = hparams["features"](torch.zeros(2, 16000, device=device))  # BatchNorm needs 2 in train mode
+        return int(hparams["embedding_model"](feats).shape[-1])
+
+
+def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
+    from arwsv.checkpoint import SafeCheckpointer
+    from arwsv.dataio import CropDataset, load_manifest_rows
+    from arwsv.reweighting import Adversary, RegionPriors
+    from arwsv.sampler import PKBatchSampler
+    from arwsv.trainer import MinMaxTrainer
+
+    out = Path(hparams["output_folder"])
+    manifest = Path(hparams["train_manifest"])
+    if not manifest.is_file():
+        raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
+    dataset = CropDataset(load_manifest_rows(manifest), hparams["crop_seconds"])
+    aam = getattr(hparams["loss"], "aam", None)
+    if aam is not None and aam.n_speakers != len(dataset.speakers):
+        raise InputError(f"the recipe's AAM head has {aam.n_speakers} speakers but the training manifest "
+                         f"{len(dataset.speakers)}; set n_speakers: {len(dataset.speakers)}")
+    try:
+        sampler = PKBatchSampler(dataset.spk_ids, hparams["speakers_per_batch"], hparams["utts_per_speaker"],
+                                 seed=hparams["seed"])
+    except ValueError as err:
+        raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
+    for name in ("features", "embedding_model", "loss"):
+        hparams[name].to(device)
+    learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
+    optimizer = torch.optim.Adam(learner, lr=hparams["lr"], weight_decay=hparams.get("weight_decay", 0.0))
+    total = hparams["epochs"] * len(sampler)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
+                                                           eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
+    rw = hparams["reweighting"]
+    adversary = adversary_optimizer = regions = None
+    if rw["method"] == "pw":
+        input_dim = _embedding_size(hparams, device) if rw["adversary_input"] == "embedding" else \
+            2 * int(hparams["features"].n_mels)
+        adversary = Adversary(input_dim, rw["adversary_hidden"], rw["regions"]).to(device)
+        adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
+        if rw["regions"] > 0:
+            regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"], seed=hparams["seed"])
+    recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
+                    "scheduler": scheduler, "sampler": sampler}
+    if adversary is not None:
+        recoverables.update(adversary=adversary, adversary_optimizer=adversary_optimizer)
+    if regions is not None:
+        recoverables["regions"] = regions
+    checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
+    settings = {"epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"], "adversary_steps": rw["adversary_steps"],
+                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"],
+                "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10)}
+    trainer = MinMaxTrainer(features=hparams["features"], embedding_model=hparams["embedding_model"],
+                            loss=hparams["loss"], optimizer=optimizer, scheduler=scheduler, sampler=sampler,
+                            dataset=dataset, checkpointer=checkpointer, settings=settings,
+                            log_path=out / "train_log.jsonl", adversary=adversary,
+                            adversary_optimizer=adversary_optimizer, regions=regions, device=device)
+    recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
+    return trainer
+
+
+def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, device: str = "cpu",
+                 progress: bool = True) -> dict:
+    """Train as the recipe says; returns the report written to ``train_report.json``."""
+    out = Path(hparams["output_folder"])
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume and (out / "checkpoints").exists() and any((out / "checkpoints").glob("CKPT+*")):
+        raise InputError("has checkpoints from an earlier run: pass --resume to continue it, or choose another "
+                         "output_folder", out)
+    with atomic_write(out / "hyperparams.yaml") as handle:
+        handle.write(resolved_yaml)
+    trainer = build_trainer(hparams, device, progress)
+    last = trainer.fit(resume=resume, progress=progress)
+    final = out / FINAL_WEIGHTS
+    final.parent.mkdir(exist_ok=True)
+    with atomic_write(final, mode="wb") as handle:
+        torch.save(hparams["embedding_model"].state_dict(), handle)
+    report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,
+              "bad_audio": dict(trainer.dataset.counts), "final_weights": str(final)}
+    with atomic_write(out / "train_report.json") as handle:
+        handle.write(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and Python before the recipe builds its modules (initial weights)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))

@@ -1,0 +1,149 @@
+"""The min-max loop of adversarial reweighting, in one file.
+
+Each step: the learner embeds a P x K batch; after ``warmup_steps`` of uniform weights, the
+adversary takes ``adversary_steps`` gradient steps that **maximise** the weighted loss on the
+detached embeddings, then the learner takes one step that **minimises** it under the adversary's
+weights (detached). Without an adversary (``reweighting.method: none``) this is plain training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from arwsv.errors import TrainingError
+from arwsv.losses import pair_targets
+from arwsv.reweighting import feature_summary, pairwise_weights, sample_weights
+
+__all__ = ["MinMaxTrainer", "TrainingError"]
+
+
+class MinMaxTrainer:
+    """Learner (features -> embedding_model -> loss) against an optional :class:`Adversary`.
+
+    Parameters
+    ----------
+    features, embedding_model, loss : torch.nn.Module
+    optimizer, scheduler : the learner's (scheduler stepped every step)
+    adversary, adversary_optimizer : optional
+    regions : RegionPriors, optional
+    sampler, dataset : PKBatchSampler and CropDataset
+    checkpointer : SafeCheckpointer
+    settings : dict with epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
+        ckpt_every, log_every
+    log_path : path of the JSONL training log
+    """
+
+    def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
+                 settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu"):
+        self.features, self.model, self.loss = features, embedding_model, loss
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.adversary, self.adversary_optimizer, self.regions = adversary, adversary_optimizer, regions
+        self.sampler, self.dataset, self.checkpointer = sampler, dataset, checkpointer
+        self.s, self.log_path, self.device = settings, log_path, device
+        self.step, self.window = 0, defaultdict(list)
+
+    # --- one step ----------------------------------------------------------------------------
+
+    def _weights(self, feats, emb, region):
+        """λ (B,) from the adversary; uniform (None) during warm-up or without adversary."""
+        if self.adversary is None or self.step < self.s["warmup_steps"]:
+            return None, None
+        x = (emb if self.s["adversary_input"] == "embedding" else feature_summary(feats)).detach()
+        rows, cols, _ = pair_targets(self._spk)
+        for _ in range(self.s["adversary_steps"]):  # maximise: descend on the negated loss
+            lam = sample_weights(self.adversary(x, region))
+            loss = -self.loss(emb.detach(), self._spk, lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
+            self.adversary_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.adversary_optimizer.step()
+        with torch.no_grad():
+            lam = sample_weights(self.adversary(x, region))
+        return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
+
+    def train_step(self, batch) -> float:
+        wavs, lengths = batch.sig.data.to(self.device), batch.sig.lengths.to(self.device)
+        keep = batch.ok.to(self.device)  # unreadable audio is dropped from the loss
+        feats = self.features(wavs[keep], lengths[keep])
+        emb = self.model(feats, lengths[keep]).squeeze(1)
+        self._spk = batch.spk.to(self.device)[keep]
+        region = self.regions.assign(emb) if self.regions is not None else None
+        lam, pair_w = self._weights(feats, emb, region)
+        loss = self.loss(emb, self._spk, lam, pair_w)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss is {float(loss)} at step {self.step + 1}; stopped without saving, the last "
+                                f"good checkpoint ({self.checkpointer.latest()}) is intact")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.regions is not None:
+            self.regions.update(emb)
+            self.regions.refit(self.step + 1)
+        value = loss.detach().item()
+        self._record(value, lam, region)
+        return value
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _record(self, loss, lam, region):
+        self.window["loss"].append(loss)
+        if lam is not None:
+            top = torch.sort(lam, descending=True).values[: max(1, round(0.1 * len(lam)))]
+            self.window["lam_min"].append(float(lam.min()))
+            self.window["lam_mean"].append(float(lam.mean()))
+            self.window["lam_max"].append(float(lam.max()))
+            self.window["top10_share"].append(float(top.sum() / lam.sum()))
+            if region is not None:
+                for r in torch.unique(region).tolist():
+                    self.window[f"region{r}_lam"].append(float(lam[region == r].mean()))
+
+    def _log(self, epoch, since, steps_done) -> dict:
+        entry = {"step": self.step, "epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"],
+                 "steps_per_s": steps_done / max(time.perf_counter() - since, 1e-9)}
+        entry.update({k: sum(v) / len(v) for k, v in sorted(self.window.items())})
+        self.window.clear()
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        return entry
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state) -> None:
+        self.step = int(state["step"])
+        torch.set_rng_state(state["rng"])
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False, on_epoch_end=None, progress: bool = True) -> dict:
+        from tqdm.auto import tqdm
+
+        if resume and self.checkpointer.recover() is None:
+            print("arwsv train: no checkpoint to resume from; starting from scratch")
+        entry, modules = {}, [m for m in (self.features, self.model, self.loss, self.adversary) if m is not None]
+        while self.sampler.epoch < self.s["epochs"]:
+            epoch, since, done = self.sampler.epoch, time.perf_counter(), 0
+            total = len(self.sampler.batches(epoch))
+            bar = tqdm(total=total, initial=self.sampler.position, desc=f"epoch {epoch + 1}/{self.s['epochs']}",
+                       unit="step", disable=not progress or None)
+            for m in modules:
+                m.train()
+            for batch in self.dataset.loader(self.sampler):
+                self.train_step(batch)
+                self.step, done = self.step + 1, done + 1
+                bar.update()
+                if self.step % self.s["log_every"] == 0:
+                    entry = self._log(epoch, since, done)
+                    bar.set_postfix({k: round(v, 3) for k, v in entry.items() if k in
+                                     ("loss", "lam_min", "lam_mean", "lam_max", "top10_share", "steps_per_s")})
+                if self.step % self.s["ckpt_every"] == 0 and self.sampler.position < total:
+                    self.checkpointer.save(self.step, {"epoch": epoch})
+            bar.close()
+            self.checkpointer.save(self.step, {"epoch": self.sampler.epoch}, end_of_epoch=True)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        return entry
