@@ -54,14 +54,16 @@ class SafeCheckpointer:
     def save(self, step: int, meta: dict | None = None, end_of_epoch: bool = False) -> Path:
         staging = self.folder / ".staging"
         shutil.rmtree(staging, ignore_errors=True)
-        saved = self._checkpointer(staging).save_checkpoint(
-            meta={"step": int(step), **(meta or {})}, end_of_epoch=end_of_epoch, name=f"step{step:08d}",
-            verbosity=10)
-        final = self.folder / saved.path.name
-        if final.exists():  # the same step saved again (end of epoch right after a periodic save)
-            shutil.rmtree(final)
-        os.replace(saved.path, final)
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            saved = self._checkpointer(staging).save_checkpoint(
+                meta={"step": int(step), **(meta or {})}, end_of_epoch=end_of_epoch, name=f"step{step:08d}",
+                verbosity=10)
+            final = self.folder / saved.path.name
+            if final.exists():  # the same step saved again (end of epoch right after a periodic save)
+                shutil.rmtree(final)
+            os.replace(saved.path, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         self._checkpointer(self.folder).delete_checkpoints(num_to_keep=self.keep, max_keys=["step"], verbosity=10)
         return final
 

@@ -65,7 +65,8 @@ def _check_overrides(tree, overrides: dict, recipe, prefix: str = "") -> None:
         tagged = getattr(current, "tag", None) is not None and str(getattr(current.tag, "value", current.tag) or "")
         if tagged or current is None:
             continue  # a !ref / !new value or an empty one: any override goes
-        expected = type(current)
+        # ruamel's round-trip types (ScalarFloat, CommentedSeq, ...) subclass the plain ones
+        expected = next(t for t in (bool, int, float, str, list, dict, object) if isinstance(current, t))
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int) and not isinstance(value, bool))
         if expected is bool or isinstance(value, bool):
             ok = isinstance(value, bool) and expected is bool

@@ -74,7 +74,7 @@ class MinMaxTrainer:
         lam, pair_w = self._weights(feats, emb, region)
         loss = self.loss(emb, self._spk, lam, pair_w)
         if not torch.isfinite(loss):
-            raise TrainingError(f"loss is {float(loss)} at step {self.step + 1}; stopped without saving, the last "
+            raise TrainingError(f"loss is {loss.item()} at step {self.step + 1}; stopped without saving, the last "
                                 f"good checkpoint ({self.checkpointer.latest()}) is intact")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -110,6 +110,13 @@ class MinMaxTrainer:
             handle.write(json.dumps(entry) + "\n")
         return entry
 
+    def _save(self, meta, end_of_epoch=False):
+        try:
+            self.checkpointer.save(self.step, meta, end_of_epoch)
+        except OSError as err:  # e.g. a full disk: the staging folder is dropped, nothing half-written stays
+            raise TrainingError(f"cannot write the checkpoint of step {self.step} ({err.strerror or err}); "
+                                f"the last good checkpoint ({self.checkpointer.latest()}) is intact") from None
+
     def state_dict(self) -> dict:
         return {"step": self.step, "rng": torch.get_rng_state()}
 
@@ -141,9 +148,9 @@ class MinMaxTrainer:
                     bar.set_postfix({k: round(v, 3) for k, v in entry.items() if k in
                                      ("loss", "lam_min", "lam_mean", "lam_max", "top10_share", "steps_per_s")})
                 if self.step % self.s["ckpt_every"] == 0 and self.sampler.position < total:
-                    self.checkpointer.save(self.step, {"epoch": epoch})
+                    self._save({"epoch": epoch})
             bar.close()
-            self.checkpointer.save(self.step, {"epoch": self.sampler.epoch}, end_of_epoch=True)
+            self._save({"epoch": self.sampler.epoch}, end_of_epoch=True)
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
         return entry

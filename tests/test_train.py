@@ -1,0 +1,168 @@
+"""Training end to end on a tiny toy corpus: loss goes down, resume is exact, faults are clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from arwsv.cli import main
+from arwsv.toy.config import ToyConfig
+from arwsv.toy.corpus import generate_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb_dim=32",
+              "--embedding_model.channels=[32,32,32,32,96]", "--embedding_model.attention_channels=16",
+              "--embedding_model.se_channels=16", "--log_every=2"]
+TINY_ARW = ["--reweighting.warmup_steps=2", "--reweighting.regions=3", "--reweighting.memory_bank=64",
+            "--reweighting.region_refit_every=3"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    generate_corpus(ToyConfig(speakers=12, utts_per_speaker=4, seconds=1.0, test_speakers=4), out, progress=False)
+    return out
+
+
+def _args(recipe, corpus, out, *extra):
+    return ["train", str(ROOT / "recipes" / "toy" / recipe), f"--data_folder={corpus}", f"--output_folder={out}",
+            *TINY_MODEL, *(TINY_ARW if recipe == "arw.yaml" else []), "--quiet", *extra]
+
+
+def _weights(out):
+    return torch.load(Path(out) / "final" / "embedding_model.ckpt", weights_only=True)
+
+
+def test_arw_training_learns_and_writes_a_scoreable_model(corpus, tmp_path, capsys):
+    out = tmp_path / "arw"
+    assert main(_args("arw.yaml", corpus, out, "--epochs=6")) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[0]["loss"] > log[-1]["loss"]  # 24 steps: the loss goes down
+    weighted = [entry for entry in log if "lam_mean" in entry]
+    assert weighted and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in weighted)
+    assert any(k.startswith("region") for k in weighted[-1])
+    assert (out / "hyperparams.yaml").exists() and (out / "train_report.json").exists()
+    scores = tmp_path / "scores.txt"
+    assert main(["score", str(out), str(corpus / "trials" / "E.txt"), "--out", str(scores), "--quiet"]) == 0
+    report = tmp_path / "r.json"
+    assert main(["eval", str(scores), "--meta", str(corpus / "meta.csv"), "--json", str(report), "--quiet"]) == 0
+    assert 0.0 <= json.loads(report.read_text())["overall"]["eer"] <= 0.5
+    emb = tmp_path / "emb.npz"
+    assert main(["embed", str(out), str(corpus / "test.csv"), "--out", str(emb), "--quiet"]) == 0
+    as_scores = tmp_path / "as.txt"
+    assert main(["score", str(out), str(corpus / "trials" / "E.txt"), "--out", str(as_scores), "--embeddings",
+                 str(emb), "--norm", "asnorm", "--cohort", str(corpus / "train.csv"), "--top-k", "5", "--quiet"]) == 0
+    plain = pd.read_csv(scores, sep=" ", header=None)
+    normed = pd.read_csv(as_scores, sep=" ", header=None)
+    assert len(plain) == len(normed) and not plain[3].equals(normed[3])
+
+
+def test_same_seed_same_weights(corpus, tmp_path):
+    for name in ("a", "b"):
+        assert main(_args("arw.yaml", corpus, tmp_path / name, "--epochs=2")) == 0
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert main(_args("arw.yaml", corpus, tmp_path / "c", "--epochs=2", "--seed", "1")) == 0
+    c = _weights(tmp_path / "c")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("recipe", ["arw.yaml", "baseline.yaml"])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe):
+    extra = ["--epochs=3", "--ckpt_every=2"]
+    assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "arwsv", *_args(recipe, corpus, out, *extra)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = out / "checkpoints" / "CKPT+step00000006"  # mid epoch 2 of 3 (4 steps per epoch)
+    deadline = time.time() + 120
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final").exists(), "the run finished before it could be killed"
+    assert main(_args(recipe, corpus, out, *extra, "--resume")) == 0
+    straight, resumed = _weights(tmp_path / "straight"), _weights(out)
+    for key in straight:
+        assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6, rtol=0), key
+
+
+def test_refuses_to_overwrite_a_run_without_resume(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 0
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 2
+    assert "pass --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override,message", [
+    ("--epoch=3", "unknown recipe key 'epoch'"),
+    ("--epochs=three", "recipe key 'epochs' is int"),
+    ("--reweighting.method=aps", "reweighting.method is 'aps'"),
+    ("--reweighting.regionz=3", "unknown recipe key 'reweighting.regionz'"),
+    ("--speakers_per_batch=99", "speakers_per_batch=99 but the manifest has only 8 speakers"),
+    ("--n_speakers=7", "AAM head has 7 speakers but the training manifest 8"),
+])
+def test_bad_recipe_values_name_the_key(corpus, tmp_path, capsys, override, message):
+    assert main([*_args("arw.yaml", corpus, tmp_path / "x"), override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_missing_manifest(tmp_path, capsys):
+    assert main(["train", str(ROOT / "recipes" / "toy" / "baseline.yaml"), f"--data_folder={tmp_path}",
+                 f"--output_folder={tmp_path / 'out'}", "--quiet"]) == 2
+    assert "no such training manifest" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(corpus, tmp_path, capsys, monkeypatch):
+    from arwsv.losses import MetricLoss
+
+    original = MetricLoss.forward
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        value = original(self, *args, **kwargs)
+        return value * float("nan") if calls["n"] > 12 else value
+
+    monkeypatch.setattr(MetricLoss, "forward", flaky)
+    out = tmp_path / "nan"
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=4", "--ckpt_every=2")) == 3
+    err = capsys.readouterr().err
+    assert "loss is nan at step 13" in err and "CKPT+step00000012" in err
+    latest = out / "checkpoints" / "CKPT+step00000012"
+    state = torch.load(latest / "embedding_model.ckpt", weights_only=True)
+    assert all(torch.isfinite(v.float()).all() for v in state.values())
+
+
+def test_interrupted_checkpoint_write_leaves_the_previous_one(corpus, tmp_path, monkeypatch, capsys):
+    import arwsv.checkpoint as checkpoint
+
+    saves = {"n": 0}
+    original = checkpoint.save_state
+
+    def failing(obj, path):
+        saves["n"] += 1
+        if "step00000004" in str(path) and saves["n"] % 3 == 0:
+            raise OSError(28, "No space left on device")
+        original(obj, path)
+
+    monkeypatch.setattr(checkpoint, "save_state", failing)
+    out = tmp_path / "full"
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=2", "--ckpt_every=2")) == 3
+    err = capsys.readouterr().err
+    assert "cannot write the checkpoint of step 4 (No space left on device)" in err and "step00000002" in err
+    assert not (out / "checkpoints" / ".staging").exists()
+    names = sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.startswith("CKPT"))
+    assert names == ["CKPT+step00000002"]
+    monkeypatch.setattr(checkpoint, "save_state", original)
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=2", "--ckpt_every=2", "--resume")) == 0
