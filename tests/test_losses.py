@@ -17,6 +17,7 @@ def _batch(p=5, k=3, dim=12, seed=0):
     return torch.randn(p * k, dim, generator=g, dtype=torch.float64), spk
 
 
+@torch.no_grad()
 def test_pairwise_uniform_weights_equal_the_plain_balanced_loss():
     emb, spk = _batch()
     loss = PairwiseLogisticLoss(init_scale=7.0, init_bias=-3.0).double()
@@ -36,6 +37,7 @@ def test_pairwise_uniform_weights_equal_the_plain_balanced_loss():
     assert float(loss(emb, spk, torch.full((m,), 4.0, dtype=torch.float64))) == pytest.approx(plain, rel=1e-10)
 
 
+@torch.no_grad()
 def test_pairwise_weights_move_the_loss_toward_heavy_pairs():
     emb, spk = _batch()
     loss = PairwiseLogisticLoss().double()
@@ -46,6 +48,7 @@ def test_pairwise_weights_move_the_loss_toward_heavy_pairs():
     assert float(loss(emb, spk, w)) > float(loss(emb, spk))
 
 
+@torch.no_grad()
 def test_aam_uniform_weights_equal_the_plain_loss_and_integer_weights_equal_copies():
     torch.manual_seed(0)
     emb, spk = _batch()
@@ -64,6 +67,7 @@ def test_aam_uniform_weights_equal_the_plain_loss_and_integer_weights_equal_copi
     assert float(aam(emb, spk, counts.double())) == pytest.approx(float(aam(emb[copies], spk[copies])), rel=1e-10)
 
 
+@torch.no_grad()
 def test_metric_loss_is_the_sum_and_needs_a_part():
     torch.manual_seed(0)
     emb, spk = _batch()
