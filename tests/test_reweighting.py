@@ -58,12 +58,12 @@ def test_adversary_ascent_raises_and_learner_descent_lowers_the_weighted_loss():
         lam = sample_weights(adversary(emb.detach(), region))
         return loss_fn(e, spk, lam, pairwise_weights(lam, rows, cols))
 
-    before = float(weighted(emb))
+    before = weighted(emb).item()
     opt = torch.optim.SGD(adversary.parameters(), lr=0.5)
     opt.zero_grad()
     (-weighted(emb.detach())).backward()  # the adversary maximises
     opt.step()
-    after_adv = float(weighted(emb))
+    after_adv = weighted(emb).item()
     assert after_adv > before
     assert adversary.region_prior.weight.grad is not None and adversary.region_prior.weight.grad.abs().sum() > 0
     learner = emb.clone().requires_grad_(True)
@@ -73,7 +73,7 @@ def test_adversary_ascent_raises_and_learner_descent_lowers_the_weighted_loss():
     loss.backward()
     with torch.no_grad():
         stepped = learner - 0.5 * learner.grad  # the learner minimises under fixed weights
-    assert float(loss_fn(stepped, spk, lam, pairwise_weights(lam, rows, cols))) < float(loss)
+    assert loss_fn(stepped, spk, lam, pairwise_weights(lam, rows, cols)).item() < loss.item()
 
 
 def test_region_priors_fit_assign_and_survive_a_checkpoint():
