@@ -83,6 +83,52 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     return trainer
 
 
+def validation(hparams: dict, trainer, device: str, progress: bool):
+    """End-of-epoch check on ``valid_trials`` (over ``valid_manifest``): EER, and with ``valid_meta``
+    the gender gap, through the eval module. Metadata serves this report only, never training."""
+    trials_path, manifest = hparams.get("valid_trials"), hparams.get("valid_manifest")
+    if not trials_path or not manifest:
+        return None
+    import tempfile
+
+    from arwsv.dataio import load_manifest_rows
+    from arwsv.embedding import extract
+    from arwsv.evaluate import FairnessEvaluation
+    from arwsv.scorefile import read_scores, read_trials
+    from arwsv.scoring import score_trials
+
+    for path in (trials_path, manifest) + ((hparams["valid_meta"],) if hparams.get("valid_meta") else ()):
+        if not Path(path).is_file():
+            raise InputError("validation file not found", path)
+    trials = read_trials(trials_path)
+    wanted = {os.path.splitext(u)[0] for u in set(trials["enrol"]) | set(trials["test"])}
+    rows = [r for r in load_manifest_rows(manifest) if r["id"] in wanted]
+
+    def on_epoch_end(epoch: int) -> None:
+        features, model = hparams["features"], hparams["embedding_model"]
+        features.eval(), model.eval()
+        ids, emb = extract(features, model, rows, device=device, progress=progress)
+        with tempfile.TemporaryDirectory() as tmp:
+            scores = Path(tmp) / "scores.txt"
+            score_trials(trials, ids, emb).to_csv(scores, sep=" ", header=False, index=False)
+            table = read_scores(scores)
+        values = {}
+        if hparams.get("valid_meta"):
+            from arwsv.metadata import read_metadata
+
+            meta = read_metadata(hparams["valid_meta"])
+            values = {"gender": meta.values("gender", table.speakers)}
+        report = FairnessEvaluation(table, values).run(progress=False)
+        entry = {"epoch": epoch, "step": trainer.step, "valid_eer": report["overall"]["eer"]}
+        if values:
+            entry["valid_gender_gap"] = report["attributes"]["gender"]["summary"]["eer_gap_abs"]
+        with open(trainer.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        print("validation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+
+    return on_epoch_end
+
+
 def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, device: str = "cpu",
                  progress: bool = True) -> dict:
     """Train as the recipe says; returns the report written to ``train_report.json``."""
@@ -94,7 +140,8 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     with atomic_write(out / "hyperparams.yaml") as handle:
         handle.write(resolved_yaml)
     trainer = build_trainer(hparams, device, progress)
-    last = trainer.fit(resume=resume, progress=progress)
+    last = trainer.fit(resume=resume, progress=progress,
+                       on_epoch_end=validation(hparams, trainer, device, progress))
     final = out / FINAL_WEIGHTS
     final.parent.mkdir(exist_ok=True)
     with atomic_write(final, mode="wb") as handle:

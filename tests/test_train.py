@@ -166,3 +166,13 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(corpus, tmp_path, 
     assert names == ["CKPT+step00000002"]
     monkeypatch.setattr(checkpoint, "save_state", original)
     assert main(_args("baseline.yaml", corpus, out, "--epochs=2", "--ckpt_every=2", "--resume")) == 0
+
+
+def test_validation_each_epoch(corpus, tmp_path):
+    out = tmp_path / "valid"
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=2", f"--valid_manifest={corpus / 'test.csv'}",
+                      f"--valid_trials={corpus / 'trials' / 'O.txt'}", f"--valid_meta={corpus / 'meta.csv'}")) == 0
+    entries = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    valid = [e for e in entries if "valid_eer" in e]
+    assert [e["epoch"] for e in valid] == [0, 1]
+    assert all(0 <= e["valid_eer"] <= 1 and "valid_gender_gap" in e for e in valid)
