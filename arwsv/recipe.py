@@ -121,10 +121,25 @@ def load_recipe(path, overrides: dict):
     for key, choices in _CHOICES.items():
         if reweighting[key] not in choices:
             raise InputError(f"reweighting.{key} is {reweighting[key]!r}; expected one of {', '.join(choices)}", path)
+    limits = {"adversary_hidden": 1, "adversary_steps": 1, "warmup_steps": 0, "regions": 0, "region_refit_every": 1,
+              "memory_bank": 2}
+    for key, low in limits.items():
+        if not isinstance(reweighting[key], int) or isinstance(reweighting[key], bool) or reweighting[key] < low:
+            raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)
+    if not isinstance(reweighting["adversary_lr"], (int, float)) or reweighting["adversary_lr"] <= 0:
+        raise InputError(f"reweighting.adversary_lr must be > 0, got {reweighting['adversary_lr']!r}", path)
+    if reweighting["memory_bank"] < reweighting["regions"]:
+        raise InputError("reweighting.memory_bank must hold at least `regions` embeddings", path)
     hparams["reweighting"] = reweighting
     required = ["seed", "output_folder", "train_manifest", "features", "embedding_model", "loss", "epochs",
                 "crop_seconds", "speakers_per_batch", "utts_per_speaker", "lr"]
     missing = [k for k in required if k not in hparams]
     if missing:
         raise InputError(f"recipe lacks key(s) {', '.join(missing)}", path)
+    for key in ("epochs", "speakers_per_batch", "utts_per_speaker"):
+        if not isinstance(hparams[key], int) or hparams[key] < 1:
+            raise InputError(f"{key} must be an integer >= 1, got {hparams[key]!r}", path)
+    for key in ("crop_seconds", "lr"):
+        if not isinstance(hparams[key], (int, float)) or hparams[key] <= 0:
+            raise InputError(f"{key} must be > 0, got {hparams[key]!r}", path)
     return hparams, resolved

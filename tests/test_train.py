@@ -110,6 +110,9 @@ def test_refuses_to_overwrite_a_run_without_resume(corpus, tmp_path, capsys):
     ("--reweighting.regionz=3", "unknown recipe key 'reweighting.regionz'"),
     ("--speakers_per_batch=99", "speakers_per_batch=99 but the manifest has only 8 speakers"),
     ("--n_speakers=7", "AAM head has 7 speakers but the training manifest 8"),
+    ("--reweighting.adversary_steps=0", "reweighting.adversary_steps must be an integer >= 1"),
+    ("--epochs=0", "epochs must be an integer >= 1"),
+    ("--crop_seconds=-1.0", "crop_seconds must be > 0"),
 ])
 def test_bad_recipe_values_name_the_key(corpus, tmp_path, capsys, override, message):
     assert main([*_args("arw.yaml", corpus, tmp_path / "x"), override]) == 2
@@ -176,3 +179,19 @@ def test_validation_each_epoch(corpus, tmp_path):
     valid = [e for e in entries if "valid_eer" in e]
     assert [e["epoch"] for e in valid] == [0, 1]
     assert all(0 <= e["valid_eer"] <= 1 and "valid_gender_gap" in e for e in valid)
+
+
+@pytest.mark.parametrize("folder,pair", [("toy", ("baseline.yaml", "arw.yaml")),
+                                         ("voxceleb", ("ecapa_baseline.yaml", "ecapa_arw.yaml"))])
+def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair, tmp_path):
+    from arwsv.recipe import load_recipe
+
+    texts = [(ROOT / "recipes" / folder / name).read_text() for name in pair]
+    heads = [t[: t.index("\nreweighting:")] for t in texts]
+    assert heads[0] == heads[1]
+    methods = []
+    for name in pair:
+        hparams, resolved = load_recipe(ROOT / "recipes" / folder / name, {"data_folder": str(tmp_path)})
+        methods.append(hparams["reweighting"]["method"])
+        assert hparams["reweighting"]["method"] in hparams["output_folder"]
+    assert methods == ["none", "pw"]
