@@ -19,7 +19,10 @@ __all__ = ["SafeCheckpointer", "save_state", "load_state"]
 
 
 def save_state(obj, path) -> None:
-    torch.save(obj.state_dict(), path)
+    from arwsv.distributed import is_main
+
+    if is_main():  # under DDP every rank holds the same state; rank 0 writes it
+        torch.save(obj.state_dict(), path)
 
 
 def load_state(obj, path, end_of_epoch=None) -> None:
@@ -52,18 +55,26 @@ class SafeCheckpointer:
                             custom_load_hooks={n: load_state for n in self.recoverables})
 
     def save(self, step: int, meta: dict | None = None, end_of_epoch: bool = False) -> Path:
+        from arwsv import distributed as ddp
+
         staging = self.folder / ".staging"
-        shutil.rmtree(staging, ignore_errors=True)
+        if ddp.is_main():
+            shutil.rmtree(staging, ignore_errors=True)
+        final = None
         try:
+            # every rank calls SpeechBrain's save (it synchronises the ranks); rank 0 writes the files
             saved = self._checkpointer(staging).save_checkpoint(
                 meta={"step": int(step), **(meta or {})}, end_of_epoch=end_of_epoch, name=f"step{step:08d}",
                 verbosity=10)
-            final = self.folder / saved.path.name
-            if final.exists():  # the same step saved again (end of epoch right after a periodic save)
-                shutil.rmtree(final)
-            os.replace(saved.path, final)
+            final = self.folder / f"CKPT+step{step:08d}"
+            if ddp.is_main():  # (SpeechBrain returns the checkpoint on rank 0 only)
+                if final.exists():  # the same step saved again (end of epoch right after a periodic save)
+                    shutil.rmtree(final)
+                os.replace(saved.path, final)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if ddp.is_main():
+                shutil.rmtree(staging, ignore_errors=True)
+        ddp.barrier()
         self._checkpointer(self.folder).delete_checkpoints(num_to_keep=self.keep, max_keys=["step"], verbosity=10)
         return final
 

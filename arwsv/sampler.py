@@ -33,9 +33,13 @@ class PKBatchSampler:
     utts_per_speaker : int
         K, >= 1 (>= 2 for pair losses: a batch then holds P*K*(K-1)/2 target pairs).
     seed : int
+    rank, world_size : int
+        Data-parallel training: every rank yields its contiguous slice (P / world_size speakers
+        x K) of the same global batch; P must divide evenly.
     """
 
-    def __init__(self, spk_ids, speakers_per_batch: int, utts_per_speaker: int, seed: int = 0):
+    def __init__(self, spk_ids, speakers_per_batch: int, utts_per_speaker: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1):
         spk_ids = np.asarray(spk_ids, dtype=object)
         self.speakers, codes = np.unique(spk_ids, return_inverse=True)
         if speakers_per_batch < 1 or utts_per_speaker < 1:
@@ -44,7 +48,11 @@ class PKBatchSampler:
             raise ValueError(f"speakers_per_batch={speakers_per_batch} but the manifest has only "
                              f"{len(self.speakers)} speakers")
         self.rows_of = [np.flatnonzero(codes == s) for s in range(len(self.speakers))]
+        if speakers_per_batch % world_size:
+            raise ValueError(f"speakers_per_batch={speakers_per_batch} does not split over {world_size} ranks; "
+                             "make it a multiple of the number of processes")
         self.p, self.k, self.seed = speakers_per_batch, utts_per_speaker, seed
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.position = 0, 0
 
     # --- the plan of one epoch ---------------------------------------------------------------
@@ -103,10 +111,14 @@ class PKBatchSampler:
         return len(self.batches(self.epoch))
 
     def __iter__(self):
-        """Batches of the current epoch from the saved position; then the epoch advances."""
+        """Batches of the current epoch from the saved position (this rank's slice); then the epoch advances.
+
+        The position counts global batches, so a run resumes under another number of ranks.
+        """
         plan = self.batches(self.epoch)
+        share = self.p // self.world_size * self.k
         while self.position < len(plan):
-            batch = plan[self.position]
+            batch = plan[self.position][self.rank * share:(self.rank + 1) * share]
             self.position += 1
             yield batch
         self.epoch, self.position = self.epoch + 1, 0

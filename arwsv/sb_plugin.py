@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from arwsv.checkpoint import load_state, save_state
+from arwsv.distributed import refit_regions
 from arwsv.reweighting import RegionPriors, sample_weights
 
 __all__ = ["WeightedAAMCost", "ARWBrain", "ARWState"]
@@ -69,19 +70,6 @@ class ARWState:
         self.steps = int(state["steps"])
         if self.regions is not None and state["regions"] is not None:
             self.regions.load_state_dict(state["regions"])
-
-
-def _broadcast_centroids(regions: RegionPriors) -> None:
-    """In DDP, k-means is fitted on rank 0's bank; every rank takes rank 0's centroids."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        centroids = regions.centroids if regions.centroids is not None else torch.zeros(0)
-        shape = [None]
-        if torch.distributed.get_rank() == 0:
-            shape = [tuple(centroids.shape)]
-        torch.distributed.broadcast_object_list(shape, src=0)
-        buffer = centroids if torch.distributed.get_rank() == 0 else torch.zeros(shape[0])
-        torch.distributed.broadcast(buffer, src=0)
-        regions.centroids = buffer if buffer.numel() else None
 
 
 class ARWBrain(sb.Brain):
@@ -162,17 +150,7 @@ class ARWBrain(sb.Brain):
             self.arw_state.steps += 1
             if regions is not None:
                 regions.update(embeddings)
-                if regions.due(self.arw_state.steps):
-                    if _rank() == 0:
-                        regions.refit(self.arw_state.steps)
-                    else:  # keep the schedule in step; the centroids come from rank 0
-                        regions.fits, regions.last_fit_step = regions.fits + 1, self.arw_state.steps
-                    _broadcast_centroids(regions)
+                refit_regions(regions, self.arw_state.steps)
         self.on_fit_batch_end(batch, outputs, loss, should_step)
         return loss.detach().cpu()
 
-
-def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0

@@ -28,6 +28,7 @@ def _embedding_size(hparams, device) -> int:
 
 
 def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
+    from arwsv import distributed as ddp
     from arwsv.checkpoint import SafeCheckpointer
     from arwsv.dataio import CropDataset, load_manifest_rows
     from arwsv.reweighting import Adversary, RegionPriors
@@ -43,9 +44,20 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     if aam is not None and aam.n_speakers != len(dataset.speakers):
         raise InputError(f"the recipe's AAM head has {aam.n_speakers} speakers but the training manifest "
                          f"{len(dataset.speakers)}; set n_speakers: {len(dataset.speakers)}")
+    rank, world = ddp.rank(), ddp.world_size()
+    accumulate = hparams.get("accumulate", 1)
+    rw = hparams["reweighting"]
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise InputError(f"accumulate must be an integer >= 1, got {accumulate!r}")
+    if accumulate > 1 and rw["method"] != "none":
+        raise InputError("accumulate > 1 works without reweighting only (the adversary needs the whole batch); "
+                         "use more processes (torchrun) or a smaller batch")
+    if hparams["speakers_per_batch"] % (world * accumulate):
+        raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
+                         f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
     try:
         sampler = PKBatchSampler(dataset.spk_ids, hparams["speakers_per_batch"], hparams["utts_per_speaker"],
-                                 seed=hparams["seed"])
+                                 seed=hparams["seed"], rank=rank, world_size=world)
     except ValueError as err:
         raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
     for name in ("features", "embedding_model", "loss"):
@@ -55,7 +67,6 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     total = hparams["epochs"] * len(sampler)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
                                                            eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
-    rw = hparams["reweighting"]
     adversary = adversary_optimizer = regions = None
     if rw["method"] == "pw":
         input_dim = _embedding_size(hparams, device) if rw["adversary_input"] == "embedding" else \
@@ -72,13 +83,22 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
         recoverables["regions"] = regions
     checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
     settings = {"epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"], "adversary_steps": rw["adversary_steps"],
-                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"],
+                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10)}
-    trainer = MinMaxTrainer(features=hparams["features"], embedding_model=hparams["embedding_model"],
-                            loss=hparams["loss"], optimizer=optimizer, scheduler=scheduler, sampler=sampler,
-                            dataset=dataset, checkpointer=checkpointer, settings=settings,
-                            log_path=out / "train_log.jsonl", adversary=adversary,
-                            adversary_optimizer=adversary_optimizer, regions=regions, device=device)
+    model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
+    if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        model = DDP(model, device_ids=ids)
+        loss = DDP(loss, device_ids=ids)
+        if adversary is not None:
+            adversary_wrapped = DDP(adversary, device_ids=ids)
+    trainer = MinMaxTrainer(features=hparams["features"], embedding_model=model, loss=loss, optimizer=optimizer,
+                            scheduler=scheduler, sampler=sampler, dataset=dataset, checkpointer=checkpointer,
+                            settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
+                            adversary_optimizer=adversary_optimizer, regions=regions, device=device,
+                            loss_plain=hparams["loss"], adversary_plain=adversary)
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
 
@@ -129,25 +149,58 @@ def validation(hparams: dict, trainer, device: str, progress: bool):
     return on_epoch_end
 
 
+def _fingerprints(hparams: dict, trainer) -> list:
+    """SHA-256 of every trainable parameter, one per rank: equal when DDP kept the ranks in step.
+
+    (BatchNorm running statistics are left out: each rank updates them on its own slice after
+    DDP's broadcast; rank 0's are the ones saved.)
+    """
+    import hashlib
+
+    from arwsv import distributed as ddp
+
+    digest = hashlib.sha256()
+    for module in (hparams["embedding_model"], hparams["loss"], trainer.adversary_plain):
+        if module is not None:
+            for _, p in sorted(module.named_parameters()):
+                digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+    if ddp.world_size() == 1:
+        return [digest.hexdigest()]
+    import torch.distributed as dist
+
+    out = [None] * ddp.world_size()
+    dist.all_gather_object(out, digest.hexdigest())
+    return out
+
+
 def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, device: str = "cpu",
                  progress: bool = True) -> dict:
     """Train as the recipe says; returns the report written to ``train_report.json``."""
+    from arwsv import distributed as ddp
+
     out = Path(hparams["output_folder"])
-    out.mkdir(parents=True, exist_ok=True)
     if not resume and (out / "checkpoints").exists() and any((out / "checkpoints").glob("CKPT+*")):
         raise InputError("has checkpoints from an earlier run: pass --resume to continue it, or choose another "
                          "output_folder", out)
-    with atomic_write(out / "hyperparams.yaml") as handle:
-        handle.write(resolved_yaml)
+    ddp.barrier()  # every rank has looked before rank 0 writes anything
+    if ddp.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out / "hyperparams.yaml") as handle:
+            handle.write(resolved_yaml)
+    ddp.barrier()
     trainer = build_trainer(hparams, device, progress)
     last = trainer.fit(resume=resume, progress=progress,
                        on_epoch_end=validation(hparams, trainer, device, progress))
+    report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,
+              "bad_audio": dict(trainer.dataset.counts), "processes": ddp.world_size(),
+              "parameter_fingerprints": _fingerprints(hparams, trainer)}
+    if not ddp.is_main():
+        return report
     final = out / FINAL_WEIGHTS
     final.parent.mkdir(exist_ok=True)
     with atomic_write(final, mode="wb") as handle:
         torch.save(hparams["embedding_model"].state_dict(), handle)
-    report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,
-              "bad_audio": dict(trainer.dataset.counts), "final_weights": str(final)}
+    report["final_weights"] = str(final)
     with atomic_write(out / "train_report.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")
     return report

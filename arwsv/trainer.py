@@ -14,6 +14,7 @@ from collections import defaultdict
 
 import torch
 
+from arwsv import distributed as ddp
 from arwsv.errors import TrainingError
 from arwsv.losses import pair_targets
 from arwsv.reweighting import feature_summary, pairwise_weights, sample_weights
@@ -35,11 +36,14 @@ class MinMaxTrainer:
     settings : dict with epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
         ckpt_every, log_every
     log_path : path of the JSONL training log
+    loss_plain, adversary_plain : the unwrapped modules when ``loss``/``adversary`` are DDP-wrapped
     """
 
     def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
-                 settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu"):
+                 settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu",
+                 loss_plain=None, adversary_plain=None):
         self.features, self.model, self.loss = features, embedding_model, loss
+        self.loss_plain, self.adversary_plain = loss_plain or loss, adversary_plain or adversary
         self.optimizer, self.scheduler = optimizer, scheduler
         self.adversary, self.adversary_optimizer, self.regions = adversary, adversary_optimizer, regions
         self.sampler, self.dataset, self.checkpointer = sampler, dataset, checkpointer
@@ -54,36 +58,49 @@ class MinMaxTrainer:
             return None, None
         x = (emb if self.s["adversary_input"] == "embedding" else feature_summary(feats)).detach()
         rows, cols, _ = pair_targets(self._spk)
+        head = [p for p in self.loss_plain.parameters() if p.requires_grad]
+        for p in head:  # the adversary's pass must not touch the learner's loss head
+            p.requires_grad_(False)
         for _ in range(self.s["adversary_steps"]):  # maximise: descend on the negated loss
             lam = sample_weights(self.adversary(x, region))
-            loss = -self.loss(emb.detach(), self._spk, lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
+            loss = -self.loss_plain(emb.detach(), self._spk, lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
             self.adversary_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.adversary_optimizer.step()
+        for p in head:
+            p.requires_grad_(True)
         with torch.no_grad():
-            lam = sample_weights(self.adversary(x, region))
+            lam = sample_weights(self.adversary_plain(x, region))
         return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
 
     def train_step(self, batch) -> float:
-        wavs, lengths = batch.sig.data.to(self.device), batch.sig.lengths.to(self.device)
-        keep = batch.ok.to(self.device)  # unreadable audio is dropped from the loss
-        feats = self.features(wavs[keep], lengths[keep])
-        emb = self.model(feats, lengths[keep]).squeeze(1)
-        self._spk = batch.spk.to(self.device)[keep]
-        region = self.regions.assign(emb) if self.regions is not None else None
-        lam, pair_w = self._weights(feats, emb, region)
-        loss = self.loss(emb, self._spk, lam, pair_w)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"loss is {loss.item()} at step {self.step + 1}; stopped without saving, the last "
-                                f"good checkpoint ({self.checkpointer.latest()}) is intact")
+        """One learner step; with ``accumulate`` N the batch is split into N slices of P/N x K whose
+        gradients add up (no adversary then), the same as N data-parallel ranks."""
+        n = self.s.get("accumulate", 1)
+        share = len(batch.spk) // n
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value = 0.0
+        for i in range(n):
+            part = slice(i * share, (i + 1) * share)
+            wavs, lengths = batch.sig.data[part].to(self.device), batch.sig.lengths[part].to(self.device)
+            keep = batch.ok[part].to(self.device)  # unreadable audio is dropped from the loss
+            feats = self.features(wavs[keep], lengths[keep])
+            emb = self.model(feats, lengths[keep]).squeeze(1)
+            self._spk = batch.spk[part].to(self.device)[keep]
+            region = self.regions.assign(emb) if self.regions is not None else None
+            lam, pair_w = self._weights(feats, emb, region)
+            loss = self.loss(emb, self._spk, lam, pair_w)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at step {self.step + 1}; stopped without saving, the "
+                                    f"last good checkpoint ({self.checkpointer.latest()}) is intact")
+            (loss / n).backward()
+            value += loss.detach().item() / n
+            if self.regions is not None:
+                self.regions.update(ddp.gather_rows(emb))  # every rank keeps the same bank
         self.optimizer.step()
         self.scheduler.step()
         if self.regions is not None:
-            self.regions.update(emb)
-            self.regions.refit(self.step + 1)
-        value = loss.detach().item()
+            ddp.refit_regions(self.regions, self.step + 1)
         self._record(value, lam, region)
         return value
 
@@ -106,12 +123,13 @@ class MinMaxTrainer:
                  "steps_per_s": steps_done / max(time.perf_counter() - since, 1e-9)}
         entry.update({k: sum(v) / len(v) for k, v in sorted(self.window.items())})
         self.window.clear()
-        with open(self.log_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        if ddp.is_main():
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
         return entry
 
     def _save(self, meta, end_of_epoch=False):
-        try:
+        try:  # every rank takes part (SpeechBrain's Checkpointer synchronises); rank 0 writes
             self.checkpointer.save(self.step, meta, end_of_epoch)
         except OSError as err:  # e.g. a full disk: the staging folder is dropped, nothing half-written stays
             raise TrainingError(f"cannot write the checkpoint of step {self.step} ({err.strerror or err}); "
@@ -136,7 +154,7 @@ class MinMaxTrainer:
             epoch, since, done = self.sampler.epoch, time.perf_counter(), 0
             total = len(self.sampler.batches(epoch))
             bar = tqdm(total=total, initial=self.sampler.position, desc=f"epoch {epoch + 1}/{self.s['epochs']}",
-                       unit="step", disable=not progress or None)
+                       unit="step", disable=not (progress and ddp.is_main()) or None)
             for m in modules:
                 m.train()
             for batch in self.dataset.loader(self.sampler):
@@ -151,6 +169,7 @@ class MinMaxTrainer:
                     self._save({"epoch": epoch})
             bar.close()
             self._save({"epoch": self.sampler.epoch}, end_of_epoch=True)
-            if on_epoch_end is not None:
+            if on_epoch_end is not None and ddp.is_main():
                 on_epoch_end(epoch)
+            ddp.barrier()
         return entry

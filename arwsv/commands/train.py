@@ -26,12 +26,34 @@ def run(args) -> int:
     overrides = parse_overrides(args.overrides)
     if args.seed is not None:
         overrides["seed"] = args.seed
+    import os
+
+    from arwsv import distributed as ddp
+    from arwsv.errors import TrainingError
+
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is visible")
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        torch.cuda.set_device(device)
     seed_everything(recipe_seed(args.recipe, overrides))  # before the recipe builds (initial weights)
     hparams, resolved = load_recipe(args.recipe, overrides)
-    report = run_training(hparams, resolved, resume=args.resume, device=args.device, progress=not args.quiet)
-    print(f"trained {report['steps']} steps; model in {hparams['output_folder']}")
+    timeout = hparams.get("ddp_timeout_s", 600)
+    try:
+        ddp.init_from_env(device, timeout)
+        report = run_training(hparams, resolved, resume=args.resume, device=device, progress=not args.quiet)
+    except (RuntimeError, ConnectionError) as err:
+        if ddp.world_size() == 1 or isinstance(err, TrainingError):
+            raise
+        raise TrainingError(f"rank {ddp.rank()}: a peer process stopped or did not answer within "
+                            f"ddp_timeout_s={timeout} ({type(err).__name__}); the last checkpoint is intact, "
+                            "restart with --resume") from None
+    finally:
+        ddp.shutdown()
+    if not ddp.is_main():
+        return 0
+    print(f"trained {report['steps']} steps on {report['processes']} process(es); model in {hparams['output_folder']}")
     if report["bad_audio"]:
         print(f"bad audio seen: {report['bad_audio']}")
     return 0
