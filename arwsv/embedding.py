@@ -28,6 +28,8 @@ def load_model(model_dir, device: str = "cpu"):
 
     from arwsv.train import FINAL_WEIGHTS
 
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is visible")
     model_dir = Path(model_dir)
     recipe, weights = model_dir / "hyperparams.yaml", model_dir / FINAL_WEIGHTS
     for path in (recipe, weights):
@@ -57,6 +59,8 @@ def extract(features, model, rows: list, *, device: str = "cpu", batch_seconds: 
 
     from arwsv.dataio import read_audio
 
+    if not rows:
+        raise InputError("no utterances to embed (an empty manifest, or none of the wanted IDs in it)")
     order = sorted(range(len(rows)), key=lambda i: float(rows[i].get("duration") or 0.0))
     out = [None] * len(rows)
     bar = tqdm(total=len(rows), desc="embedding", unit="utt", disable=not progress or None)

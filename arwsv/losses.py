@@ -55,12 +55,13 @@ class PairwiseLogisticLoss(torch.nn.Module):
     def forward(self, embeddings, speakers, pair_weights=None):
         terms, same = self.pair_terms(embeddings, speakers)
         weights = torch.ones_like(terms) if pair_weights is None else pair_weights
-        if not same.any() or same.all():
-            raise ValueError("a pairwise batch needs target and non-target pairs (K >= 2 and P >= 2)")
-        loss = 0.0
-        for mask in (same, ~same):
+        # a batch that lost audio may lack one kind of pair: average over the kinds present
+        # (a zero loss that keeps the graph when there is no pair at all)
+        present = [mask for mask in (same, ~same) if mask.any()]
+        loss = embeddings.sum() * 0.0
+        for mask in present:
             w = weights[mask]
-            loss = loss + 0.5 * (w * terms[mask]).sum() / w.sum()
+            loss = loss + (w * terms[mask]).sum() / w.sum() / len(present)
         return loss
 
 

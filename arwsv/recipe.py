@@ -44,6 +44,11 @@ def parse_overrides(items: list) -> dict:
             parsed = yaml.safe_load(value) if value != "" else ""
         except yaml.YAMLError:
             parsed = value
+        if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 as a string; it is the number users mean
+            try:
+                parsed = int(parsed) if parsed.lstrip("+-").isdigit() else float(parsed)
+            except ValueError:
+                pass
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -139,7 +144,16 @@ def load_recipe(path, overrides: dict):
     for key in ("epochs", "speakers_per_batch", "utts_per_speaker"):
         if not isinstance(hparams[key], int) or hparams[key] < 1:
             raise InputError(f"{key} must be an integer >= 1, got {hparams[key]!r}", path)
+    for key in ("ckpt_every", "log_every", "keep_checkpoints", "accumulate"):
+        if key in hparams and (not isinstance(hparams[key], int) or hparams[key] < 1):
+            raise InputError(f"{key} must be an integer >= 1, got {hparams[key]!r}", path)
+    if getattr(hparams["loss"], "pairwise", None) is not None and \
+            (hparams["speakers_per_batch"] < 2 or hparams["utts_per_speaker"] < 2):
+        raise InputError("the pairwise loss needs speakers_per_batch >= 2 and utts_per_speaker >= 2 "
+                         "(target and non-target pairs in every batch)", path)
     for key in ("crop_seconds", "lr"):
         if not isinstance(hparams[key], (int, float)) or hparams[key] <= 0:
             raise InputError(f"{key} must be > 0, got {hparams[key]!r}", path)
+    if hparams["crop_seconds"] < 0.1:
+        raise InputError(f"crop_seconds must be >= 0.1 (a few feature frames), got {hparams['crop_seconds']!r}", path)
     return hparams, resolved

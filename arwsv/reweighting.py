@@ -79,7 +79,9 @@ class RegionPriors:
     """k-means regions of the embedding space, from a memory bank of recent training embeddings.
 
     ``update(embeddings (B, D))`` adds a batch to the bank (the oldest leave first);
-    ``refit(step)`` fits scikit-learn's KMeans on the bank when the schedule says so;
+    ``refit(step)`` fits scikit-learn's KMeans on the bank when the schedule says so, starting
+    from the previous centroids so that region numbers (and the adversary's per-region priors)
+    keep referring to the same part of the space;
     ``assign(embeddings (B, D)) -> (B,)`` gives each sample its nearest centroid (cosine), or
     region 0 before the first fit. Bank, centroids and schedule are saved with the checkpoint.
     """
@@ -105,7 +107,10 @@ class RegionPriors:
             return False
         from sklearn.cluster import KMeans
 
-        kmeans = KMeans(n_clusters=self.regions, n_init=3, random_state=self.seed + self.fits)
+        if self.centroids is None:
+            kmeans = KMeans(n_clusters=self.regions, n_init=3, random_state=self.seed)
+        else:  # start from the last centroids, so region r stays region r and its learned prior keeps meaning
+            kmeans = KMeans(n_clusters=self.regions, init=self.centroids.numpy().astype(np.float64), n_init=1)
         kmeans.fit(self.bank.numpy().astype(np.float64))
         self.centroids = F.normalize(torch.from_numpy(kmeans.cluster_centers_).float(), dim=-1)
         self.fits += 1

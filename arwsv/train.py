@@ -22,9 +22,12 @@ FINAL_WEIGHTS = "final/embedding_model.ckpt"
 
 
 def _embedding_size(hparams, device) -> int:
+    model = hparams["embedding_model"]
+    model.eval()  # a probe must not move BatchNorm statistics (ARW and baseline start alike)
     with torch.no_grad():
-        feats = hparams["features"](torch.zeros(2, 16000, device=device))  # BatchNorm needs 2 in train mode
-        return int(hparams["embedding_model"](feats).shape[-1])
+        size = int(model(hparams["features"](torch.zeros(1, 16000, device=device))).shape[-1])
+    model.train()
+    return size
 
 
 def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
@@ -36,9 +39,13 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     from arwsv.trainer import MinMaxTrainer
 
     out = Path(hparams["output_folder"])
+    from arwsv.manifest import read_manifest
+
     manifest = Path(hparams["train_manifest"])
     if not manifest.is_file():
         raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
+    if read_manifest(manifest).empty:
+        raise InputError("the training manifest has no rows", manifest)
     dataset = CropDataset(load_manifest_rows(manifest), hparams["crop_seconds"])
     aam = getattr(hparams["loss"], "aam", None)
     if aam is not None and aam.n_speakers != len(dataset.speakers):
@@ -64,7 +71,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
         hparams[name].to(device)
     learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
     optimizer = torch.optim.Adam(learner, lr=hparams["lr"], weight_decay=hparams.get("weight_decay", 0.0))
-    total = hparams["epochs"] * len(sampler)
+    total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
                                                            eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
     adversary = adversary_optimizer = regions = None
@@ -123,6 +130,10 @@ def validation(hparams: dict, trainer, device: str, progress: bool):
     trials = read_trials(trials_path)
     wanted = {os.path.splitext(u)[0] for u in set(trials["enrol"]) | set(trials["test"])}
     rows = [r for r in load_manifest_rows(manifest) if r["id"] in wanted]
+    missing = wanted - {r["id"] for r in rows}
+    if missing:  # found now, not after a whole epoch of training
+        raise InputError(f"{len(missing)} utterances of valid_trials are not in valid_manifest {manifest} "
+                         f"(e.g. {sorted(missing)[0]})", trials_path)
 
     def on_epoch_end(epoch: int) -> None:
         features, model = hparams["features"], hparams["embedding_model"]
@@ -182,11 +193,23 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     if not resume and (out / "checkpoints").exists() and any((out / "checkpoints").glob("CKPT+*")):
         raise InputError("has checkpoints from an earlier run: pass --resume to continue it, or choose another "
                          "output_folder", out)
+    recorded = out / "hyperparams.yaml"
+    if resume and recorded.is_file() and recorded.read_text(encoding="utf-8") != resolved_yaml:
+        import difflib
+
+        diff = [line for line in difflib.unified_diff(recorded.read_text(encoding="utf-8").splitlines(),
+                                                      resolved_yaml.splitlines(), lineterm="", n=0)
+                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        raise InputError(f"--resume with another recipe than this run's ({'; '.join(diff[:2])}); resume with the "
+                         "same recipe and overrides, or train into a new output_folder", recorded)
     ddp.barrier()  # every rank has looked before rank 0 writes anything
     if ddp.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out / "hyperparams.yaml") as handle:
-            handle.write(resolved_yaml)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_write(recorded) as handle:
+                handle.write(resolved_yaml)
+        except OSError as err:
+            raise InputError(f"cannot write the output folder: {err.strerror}", out) from None
     ddp.barrier()
     trainer = build_trainer(hparams, device, progress)
     last = trainer.fit(resume=resume, progress=progress,

@@ -192,7 +192,24 @@ def prepare_voxceleb(*, vox1: list, out, vox1_meta, vox2: list = (), vox2_meta=N
     from arwsv.scorefile import read_trials, speaker_rule
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the output folder: {err.strerror}", out) from None
+    # metadata and trial lists first: a typo there must not wait for hours of m4a conversion
+    labels = _speaker_labels([vox1_meta] + ([vox2_meta] if vox2_meta else []))
+    rule = speaker_rule()
+    tables, test_speakers, test_utts = {}, set(), set()
+    for trial_path in trials:
+        name = Path(trial_path).stem
+        if name in tables:
+            raise InputError(f"two trial lists are named {name!r}; their outputs would overwrite each other",
+                             trial_path)
+        tables[name] = read_trials(trial_path)
+        utts = set(tables[name]["enrol"]) | set(tables[name]["test"])
+        test_utts |= {os.path.splitext(u)[0] for u in utts}
+        test_speakers |= {rule(u) for u in utts}
+
     skipped = []
     found = []
     for folder in vox1:
@@ -207,25 +224,28 @@ def prepare_voxceleb(*, vox1: list, out, vox1_meta, vox2: list = (), vox2_meta=N
     if files.empty:
         raise InputError("no audio files found in the VoxCeleb layout", vox1[0])
     files["spk_id"] = files["rel"].str.split("/").str[0]
-
-    labels = _speaker_labels([vox1_meta] + ([vox2_meta] if vox2_meta else []))
     files = files.join(labels, on="spk_id")
     files[["gender", "nationality"]] = files[["gender", "nationality"]].fillna("")
 
-    # trial lists: normalise, and collect their speakers and utterances
-    rule = speaker_rule()
-    test_speakers, test_utts, trial_report = set(), set(), {}
-    for trial_path in trials:
-        table = read_trials(trial_path)
-        name = Path(trial_path).stem
-        write_trials(out / "trials" / f"{name}.txt", table)
-        utts = set(table["enrol"]) | set(table["test"])
-        test_utts |= {os.path.splitext(u)[0] for u in utts}
-        test_speakers |= {rule(u) for u in utts}
-        trial_report[name] = {"trials": len(table), "targets": int(table["label"].sum()), "utterances": len(utts)}
-
     files, bad, notes = _inspect(files, min_dur, progress)
     skipped += bad
+    # trial lists keep only trials whose two utterances are usable audio here; the rest are counted
+    usable = set(files["rel"])
+    trial_report = {}
+    for name, table in tables.items():
+        ok = table["enrol"].map(lambda u: os.path.splitext(u)[0] in usable) & \
+            table["test"].map(lambda u: os.path.splitext(u)[0] in usable)
+        if not ok.any():
+            raise InputError(f"no trial of list {name!r} has both utterances under --vox1", trials[0])
+        write_trials(out / "trials" / f"{name}.txt", table[ok])
+        trial_report[name] = {"trials": int(ok.sum()), "targets": int(table.loc[ok, "label"].sum()),
+                              "dropped_missing_audio": int((~ok).sum())}
+        if not ok.all():
+            print(f"arwsv prepare: warning: {int((~ok).sum())} trials of {name} name audio that is missing or "
+                  f"unusable; they are left out of trials/{name}.txt")
+    for stale in (out / "trials").glob("*.txt") if (out / "trials").is_dir() else []:
+        if stale.stem not in tables:  # a list from an earlier run whose speakers are back in training
+            stale.unlink()
     is_test_spk = files["spk_id"].isin(test_speakers)
     test_rows = files[files["rel"].isin(test_utts)]
     missing = len(test_utts) - len(test_rows)

@@ -76,5 +76,9 @@ def test_metric_loss_is_the_sum_and_needs_a_part():
     assert float(both(emb, spk)) == pytest.approx(float(pair(emb, spk)) + 0.5 * float(aam(emb, spk)), rel=1e-10)
     with pytest.raises(ValueError):
         MetricLoss()
-    with pytest.raises(ValueError, match="target and non-target"):
-        pair(emb[:3], spk[:3])  # one speaker only
+    # a batch that lost audio: one speaker left (targets only) or one utterance each (non-targets only)
+    only_targets = pair.pair_terms(emb[:3], spk[:3])[0].mean()
+    assert float(pair(emb[:3], spk[:3])) == pytest.approx(float(only_targets), rel=1e-12)
+    picks = torch.tensor([0, 3, 6])
+    assert float(pair(emb[picks], spk[picks])) == pytest.approx(float(pair.pair_terms(emb[picks], spk[picks])[0].mean()))
+    assert float(pair(emb[:1], spk[:1])) == 0.0

@@ -180,3 +180,23 @@ def test_bad_input(vox, capsys, case):
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("arwsv prepare: error: ")
+
+
+def test_trials_with_missing_audio_stale_lists_and_name_clashes(vox, capsys):
+    tmp, root, meta, trials = vox
+    out = tmp / "out"
+    with_missing = tmp / "list_test_hard2.txt"
+    with_missing.write_text(trials.read_text() + "0 id10270/1zcIwhmdeo4/00001.wav id10271/zzzzzzzzzzz/00042.wav\n")
+    assert _run(["--vox1", root, "--vox1-meta", meta, "--trials", trials, with_missing, "--out", out], capsys)[0] == 0
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["trials"]["list_test_hard2"] == {"trials": 3, "targets": 2, "dropped_missing_audio": 1}
+    assert (out / "trials" / "list_test_hard2.txt").read_text() == trials.read_text()
+    # a later run without that list removes it (its speakers would be back in training)
+    assert _run(["--vox1", root, "--vox1-meta", meta, "--trials", trials, "--out", out], capsys)[0] == 0
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["veri_test2.txt"]
+    other = tmp / "elsewhere"
+    other.mkdir()
+    clash = other / "veri_test2.txt"
+    clash.write_text(trials.read_text())
+    code, _, err = _run(["--vox1", root, "--vox1-meta", meta, "--trials", trials, clash, "--out", out], capsys)
+    assert code == 2 and "two trial lists are named 'veri_test2'" in err

@@ -100,3 +100,23 @@ def test_region_priors_fit_assign_and_survive_a_checkpoint():
     assert torch.equal(restored.centroids, regions.centroids)  # same bank, same fit count: same k-means
     with pytest.raises(ValueError, match="regions"):
         RegionPriors(regions=4).load_state_dict(regions.state_dict())
+
+
+def test_refits_keep_region_numbers():
+    """A refit starts from the last centroids: region r still names the same cluster, so the
+    adversary's learned prior for r keeps its meaning."""
+    rng = np.random.default_rng(1)
+    centres = np.eye(4, 8) * 10
+
+    def batch(n=50):
+        return torch.from_numpy(np.concatenate([c + rng.normal(size=(n, 8)) for c in centres])).float()
+
+    regions = RegionPriors(regions=4, bank_size=200, refit_every=1, seed=0)
+    probes = torch.from_numpy(centres).float()
+    labels = []
+    for step in range(1, 6):
+        regions.update(batch())
+        assert regions.refit(step)
+        labels.append(regions.assign(probes).tolist())
+    assert len(set(labels[0])) == 4
+    assert all(l == labels[0] for l in labels)

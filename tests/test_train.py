@@ -195,3 +195,55 @@ def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair
         methods.append(hparams["reweighting"]["method"])
         assert hparams["reweighting"]["method"] in hparams["output_folder"]
     assert methods == ["none", "pw"]
+
+
+def test_resume_refuses_another_recipe(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 0
+    recorded = (out / "hyperparams.yaml").read_text()
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=1", "--emb_dim=64", "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "--resume with another recipe" in err and "emb_dim" in err
+    assert (out / "hyperparams.yaml").read_text() == recorded  # the run's record is untouched
+    assert main(["embed", str(out), str(corpus / "test.csv"), "--out", str(tmp_path / "e.npz"), "--quiet"]) == 0
+
+
+def test_valid_trials_outside_the_manifest_fail_before_training(corpus, tmp_path, capsys):
+    out = tmp_path / "v"
+    assert main(_args("baseline.yaml", corpus, out, f"--valid_manifest={corpus / 'dev.csv'}",
+                      f"--valid_trials={corpus / 'trials' / 'O.txt'}")) == 2
+    assert "utterances of valid_trials are not in valid_manifest" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
+
+
+def test_scientific_lr_and_a_speaker_whose_audio_is_all_bad(corpus, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    train = pd.read_csv(corpus / "train.csv", keep_default_na=False)
+    victim = sorted(train["spk_id"].unique())[0]
+    for row in train[train["spk_id"] == victim].itertuples():
+        copy = broken / f"{row.ID.replace('/', '_')}.wav"
+        copy.write_bytes(b"not audio")
+        train.loc[train["ID"] == row.ID, "wav"] = str(copy)
+    train.to_csv(broken / "train.csv", index=False)
+    out = tmp_path / "bad_audio"
+    assert main(["train", str(ROOT / "recipes" / "toy" / "baseline.yaml"), f"--data_folder={corpus}",
+                 f"--train_manifest={broken / 'train.csv'}", f"--output_folder={out}", *TINY_MODEL,
+                 "--speakers_per_batch=2", "--lr=1e-3", "--epochs=1", "--quiet"]) == 0
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["bad_audio"]["unreadable"] >= 1
+
+
+def test_embed_and_score_bad_inputs(corpus, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 0
+    empty = tmp_path / "empty.csv"
+    empty.write_text("ID,duration,wav,start,stop,spk_id\n")
+    assert main(["embed", str(out), str(empty), "--out", str(tmp_path / "e.npz")]) == 2
+    assert "no utterances to embed" in capsys.readouterr().err
+    assert main(["score", str(out), str(corpus / "trials" / "O.txt"), "--manifest", str(corpus / "train.csv"),
+                 "--out", str(tmp_path / "s.txt")]) == 2
+    assert "none of the trial list's utterances are in" in capsys.readouterr().err
+    assert main(["score", str(out), str(corpus / "trials" / "O.txt"), "--norm", "asnorm", "--cohort",
+                 str(tmp_path / "nope.csv"), "--out", str(tmp_path / "s.txt")]) == 2
+    assert "no such manifest" in capsys.readouterr().err

@@ -97,6 +97,10 @@ def run_toy(args) -> int:
         from arwsv.toy.espeak import check_available
 
         check_available()
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the output folder: {err.strerror}", args.out) from None
     report = generate_corpus(config, args.out, jobs=max(1, args.jobs))
     _print_report(report, args.out)
     return 0

@@ -40,6 +40,8 @@ def run(args) -> int:
     if args.top_k < 1:
         raise InputError("--top-k must be >= 1")
     trials = read_trials(args.trials)
+    if args.cohort:
+        read_manifest(args.cohort)  # before any extraction: a typo should not cost the embedding time
     features = model = None
     if args.embeddings:
         ids, emb = load_embeddings(args.embeddings)
@@ -51,13 +53,15 @@ def run(args) -> int:
         read_manifest(manifest)
         rows = load_manifest_rows(manifest)
         wanted = {u.rsplit(".", 1)[0] for u in pd.concat([trials["enrol"], trials["test"]])}
-        ids, emb = extract(features, model, [r for r in rows if r["id"] in wanted], device=args.device,
-                           progress=not args.quiet)
+        rows = [r for r in rows if r["id"] in wanted]
+        if not rows:
+            raise InputError(f"none of the trial list's utterances are in {manifest}; pass the manifest that "
+                             "holds them with --manifest", args.trials)
+        ids, emb = extract(features, model, rows, device=args.device, progress=not args.quiet)
     cohort = None
     if args.norm == "asnorm":
         if model is None:
             features, model, _ = load_model(args.model_dir, args.device)
-        read_manifest(args.cohort)
         rows = load_manifest_rows(args.cohort)
         _, cohort_emb = extract(features, model, rows, device=args.device, progress=not args.quiet)
         speakers = np.array([r["spk_id"] for r in rows])
