@@ -106,3 +106,30 @@ def test_impossible_split_fails_before_training(corpus, tmp_path):
     assert proc.returncode != 0
     assert "does not split into 2 process(es)" in proc.stderr
     assert not (tmp_path / "bad" / "checkpoints").exists() or not any((tmp_path / "bad" / "checkpoints").iterdir())
+
+
+def test_a_dead_rank_stops_the_run_and_keeps_the_checkpoint(corpus, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "dies"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "arwsv", "train",
+           str(ROOT / "recipes" / "toy" / "baseline.yaml"), f"--data_folder={corpus}", f"--output_folder={out}",
+           *TINY, "--epochs=50"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    deadline = time.time() + 120
+    while not list((out / "checkpoints").glob("CKPT+*")) and time.time() < deadline:
+        time.sleep(0.1)
+    workers = subprocess.run(["pgrep", "-f", f"output_folder={out}"], capture_output=True, text=True).stdout.split()
+    workers = [int(p) for p in workers if int(p) != proc.pid]
+    assert len(workers) >= 2, workers
+    os.kill(max(workers), signal.SIGKILL)  # one rank dies
+    start = time.time()
+    _, stderr = proc.communicate(timeout=120)  # the others must not hang
+    assert proc.returncode != 0
+    assert time.time() - start < 90
+    latest = max((out / "checkpoints").glob("CKPT+*"))
+    state = torch.load(latest / "embedding_model.ckpt", weights_only=True)
+    assert state and all(torch.isfinite(v.float()).all() for v in state.values())
