@@ -1,11 +1,12 @@
-# The README's two commands: `make demo` (main job) and `make test` (test suite).
+# The README's two commands: `make demo` (main job: the toy study) and `make test` (test suite).
+# `make audit` audits the shipped sample score file.
 # Both create .venv and install the pinned CPU stack on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.arwsv-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo audit test bench clean
 
 install: $(STAMP)
 
@@ -15,6 +16,9 @@ $(STAMP): requirements/cpu.txt setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/arwsv demo
+
+audit: $(STAMP)
 	$(BIN)/arwsv eval arwsv/data/sample_scores.txt --meta arwsv/data/sample_meta.csv --intersect \
 		--bootstrap 200 --seed 0 --json results/sample_eval/report.json --plot results/sample_eval/det.png
 

@@ -49,6 +49,7 @@ class MinMaxTrainer:
         self.sampler, self.dataset, self.checkpointer = sampler, dataset, checkpointer
         self.s, self.log_path, self.device = settings, log_path, device
         self.step, self.window = 0, defaultdict(list)
+        self._lam_sum, self._lam_count = defaultdict(float), defaultdict(int)  # per speaker, this epoch
 
     # --- one step ----------------------------------------------------------------------------
 
@@ -102,6 +103,10 @@ class MinMaxTrainer:
         if self.regions is not None:
             ddp.refit_regions(self.regions, self.step + 1)
         self._record(value, lam, region)
+        if lam is not None:  # who got weight, for reports made afterwards with labels training never saw
+            for spk, weight in zip(self._spk.tolist(), lam.tolist()):
+                self._lam_sum[spk] += weight
+                self._lam_count[spk] += 1
         return value
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -127,6 +132,20 @@ class MinMaxTrainer:
             with open(self.log_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
         return entry
+
+    def _log_speaker_weights(self, epoch) -> None:
+        """Append this epoch's mean λ per speaker to ``speaker_weights.csv`` (epoch,spk_id,mean_lambda,n)."""
+        path = self.log_path.parent / "speaker_weights.csv"
+        if self._lam_count and ddp.is_main():
+            new = not path.exists()
+            with open(path, "a", encoding="utf-8") as handle:
+                if new:
+                    handle.write("epoch,spk_id,mean_lambda,n\n")
+                for spk in sorted(self._lam_count):
+                    handle.write(f"{epoch},{self.dataset.speakers[spk]},{self._lam_sum[spk] / self._lam_count[spk]:.6f},"
+                                 f"{self._lam_count[spk]}\n")
+        self._lam_sum.clear()
+        self._lam_count.clear()
 
     def _save(self, meta, end_of_epoch=False):
         try:  # every rank takes part (SpeechBrain's Checkpointer synchronises); rank 0 writes
@@ -168,6 +187,7 @@ class MinMaxTrainer:
                 if self.step % self.s["ckpt_every"] == 0 and self.sampler.position < total:
                     self._save({"epoch": epoch})
             bar.close()
+            self._log_speaker_weights(epoch)
             self._save({"epoch": self.sampler.epoch}, end_of_epoch=True)
             if on_epoch_end is not None and ddp.is_main():
                 on_epoch_end(epoch)

@@ -1,0 +1,37 @@
+"""`arwsv demo --quick`: every step runs, the outputs agree with each other, reruns reuse work."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from arwsv.cli import main
+
+
+def test_quick_demo_writes_consistent_outputs(tmp_path, capsys):
+    out, work = tmp_path / "out", tmp_path / "work"
+    assert main(["demo", "--quick", "--out", str(out), "--work", str(work), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "demo.json").read_text())
+    table = (out / "README.md").read_text()
+    assert table.splitlines()[2] == "Regenerate: `arwsv demo --quick`"
+    assert printed.strip() == table.strip()
+    for label, values in result["table"].items():  # every JSON number is the one the table shows
+        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for cell, key in zip(cells[1:3], ("baseline", "arw")):
+            value = values[key]
+            if value is None:
+                assert cell == "n/a"
+            else:
+                scale = 100 if "(%)" in label or "(pp)" in label else 1
+                digits = 2 if scale == 100 else 3
+                assert cell.split(" [")[0] == f"{scale * value:.{digits}f}"
+    for name in ("det.png", "weights.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert (work / "arw" / "speaker_weights.csv").is_file()
+    # a second run reuses the corpus and both models (nothing retrained)
+    before = (work / "arw" / "final" / "embedding_model.ckpt").stat().st_mtime_ns
+    assert main(["demo", "--quick", "--out", str(out), "--work", str(work), "--quiet"]) == 0
+    assert (work / "arw" / "final" / "embedding_model.ckpt").stat().st_mtime_ns == before
+    assert re.search(r"\| overall EER \(%\) \|", table)

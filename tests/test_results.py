@@ -1,0 +1,67 @@
+"""Every results file says how to regenerate it, and that command exists."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from arwsv.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = sorted(p for p in (ROOT / "results").rglob("*.md"))
+
+
+def _commands(text: str) -> list:
+    """Commands after 'Regenerate': inline `...` or an indented block."""
+    match = re.search(r"Regenerate:?\s*(.*?)(\n\n[^ \n]|\Z)", text, re.S)
+    assert match, "no 'Regenerate:' line"
+    block = match.group(1)
+    inline = re.findall(r"`([^`]+)`", block)
+    block = re.sub(r"\\\n\s*", " ", block)  # join continued lines
+    indented = [line.strip() for line in block.splitlines() if line.startswith("    ") and line.strip()]
+    return inline + indented
+
+
+def _exists(command: str) -> bool:
+    words = shlex.split(command.replace("\\", " "))
+    if words[:1] == ["arwsv"]:
+        return len(words) > 1 and words[1] in COMMANDS
+    if words[:1] == ["make"]:
+        return re.search(rf"^{words[1]}:", (ROOT / "Makefile").read_text(), re.M) is not None
+    if words[:2] == ["python", "-m"]:
+        return (ROOT / (words[2].replace(".", "/") + ".py")).is_file()
+    if words[:1] == ["python"]:
+        return (ROOT / words[1]).is_file()
+    return False
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=[str(p.relative_to(ROOT)) for p in RESULTS])
+def test_results_start_with_an_existing_command(path):
+    text = path.read_text()
+    head = "\n".join(text.splitlines()[:6])
+    assert "Regenerate" in head or path.name == "benchmarks.md", "the command must come first"
+    commands = _commands(text)
+    assert commands
+    for command in commands:
+        assert _exists(command), command
+
+
+def test_committed_demo_table_matches_its_json():
+    import json
+
+    folder = ROOT / "results" / "demo"
+    if not (folder / "demo.json").exists():
+        pytest.skip("no committed demo results")
+    result = json.loads((folder / "demo.json").read_text())
+    table = (folder / "README.md").read_text()
+    for label, values in result["table"].items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        scale = 100 if "(%)" in label or "(pp)" in label else 1
+        for cell, key in zip(cells[1:3], ("baseline", "arw")):
+            value = values[key]
+            shown = "n/a" if value is None else f"{scale * value:.{2 if scale == 100 else 3}f}"
+            assert cell.split(" [")[0] == shown, (label, key)
