@@ -43,6 +43,7 @@ def run(args) -> int:
     try:
         ddp.init_from_env(device, timeout)
         report = run_training(hparams, resolved, resume=args.resume, device=device, progress=not args.quiet)
+        ddp.barrier()  # leave together: a rank that tears down while a peer still writes can abort it
     except (RuntimeError, ConnectionError) as err:
         if ddp.world_size() == 1 or isinstance(err, TrainingError):
             raise
