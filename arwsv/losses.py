@@ -48,7 +48,9 @@ class PairwiseLogisticLoss(torch.nn.Module):
         """Per-pair losses ℓ_ij (M,) and target mask (M,)."""
         rows, cols, same = pair_targets(speakers)
         unit = F.normalize(embeddings, dim=-1)
-        cosine = (unit[rows] * unit[cols]).sum(-1)
+        # all cosines by one matmul, then the upper triangle: each entry is read once, so the
+        # backward pass has no index accumulation (whose CPU summation order is not fixed)
+        cosine = (unit @ unit.T)[rows, cols]
         logits = self.scale * cosine + self.bias
         return F.binary_cross_entropy_with_logits(logits, same.to(logits.dtype), reduction="none"), same
 

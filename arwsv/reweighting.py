@@ -35,8 +35,11 @@ PAIR_RULES = {
 
 
 def pairwise_weights(weights: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, rule: str = "sum"):
-    """Weight of each pair (rows[m], cols[m]) from sample weights (B,) by ``PAIR_RULES[rule]``; (M,)."""
-    return PAIR_RULES[rule](weights[rows], weights[cols])
+    """Weight of each pair (rows[m], cols[m]) from sample weights (B,) by ``PAIR_RULES[rule]``; (M,).
+
+    Built as a (B, B) matrix and read once per pair, so the adversary's backward pass has no
+    index accumulation (its CPU summation order is not fixed: runs would differ)."""
+    return PAIR_RULES[rule](weights[:, None], weights[None, :])[rows, cols]
 
 
 def feature_summary(feats: torch.Tensor) -> torch.Tensor:
