@@ -17,6 +17,8 @@ import math
 import os
 from pathlib import Path
 
+from arwsv.evaluate import _dig  # the report-path lookup the bootstrap already uses
+
 __all__ = ["run_demo", "ROWS"]
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "toy"
@@ -103,12 +105,6 @@ def _rows(report: dict) -> list:
              ("FDR gender (1 = fair)", ("attributes", "gender", "summary", "fdr"), False),
              ("FDR country (1 = fair)", ("attributes", "nationality", "summary", "fdr"), False)]
     return rows
-
-
-def _dig(tree, path):
-    for key in path:
-        tree = tree[key]
-    return tree
 
 
 def _ci(tree, path):
