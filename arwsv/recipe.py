@@ -16,7 +16,7 @@ from arwsv.errors import InputError
 __all__ = ["parse_overrides", "load_recipe", "recipe_seed", "REWEIGHTING_DEFAULTS"]
 
 REWEIGHTING_DEFAULTS = {
-    "method": "none",               # none | pw
+    "method": "none",               # none | pw | aps | pl | oracle (arwsv.reweighting)
     "pair_rule": "sum",             # sum (PW) | product | max
     "adversary_input": "embedding",  # embedding | features
     "adversary_hidden": 64,
@@ -27,7 +27,7 @@ REWEIGHTING_DEFAULTS = {
     "region_refit_every": 100,
     "memory_bank": 2048,
 }
-_CHOICES = {"method": ("none", "pw"), "pair_rule": ("sum", "product", "max"),
+_CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features")}
 
 
@@ -133,6 +133,8 @@ def load_recipe(path, overrides: dict):
             raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)
     if not isinstance(reweighting["adversary_lr"], (int, float)) or reweighting["adversary_lr"] <= 0:
         raise InputError(f"reweighting.adversary_lr must be > 0, got {reweighting['adversary_lr']!r}", path)
+    if reweighting["method"] == "pl" and reweighting["regions"] < 2:
+        raise InputError("reweighting.method: pl weighs k-means pseudo-groups: set reweighting.regions >= 2", path)
     if reweighting["memory_bank"] < reweighting["regions"]:
         raise InputError("reweighting.memory_bank must hold at least `regions` embeddings", path)
     hparams["reweighting"] = reweighting

@@ -6,6 +6,33 @@ weighted loss, the learner minimises it. Jin et al. (2022) carry this to verific
 best variant, PW, weighs a pair by the **sum** of its two sample weights and tells the adversary
 which **k-means region** of the embedding space a sample lies in (region priors), so it can raise
 whole hard regions as well as single samples.
+
+Variants (recipe switch ``reweighting.method``)
+-----------------------------------------------
+They differ **only in how the sample weights λ are produced**; pair weights (``pair_rule``,
+the sum by default), the weighted losses and the min-max loop are shared. The paper gives no
+details of APS and PL; these are our readings of their names and one-line descriptions.
+
+``pw``
+    Pairwise weighting (the paper's best). Adversary input: the sample's embedding (or a Fbank
+    summary); logit = MLP(embedding) + prior[k-means region].
+``aps``
+    Accumulated pairwise similarity. The adversary sees no embedding, only the sample's
+    **similarity profile within the batch** (:func:`similarity_profile`): the mean and the worst
+    cosine to its same-speaker samples and the mean and the worst cosine to other speakers'
+    samples, i.e. its pairwise similarities accumulated per sample. Hard samples (far from their
+    own speaker, close to others) are what it can find; logit = MLP(profile) + prior[region].
+``pl``
+    Pseudo-labelling. The k-means regions serve as **pseudo-groups** and the adversary has one
+    logit per pseudo-group and nothing else (``Adversary(input_dim=0, regions=K)``), so every
+    sample of a region gets the same weight: group-level ARW (close to group DRO) with the unknown
+    demographic groups approximated by clusters.
+``oracle``
+    Not ARW: a reference that **does** use the demographic labels (gender x nationality of the
+    training manifest), with fixed group-balanced weights (:func:`group_balanced_factors`), every
+    group carrying the same total weight. It bounds what label-free reweighting could hope for.
+``none``
+    Uniform weights (the baseline).
 """
 
 from __future__ import annotations
@@ -14,7 +41,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary"]
+__all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary",
+           "similarity_profile", "group_balanced_factors", "oracle_weights", "METHODS", "ADVERSARIAL",
+           "PROFILE_SIZE"]
+
+METHODS = ("none", "pw", "aps", "pl", "oracle")
+ADVERSARIAL = ("pw", "aps", "pl")  # the methods with an adversary
+PROFILE_SIZE = 4  # columns of similarity_profile
 
 
 def sample_weights(logits: torch.Tensor) -> torch.Tensor:
@@ -47,6 +80,48 @@ def feature_summary(feats: torch.Tensor) -> torch.Tensor:
     return torch.cat([feats.mean(dim=1), feats.std(dim=1)], dim=-1)
 
 
+def similarity_profile(embeddings: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
+    """APS input: each sample's cosine similarities to the rest of the batch, accumulated.
+
+    Shapes: ``embeddings (B, D), speakers (B,) -> (B, 4)`` with columns mean and minimum cosine to
+    the sample's same-speaker samples, mean and maximum cosine to other speakers' samples. A sample
+    with no partner of a kind (its speaker's other crops were unreadable) gets 0 there.
+    """
+    unit = F.normalize(embeddings.detach().float(), dim=-1)
+    cosine = unit @ unit.T
+    same = speakers[:, None] == speakers[None, :]
+    same.fill_diagonal_(False)
+    other = speakers[:, None] != speakers[None, :]
+
+    def mean(mask):
+        return (cosine * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+    def extreme(mask, fill, reduce):
+        value = reduce(torch.where(mask, cosine, torch.full_like(cosine, fill)), dim=1).values
+        return torch.where(mask.any(dim=1), value, torch.zeros_like(value))
+
+    return torch.stack([mean(same), extreme(same, float("inf"), torch.min),
+                        mean(other), extreme(other, float("-inf"), torch.max)], dim=1).to(embeddings.dtype)
+
+
+def group_balanced_factors(groups) -> np.ndarray:
+    """Inverse group frequencies: ``groups`` (N,) labels -> (N,) factors ``N / (G * n_g)``.
+
+    Every group then carries the same total weight (N / G) and the mean factor is 1.
+    """
+    codes, counts = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True, return_counts=True)[1:]
+    return len(codes) / (len(counts) * counts[codes])
+
+
+def oracle_weights(factors: torch.Tensor) -> torch.Tensor:
+    """Batch weights from fixed per-sample factors (B,): ``λ_i = n f_i / Σ_j f_j`` (mean 1, (B,)).
+
+    Proportional to the factors, so group balance is kept exactly; the losses divide by the sum of
+    the weights, so their scale (mean 1 here, 2 for ARW) does not matter.
+    """
+    return len(factors) * factors / factors.sum()
+
+
 class Adversary(torch.nn.Module):
     """Maps a sample's representation and k-means region to a logit a_i.
 
@@ -56,7 +131,8 @@ class Adversary(torch.nn.Module):
     Parameters
     ----------
     input_dim : int
-        Size of x: the embedding size (``input: embedding``) or 2 x n_mels (``input: features``).
+        Size of x: the embedding size (PW, ``input: embedding``), 2 x n_mels (PW, ``input:
+        features``), 4 (APS, :func:`similarity_profile`) or 0: no MLP, the region prior alone (PL).
     hidden : int
     regions : int
         Number of k-means regions (0: no region priors).
@@ -66,15 +142,24 @@ class Adversary(torch.nn.Module):
 
     def __init__(self, input_dim: int, hidden: int = 64, regions: int = 0):
         super().__init__()
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(input_dim, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+        if input_dim == 0 and regions == 0:
+            raise ValueError("an adversary needs an input (input_dim > 0) or regions (regions > 0)")
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(input_dim, hidden), torch.nn.ReLU(),
+                                       torch.nn.Linear(hidden, 1)) if input_dim > 0 else None
         self.region_prior = torch.nn.Embedding(regions, 1) if regions > 0 else None
         if self.region_prior is not None:
             torch.nn.init.zeros_(self.region_prior.weight)  # no region is favoured before training
 
-    def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
-        logit = self.mlp(x).squeeze(-1)
+    def forward(self, x: torch.Tensor | None, region: torch.Tensor | None = None) -> torch.Tensor:
+        if self.mlp is not None:
+            logit = self.mlp(x).squeeze(-1)
+        else:  # PL: the pseudo-group's logit alone (region 0 for all before the first k-means fit)
+            logit = self.region_prior.weight.new_zeros(len(region))
         if self.region_prior is not None and region is not None:
-            logit = logit + self.region_prior(region).squeeze(-1)
+            # one-hot @ table rather than a lookup: the lookup's backward adds rows by index, in an
+            # order that varies between CPU runs; a matmul sums in a fixed order (same seed, same run)
+            prior = self.region_prior.weight
+            logit = logit + (F.one_hot(region, prior.shape[0]).to(prior.dtype) @ prior).squeeze(-1)
         return logit
 
 

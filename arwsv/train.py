@@ -34,7 +34,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     from arwsv import distributed as ddp
     from arwsv.checkpoint import SafeCheckpointer
     from arwsv.dataio import CropDataset, load_manifest_rows
-    from arwsv.reweighting import Adversary, RegionPriors
+    from arwsv.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
     from arwsv.sampler import PKBatchSampler
     from arwsv.trainer import MinMaxTrainer
 
@@ -74,14 +74,22 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
                                                            eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
-    adversary = adversary_optimizer = regions = None
-    if rw["method"] == "pw":
-        input_dim = _embedding_size(hparams, device) if rw["adversary_input"] == "embedding" else \
-            2 * int(hparams["features"].n_mels)
+    adversary = adversary_optimizer = regions = oracle = None
+    if rw["method"] in ADVERSARIAL:
+        if rw["method"] == "aps":
+            input_dim = PROFILE_SIZE
+        elif rw["method"] == "pl":
+            input_dim = 0  # the pseudo-group (region) prior alone
+        elif rw["adversary_input"] == "embedding":
+            input_dim = _embedding_size(hparams, device)
+        else:
+            input_dim = 2 * int(hparams["features"].n_mels)
         adversary = Adversary(input_dim, rw["adversary_hidden"], rw["regions"]).to(device)
         adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
         if rw["regions"] > 0:
             regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"], seed=hparams["seed"])
+    if rw["method"] == "oracle":
+        oracle = _oracle_factors(manifest, dataset.speakers)
     recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
                     "scheduler": scheduler, "sampler": sampler}
     if adversary is not None:
@@ -89,7 +97,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     if regions is not None:
         recoverables["regions"] = regions
     checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
-    settings = {"epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"], "adversary_steps": rw["adversary_steps"],
+    settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"], "adversary_steps": rw["adversary_steps"],
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10)}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
@@ -105,9 +113,30 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
                             scheduler=scheduler, sampler=sampler, dataset=dataset, checkpointer=checkpointer,
                             settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
                             adversary_optimizer=adversary_optimizer, regions=regions, device=device,
-                            loss_plain=hparams["loss"], adversary_plain=adversary)
+                            loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle)
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
+
+
+def _oracle_factors(manifest: Path, speakers: list) -> torch.Tensor:
+    """Group-balanced factor of each training speaker (order of ``speakers``), from the manifest's
+    ``gender`` and ``nationality`` columns: the oracle's groups are their cross product, counted in
+    utterances. Used by ``method: oracle`` only; ARW never reads these columns."""
+    from arwsv.manifest import read_manifest
+    from arwsv.reweighting import group_balanced_factors
+
+    frame = read_manifest(manifest)
+    for column in ("gender", "nationality"):
+        if column not in frame.columns or (frame[column] == "").any():
+            raise InputError(f"reweighting.method: oracle needs a {column!r} value on every row of the training "
+                             "manifest (the oracle reweights by the true groups)", manifest)
+    groups = frame["gender"] + "/" + frame["nationality"]
+    per_speaker = groups.groupby(frame["spk_id"]).nunique()
+    if (per_speaker > 1).any():
+        spk = per_speaker.index[(per_speaker > 1).to_numpy().argmax()]
+        raise InputError(f"speaker {spk!r} has rows of different gender/nationality", manifest)
+    factors = frame.assign(f=group_balanced_factors(groups)).groupby("spk_id")["f"].first()
+    return torch.tensor([float(factors[s]) for s in speakers], dtype=torch.float32)
 
 
 def validation(hparams: dict, trainer, device: str, progress: bool):

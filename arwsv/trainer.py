@@ -4,6 +4,8 @@ Each step: the learner embeds a P x K batch; after ``warmup_steps`` of uniform w
 adversary takes ``adversary_steps`` gradient steps that **maximise** the weighted loss on the
 detached embeddings, then the learner takes one step that **minimises** it under the adversary's
 weights (detached). Without an adversary (``reweighting.method: none``) this is plain training.
+The ARW variants (``pw``, ``aps``, ``pl``) differ only in what the adversary sees
+(:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights.
 """
 
 from __future__ import annotations
@@ -17,9 +19,19 @@ import torch
 from arwsv import distributed as ddp
 from arwsv.errors import TrainingError
 from arwsv.losses import pair_targets
-from arwsv.reweighting import feature_summary, pairwise_weights, sample_weights
+from arwsv.reweighting import feature_summary, oracle_weights, pairwise_weights, sample_weights, similarity_profile
 
-__all__ = ["MinMaxTrainer", "TrainingError"]
+__all__ = ["MinMaxTrainer", "TrainingError", "adversary_input"]
+
+
+def adversary_input(method: str, source: str, feats, emb, speakers):
+    """What the adversary of each ARW variant sees, detached: PW the embedding (or a Fbank summary),
+    APS the similarity profile within the batch, PL nothing (its region prior alone)."""
+    if method == "aps":
+        return similarity_profile(emb, speakers)
+    if method == "pl":
+        return None
+    return (emb if source == "embedding" else feature_summary(feats)).detach()
 
 
 class MinMaxTrainer:
@@ -33,32 +45,40 @@ class MinMaxTrainer:
     regions : RegionPriors, optional
     sampler, dataset : PKBatchSampler and CropDataset
     checkpointer : SafeCheckpointer
-    settings : dict with epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
+    settings : dict with method, epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
         ckpt_every, log_every
+    oracle_factors : tensor (n_speakers,), for ``method: oracle`` only: each training speaker's
+        group-balanced factor (the only place demographic labels reach training)
     log_path : path of the JSONL training log
     loss_plain, adversary_plain : the unwrapped modules when ``loss``/``adversary`` are DDP-wrapped
     """
 
     def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
                  settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu",
-                 loss_plain=None, adversary_plain=None):
+                 loss_plain=None, adversary_plain=None, oracle_factors=None):
         self.features, self.model, self.loss = features, embedding_model, loss
         self.loss_plain, self.adversary_plain = loss_plain or loss, adversary_plain or adversary
         self.optimizer, self.scheduler = optimizer, scheduler
         self.adversary, self.adversary_optimizer, self.regions = adversary, adversary_optimizer, regions
         self.sampler, self.dataset, self.checkpointer = sampler, dataset, checkpointer
         self.s, self.log_path, self.device = settings, log_path, device
+        self.method = settings.get("method", "none" if adversary is None else "pw")
+        self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
         self.step, self.window = 0, defaultdict(list)
         self._lam_sum, self._lam_count = defaultdict(float), defaultdict(int)  # per speaker, this epoch
 
     # --- one step ----------------------------------------------------------------------------
 
     def _weights(self, feats, emb, region):
-        """λ (B,) from the adversary; uniform (None) during warm-up or without adversary."""
-        if self.adversary is None or self.step < self.s["warmup_steps"]:
+        """λ (B,) and pair weights (M,): uniform (None, None) for the baseline and during warm-up,
+        fixed for the oracle, else the adversary's after its ascent step(s) on this batch."""
+        if self.method == "none" or self.step < self.s["warmup_steps"]:
             return None, None
-        x = (emb if self.s["adversary_input"] == "embedding" else feature_summary(feats)).detach()
         rows, cols, _ = pair_targets(self._spk)
+        if self.method == "oracle":
+            lam = oracle_weights(self.oracle_factors[self._spk])
+            return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
+        x = adversary_input(self.method, self.s["adversary_input"], feats, emb, self._spk)
         head = [p for p in self.loss_plain.parameters() if p.requires_grad]
         for p in head:  # the adversary's pass must not touch the learner's loss head
             p.requires_grad_(False)

@@ -76,9 +76,10 @@ def test_same_seed_same_weights(corpus, tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("recipe", ["arw.yaml", "baseline.yaml"])
-def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe):
-    extra = ["--epochs=3", "--ckpt_every=2"]
+@pytest.mark.parametrize("recipe,method", [("arw.yaml", "pw"), ("baseline.yaml", "none"), ("arw.yaml", "aps"),
+                                           ("arw.yaml", "pl"), ("arw.yaml", "oracle")])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method):
+    extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}"]
     assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "arwsv", *_args(recipe, corpus, out, *extra)]
@@ -106,7 +107,7 @@ def test_refuses_to_overwrite_a_run_without_resume(corpus, tmp_path, capsys):
 @pytest.mark.parametrize("override,message", [
     ("--epoch=3", "unknown recipe key 'epoch'"),
     ("--epochs=three", "recipe key 'epochs' is int"),
-    ("--reweighting.method=aps", "reweighting.method is 'aps'"),
+    ("--reweighting.method=apx", "reweighting.method is 'apx'"),
     ("--reweighting.regionz=3", "unknown recipe key 'reweighting.regionz'"),
     ("--speakers_per_batch=99", "speakers_per_batch=99 but the manifest has only 8 speakers"),
     ("--n_speakers=7", "AAM head has 7 speakers but the training manifest 8"),
