@@ -19,7 +19,7 @@ from pathlib import Path
 
 from arwsv.evaluate import _dig  # the report-path lookup the bootstrap already uses
 
-__all__ = ["run_demo", "ROWS"]
+__all__ = ["run_demo", "ROWS", "VARIANTS", "train_variant", "evaluate_model", "toy_corpus"]
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "toy"
 QUICK_CORPUS = dict(speakers=24, utts_per_speaker=4, seconds=1.0, test_speakers=8)
@@ -29,7 +29,7 @@ QUICK_MODEL = {"crop_seconds": 0.5, "speakers_per_batch": 4, "n_speakers": 16, "
 QUICK_ARW = {"warmup_steps": 2, "regions": 3, "memory_bank": 64, "region_refit_every": 3}
 
 
-def _corpus(work: Path, seed: int, quick: bool, progress: bool) -> Path:
+def toy_corpus(work: Path, seed: int, quick: bool, progress: bool) -> Path:
     from dataclasses import asdict
 
     from arwsv.toy.config import ToyConfig
@@ -44,18 +44,35 @@ def _corpus(work: Path, seed: int, quick: bool, progress: bool) -> Path:
     return data
 
 
-def _train(name: str, data: Path, work: Path, seed: int, quick: bool, progress: bool) -> Path:
+VARIANTS = {  # name -> (toy recipe, reweighting overrides); the study compares them at equal budget
+    "baseline": ("baseline", {}),
+    "arw": ("arw", {}),                              # PW + k-means region priors (the paper's best)
+    "arw_noregions": ("arw", {"regions": 0}),        # PW without region priors
+    "aps": ("arw", {"method": "aps"}),
+    "pl": ("arw", {"method": "pl"}),
+    "oracle": ("arw", {"method": "oracle"}),         # group-balanced weights from the true labels
+}
+
+
+def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, progress: bool,
+                  reweighting: dict | None = None, folder: str | None = None) -> Path:
+    """Train variant ``name`` (``VARIANTS``) with extra ``reweighting`` overrides into
+    ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe."""
     from arwsv.recipe import load_recipe
     from arwsv.train import FINAL_WEIGHTS, run_training, seed_everything
 
-    out = work / name
+    recipe, variant = VARIANTS[name]
+    out = work / (folder or f"{name}_seed{seed}")
     overrides = {"data_folder": str(data), "output_folder": str(out), "seed": seed}
+    block = dict(QUICK_ARW) if quick and recipe == "arw" else {}
+    block.update(variant)
+    block.update(reweighting or {})
     if quick:
         overrides.update(QUICK_MODEL)
-        if name == "arw":
-            overrides["reweighting"] = QUICK_ARW
+    if block:
+        overrides["reweighting"] = block
     seed_everything(seed)
-    hparams, resolved = load_recipe(RECIPES / f"{'arw' if name == 'arw' else 'baseline'}.yaml", overrides)
+    hparams, resolved = load_recipe(RECIPES / f"{recipe}.yaml", overrides)
     recorded = out / "hyperparams.yaml"
     same = recorded.is_file() and recorded.read_text(encoding="utf-8") == resolved
     if same and (out / FINAL_WEIGHTS).is_file():
@@ -63,13 +80,13 @@ def _train(name: str, data: Path, work: Path, seed: int, quick: bool, progress: 
     if not same and out.exists():
         import shutil
 
-        shutil.rmtree(out)  # a run of other settings in the demo's own work folder
+        shutil.rmtree(out)  # a run of other settings in the work folder
     resume = same and (out / "checkpoints").exists()
     run_training(hparams, resolved, resume=resume, progress=progress)
     return out
 
 
-def _evaluate(model: Path, data: Path, trials: str, bootstrap: int, seed: int, progress: bool) -> tuple:
+def evaluate_model(model: Path, data: Path, trials: str, bootstrap: int, seed: int, progress: bool) -> tuple:
     from arwsv.dataio import load_manifest_rows
     from arwsv.embedding import extract, load_model
     from arwsv.evaluate import EvalSettings, FairnessEvaluation
@@ -168,7 +185,7 @@ def _weights_plot(arw_dir: Path, data: Path, path: Path) -> None:
     plt.close(fig)
 
 
-def run_demo(*, out="results/demo", work="exp/demo", seed: int = 0, quick: bool = False, trials: str = "H",
+def run_demo(*, out="results/demo", work="exp/arwsv", seed: int = 0, quick: bool = False, trials: str = "H",
              bootstrap: int = 200, progress: bool = True) -> dict:
     """Run every step; returns the JSON written to ``OUT/demo.json``."""
     from arwsv.fileio import atomic_write
@@ -176,11 +193,11 @@ def run_demo(*, out="results/demo", work="exp/demo", seed: int = 0, quick: bool 
 
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
-    data = _corpus(work, seed, quick, progress)
+    data = toy_corpus(work, 0, quick, progress)  # one corpus: seeds vary training, not the data
     reports, curves = {}, {}
     for name in ("baseline", "arw"):
-        model = _train(name, data, work, seed, quick, progress)
-        reports[name], evaluation = _evaluate(model, data, trials, 0 if quick else bootstrap, seed, progress)
+        model = train_variant(name, data, work, seed, quick, progress)
+        reports[name], evaluation = evaluate_model(model, data, trials, 0 if quick else bootstrap, seed, progress)
         for part in evaluation.partitions:
             panel = curves.setdefault(part.attribute, {})
             for group in part.groups:
@@ -201,6 +218,6 @@ def run_demo(*, out="results/demo", work="exp/demo", seed: int = 0, quick: bool 
     with atomic_write(out / "demo.json") as handle:
         handle.write(to_json(result))
     plot_det(curves, out / "det.png", title="baseline vs ARW, per group")
-    _weights_plot(work / "arw", data, out / "weights.png")
+    _weights_plot(work / f"arw_seed{seed}", data, out / "weights.png")
     print(text)
     return result

@@ -1,0 +1,150 @@
+"""Step time of the VoxCeleb recipes (paper-scale ECAPA-TDNN, 128 x 2 crops of 2 s) per variant.
+
+    python benchmarks/bench_voxceleb_step.py [--device cuda] [--steps 30] [--out results/benchmarks.md]
+
+Builds ``recipes/voxceleb/ecapa_arw.yaml`` exactly as ``arwsv train`` does (features, ECAPA-TDNN
+512/1536, pairwise + AAM loss over 5,994 speakers, adversary, k-means region priors) and times
+``MinMaxTrainer.train_step`` on random audio for each ``reweighting.method`` with the warm-up
+switched off, so every timed ARW step includes the adversary's ascent step. Steps of the
+variants are interleaved (baseline, pw, aps, pl, oracle, baseline, ...) so that clock drift hits
+them alike; ratios are to the baseline step of the same run. Also times one k-means refit of a full
+memory bank (32,768 x 192, K = 32, scikit-learn on the CPU), which the recipe runs every 1,000
+steps, and turns the step times into GPU-hours for the recipe's 10 epochs over VoxCeleb2-dev.
+
+Audio decoding is not included (random tensors): with enough DataLoader workers it overlaps the
+GPU; the hours are a lower bound for the model work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+VOX2_DEV_UTTERANCES = 1_092_009  # VoxCeleb2 dev, as published; 5,994 speakers
+METHODS = ("none", "pw", "aps", "pl", "oracle")
+SMOKE = {"speakers_per_batch": 4, "crop_seconds": 0.5, "embedding_model": {"channels": [32, 32, 32, 32, 96]}}
+
+
+def _trainer(method: str, device: str, smoke: bool = False):
+    import torch
+
+    from arwsv.recipe import load_recipe
+    from arwsv.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
+    from arwsv.train import _embedding_size
+    from arwsv.trainer import MinMaxTrainer
+
+    torch.manual_seed(0)
+    hparams, _ = load_recipe(ROOT / "recipes" / "voxceleb" / "ecapa_arw.yaml",
+                             {"reweighting": {"method": method, "warmup_steps": 0},
+                              **(SMOKE if smoke else {})})
+    rw = hparams["reweighting"]
+    for name in ("features", "embedding_model", "loss"):
+        hparams[name].to(device)
+    params = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
+    optimizer = torch.optim.Adam(params, lr=hparams["lr"])
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+    adversary = adversary_optimizer = regions = None
+    if method in ADVERSARIAL:
+        dim = {"aps": PROFILE_SIZE, "pl": 0}.get(method) if method != "pw" else _embedding_size(hparams, device)
+        adversary = Adversary(dim, rw["adversary_hidden"], rw["regions"]).to(device)
+        adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
+        regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"])
+    oracle = torch.rand(hparams["n_speakers"]) + 0.5 if method == "oracle" else None
+    settings = {"method": method, "epochs": 1, "warmup_steps": 0, "adversary_steps": rw["adversary_steps"],
+                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": 1,
+                "ckpt_every": 10 ** 9, "log_every": 10 ** 9}
+    trainer = MinMaxTrainer(features=hparams["features"], embedding_model=hparams["embedding_model"],
+                            loss=hparams["loss"], optimizer=optimizer, scheduler=scheduler, sampler=None,
+                            dataset=None, checkpointer=None, settings=settings, log_path=None,
+                            adversary=adversary, adversary_optimizer=adversary_optimizer, regions=regions,
+                            device=device, oracle_factors=oracle)
+    return trainer, hparams
+
+
+def _batch(hparams, seed: int):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    p, k = hparams["speakers_per_batch"], hparams["utts_per_speaker"]
+    spk = torch.randperm(hparams["n_speakers"], generator=g)[:p].repeat_interleave(k)
+    wavs = torch.randn(p * k, int(hparams["crop_seconds"] * 16000), generator=g) * 0.1
+    return SimpleNamespace(sig=SimpleNamespace(data=wavs, lengths=torch.ones(p * k)), ok=torch.ones(p * k, dtype=torch.bool),
+                           spk=spk)
+
+
+def main(argv=None) -> int:
+    import numpy as np
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--smoke", action="store_true", help="a tiny model and batch: checks the script runs")
+    parser.add_argument("--out", help="markdown file whose bench_voxceleb_step section is replaced")
+    args = parser.parse_args(argv)
+    torch.backends.cudnn.benchmark = True
+    trainers = {m: _trainer(m, args.device, args.smoke) for m in args.methods}
+    hparams = trainers[args.methods[0]][1]
+    batches = [_batch(hparams, i) for i in range(4)]
+
+    def sync():
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    times = {m: [] for m in args.methods}
+    for i in range(args.warmup + args.steps):
+        for m in args.methods:
+            trainer = trainers[m][0]
+            sync()
+            start = time.perf_counter()
+            trainer.train_step(batches[i % len(batches)])
+            sync()
+            if i >= args.warmup:
+                times[m].append(time.perf_counter() - start)
+            trainer.step += 1
+    from sklearn.cluster import KMeans
+
+    bank = np.random.default_rng(0).standard_normal((32768, hparams["emb_dim"]))
+    start = time.perf_counter()
+    KMeans(n_clusters=32, n_init=3, random_state=0).fit(bank)
+    kmeans_s = time.perf_counter() - start
+    base = statistics.median(times[args.methods[0]])
+    per_batch = hparams["speakers_per_batch"] * hparams["utts_per_speaker"]
+    steps = hparams["epochs"] * -(-VOX2_DEV_UTTERANCES // per_batch)
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({platform.machine()})"
+    lines = ["## VoxCeleb recipe step time (paper-scale ECAPA-TDNN)", "",
+             "Regenerate: `python benchmarks/bench_voxceleb_step.py --device cuda --out results/benchmarks.md`", "",
+             f"Device: {device}, torch {torch.__version__}; batch {hparams['speakers_per_batch']} speakers x "
+             f"{hparams['utts_per_speaker']} crops of {hparams['crop_seconds']:g} s, random audio; "
+             f"median of {args.steps} interleaved steps after {args.warmup} warm-up steps; ratios in one run. "
+             f"GPU-hours: {hparams['epochs']} epochs x {VOX2_DEV_UTTERANCES:,} VoxCeleb2-dev utterances / {per_batch} per "
+             f"batch = {steps:,} steps (more with `--seg-dur` segments), plus one k-means refit per 1,000 steps "
+             f"({kmeans_s:.1f} s on the CPU for 32,768 x {hparams['emb_dim']}, K=32); audio decoding not included.", "",
+             "| reweighting.method | median step (ms) | step / baseline step | GPU-hours for the recipe |",
+             "|---|---|---|---|"]
+    for m in args.methods:
+        med = statistics.median(times[m])
+        refits = steps / 1000 * kmeans_s if m in ("pw", "aps", "pl") else 0.0
+        lines.append(f"| {m} | {1000 * med:.1f} | {med / base:.3f} | {(steps * med + refits) / 3600:.1f} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        from _sections import update_section
+
+        update_section(args.out, "bench_voxceleb_step", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
