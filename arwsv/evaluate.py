@@ -92,6 +92,7 @@ class FairnessEvaluation:
                  intersect: bool = False):
         self.table = table
         self.settings = settings or EvalSettings()
+        self.replicates: list = []  # the bootstrap replicates of the last run()
         self.order = np.argsort(table.scores, kind="stable")  # the one O(N log N) sort
         self.overall = _Group("all", self.order,
                               SortedTrials(table.scores[self.order], table.is_target[self.order], assume_sorted=True),
@@ -222,6 +223,7 @@ class FairnessEvaluation:
         """
         point = self.measure()
         replicates = self.bootstrap(progress) if self.settings.bootstrap > 0 else []
+        self.replicates = replicates  # kept for statistics of the caller's own (e.g. arwsv audit's gap)
         lo_q = (1 - self.settings.confidence) / 2 * 100
 
         def ci(path):
