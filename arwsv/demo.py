@@ -55,7 +55,7 @@ VARIANTS = {  # name -> (toy recipe, reweighting overrides); the study compares 
 
 
 def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, progress: bool,
-                  reweighting: dict | None = None, folder: str | None = None) -> Path:
+                  reweighting: dict | None = None, folder: str | None = None, device: str = "cpu") -> Path:
     """Train variant ``name`` (``VARIANTS``) with extra ``reweighting`` overrides into
     ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe."""
     from arwsv.recipe import load_recipe
@@ -82,11 +82,12 @@ def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, pro
 
         shutil.rmtree(out)  # a run of other settings in the work folder
     resume = same and (out / "checkpoints").exists()
-    run_training(hparams, resolved, resume=resume, progress=progress)
+    run_training(hparams, resolved, resume=resume, progress=progress, device=device)
     return out
 
 
-def evaluate_model(model: Path, data: Path, trials: str, bootstrap: int, seed: int, progress: bool) -> tuple:
+def evaluate_model(model: Path, data: Path, trials: str, bootstrap: int, seed: int, progress: bool,
+                   device: str = "cpu") -> tuple:
     from arwsv.dataio import load_manifest_rows
     from arwsv.embedding import extract, load_model
     from arwsv.evaluate import EvalSettings, FairnessEvaluation
@@ -94,8 +95,9 @@ def evaluate_model(model: Path, data: Path, trials: str, bootstrap: int, seed: i
     from arwsv.scorefile import read_scores, read_trials
     from arwsv.scoring import score_trials
 
-    features, embedding_model, _ = load_model(model)
-    ids, emb = extract(features, embedding_model, load_manifest_rows(data / "test.csv"), progress=progress)
+    features, embedding_model, _ = load_model(model, device=device)
+    ids, emb = extract(features, embedding_model, load_manifest_rows(data / "test.csv"), device=device,
+                       progress=progress)
     scores = model / f"scores_{trials}.txt"
     score_trials(read_trials(data / "trials" / f"{trials}.txt"), ids, emb).to_csv(scores, sep=" ", header=False,
                                                                                   index=False, float_format="%.6f")

@@ -28,3 +28,19 @@ def sample_files(tmp_path, simulated):
 def speaker_of(paths):
     """Speaker id of VoxCeleb-style utterance paths, computed independently of arwsv."""
     return np.array([p.split("/")[0] for p in paths], dtype=object)
+
+
+def markdown_row(table: str, *first_cells: str) -> list:
+    """Cells of the markdown table row whose leading cells are ``first_cells`` (stripped)."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[:len(first_cells)] == list(first_cells):
+            return cells
+    raise AssertionError(f"no table row starting {' | '.join(first_cells)}")
+
+
+def shown(value, scale: float = 100, digits: int = 2) -> str:
+    """How the results tables print a number (n/a for undefined)."""
+    import math
+
+    return "n/a" if value is None or not math.isfinite(value) else f"{scale * value:.{digits}f}"

@@ -6,6 +6,7 @@ import json
 import re
 
 from arwsv.cli import main
+from conftest import markdown_row, shown
 
 
 def test_quick_demo_writes_consistent_outputs(tmp_path, capsys):
@@ -17,16 +18,10 @@ def test_quick_demo_writes_consistent_outputs(tmp_path, capsys):
     assert table.splitlines()[2] == "Regenerate: `arwsv demo --quick`"
     assert printed.strip() == table.strip()
     for label, values in result["table"].items():  # every JSON number is the one the table shows
-        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
-        cells = [c.strip() for c in row.strip("|").split("|")]
+        cells = markdown_row(table, label)
+        scale = 100 if "(%)" in label or "(pp)" in label else 1
         for cell, key in zip(cells[1:3], ("baseline", "arw")):
-            value = values[key]
-            if value is None:
-                assert cell == "n/a"
-            else:
-                scale = 100 if "(%)" in label or "(pp)" in label else 1
-                digits = 2 if scale == 100 else 3
-                assert cell.split(" [")[0] == f"{scale * value:.{digits}f}"
+            assert cell.split(" [")[0] == shown(values[key], scale, 2 if scale == 100 else 3)
     for name in ("det.png", "weights.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert (work / "arw_seed0" / "speaker_weights.csv").is_file()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from arwsv.cli import COMMANDS
+from conftest import markdown_row, shown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = sorted(p for p in (ROOT / "results").rglob("*.md"))
@@ -58,10 +59,31 @@ def test_committed_demo_table_matches_its_json():
     result = json.loads((folder / "demo.json").read_text())
     table = (folder / "README.md").read_text()
     for label, values in result["table"].items():
-        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
-        cells = [c.strip() for c in row.strip("|").split("|")]
+        cells = markdown_row(table, label)
         scale = 100 if "(%)" in label or "(pp)" in label else 1
         for cell, key in zip(cells[1:3], ("baseline", "arw")):
-            value = values[key]
-            shown = "n/a" if value is None else f"{scale * value:.{2 if scale == 100 else 3}f}"
-            assert cell.split(" [")[0] == shown, (label, key)
+            assert cell.split(" [")[0] == shown(values[key], scale, 2 if scale == 100 else 3), (label, key)
+
+
+def test_committed_study_tables_match_their_json():
+    import json
+
+    from arwsv.study import METRICS
+
+    if not (ROOT / "results" / "toy_study.json").exists():
+        pytest.skip("no committed study")
+    result = json.loads((ROOT / "results" / "toy_study.json").read_text())
+    table = (ROOT / "results" / "toy_study.md").read_text()
+    assert f"Regenerate: `{result['command']}`" in table
+    for name, row in result["summary"].items():
+        cells = markdown_row(table, name)
+        for cell, key in zip(cells[1:], METRICS):
+            assert cell.split(" ± ")[0] == shown(row[key]["mean"]), (name, key)
+        for seed, run in result["runs"][name].items():
+            cells = markdown_row(table, name, seed)
+            for cell, key in zip(cells[2:], METRICS):
+                assert cell.split(" [")[0] == shown(run[key]["value"]), (name, seed, key)
+    for knob, points in result["grid"].items():
+        for point in points:
+            cells = markdown_row(table, knob, f"{point['value']:g}")
+            assert cells[2:] == [shown(point[key]["value"]) for key in METRICS]

@@ -9,18 +9,7 @@ import pytest
 
 from arwsv.cli import main
 from arwsv.study import METRICS
-
-
-def _cells(table: str, first: str, second: str | None = None) -> list:
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == first and (second is None or cells[1] == second):
-            return cells
-    raise AssertionError(f"no row {first} {second or ''}")
-
-
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}"
+from conftest import markdown_row, shown
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +29,18 @@ def test_study_tables_match_the_json_and_the_runs(study):
                                      "oracle`")
     assert list(result["summary"]) == ["baseline", "arw", "pl", "oracle"]
     for name, row in result["summary"].items():
-        cells = _cells(table, name)
+        cells = markdown_row(table, name)
         for cell, key in zip(cells[1:], METRICS):
             values = [result["runs"][name][s][key]["value"] for s in ("0", "1")]
             assert row[key]["values"] == values
             if all(v is not None for v in values):  # the mean and std are of the per-seed runs
                 assert row[key]["mean"] == pytest.approx(statistics.fmean(values))
                 assert row[key]["std"] == pytest.approx(statistics.pstdev(values))
-                assert cell.split(" ± ")[0] == _pct(row[key]["mean"])
+                assert cell.split(" ± ")[0] == shown(row[key]["mean"])
         for seed in ("0", "1"):
-            run = _cells(table, name, seed)
+            run = markdown_row(table, name, seed)
             for cell, key in zip(run[2:], METRICS):
-                assert cell.split(" [")[0] == _pct(result["runs"][name][seed][key]["value"])
+                assert cell.split(" [")[0] == shown(result["runs"][name][seed][key]["value"])
     base = result["summary"]["baseline"]["eer"]["mean"]
     arw = result["summary"]["arw"]["eer"]
     assert arw["change_vs_baseline"] == pytest.approx((arw["mean"] - base) / base * 100)
