@@ -207,7 +207,7 @@ def run_demo(*, out="results/demo", work="exp/arwsv", seed: int = 0, quick: bool
                                                  ["groups"][group.name]["eer"])
     lines, numbers = side_by_side(reports)
     command = "arwsv demo" + (f" --seed {seed}" if seed else "") + (" --quick" if quick else "")
-    text = "\n".join([f"# arwsv demo: baseline vs ARW on the toy corpus", "", f"Regenerate: `{command}`", "",
+    text = "\n".join(["# arwsv demo: baseline vs ARW on the toy corpus", "", f"Regenerate: `{command}`", "",
                       f"Trials: `{trials}` list (non-targets share gender and country). EER with 95 % speaker-"
                       f"bootstrap intervals ({0 if quick else bootstrap} replicates); same seed and budget for "
                       "both models. Negative change = ARW lower.", "", *lines, ""])

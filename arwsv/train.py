@@ -97,7 +97,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     if regions is not None:
         recoverables["regions"] = regions
     checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
-    settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"], "adversary_steps": rw["adversary_steps"],
+    settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"],
+                "adversary_steps": rw["adversary_steps"],
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10)}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary

@@ -13,8 +13,6 @@ import pytest
 import torch
 
 from arwsv.cli import main
-from arwsv.toy.config import ToyConfig
-from arwsv.toy.corpus import generate_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb_dim=32",
@@ -23,13 +21,6 @@ TINY = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb
         "--ddp_timeout_s=60"]
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
 pytestmark = pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_ddp")
-    generate_corpus(ToyConfig(speakers=12, utts_per_speaker=4, seconds=1.0, test_speakers=4), out, progress=False)
-    return out
 
 
 def _torchrun(recipe, corpus, out, *extra, nproc=2):

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from arwsv.toy.config import ToyConfig
-from arwsv.toy.corpus import generate_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "speechbrain"
@@ -34,13 +32,6 @@ def test_weighted_cost_equals_speechbrains_aam_without_weights():
     weights = torch.ones(12, dtype=torch.float64)
     weights[0] = 5.0
     assert float(ours(cosine, targets, sample_weights=weights)) != pytest.approx(float(theirs), rel=1e-6)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_sb")
-    generate_corpus(ToyConfig(speakers=12, utts_per_speaker=4, seconds=1.0, test_speakers=4), out, progress=False)
-    return out
 
 
 def test_speechbrain_recipe_trains_the_adversary_and_reloads(corpus, tmp_path):

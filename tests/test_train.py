@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,22 +14,9 @@ import pytest
 import torch
 
 from arwsv.cli import main
-from arwsv.toy.config import ToyConfig
-from arwsv.toy.corpus import generate_corpus
+from conftest import TINY_ARW, TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_MODEL = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb_dim=32",
-              "--embedding_model.channels=[32,32,32,32,96]", "--embedding_model.attention_channels=16",
-              "--embedding_model.se_channels=16", "--log_every=2"]
-TINY_ARW = ["--reweighting.warmup_steps=2", "--reweighting.regions=3", "--reweighting.memory_bank=64",
-            "--reweighting.region_refit_every=3"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny")
-    generate_corpus(ToyConfig(speakers=12, utts_per_speaker=4, seconds=1.0, test_speakers=4), out, progress=False)
-    return out
 
 
 def _args(recipe, corpus, out, *extra):

@@ -11,17 +11,12 @@ import pytest
 import torch
 
 from arwsv.cli import main
+from conftest import TINY_ARW, TINY_MODEL
 from arwsv.losses import MetricLoss, PairwiseLogisticLoss, pair_targets
 from arwsv.reweighting import (Adversary, group_balanced_factors, oracle_weights, pairwise_weights, sample_weights,
                                similarity_profile)
-from arwsv.toy.config import ToyConfig
-from arwsv.toy.corpus import generate_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb_dim=32",
-        "--embedding_model.channels=[32,32,32,32,96]", "--embedding_model.attention_channels=16",
-        "--embedding_model.se_channels=16", "--log_every=2", "--reweighting.warmup_steps=2",
-        "--reweighting.regions=3", "--reweighting.memory_bank=64", "--reweighting.region_refit_every=3"]
 
 
 def test_similarity_profile_matches_a_loop():
@@ -77,16 +72,9 @@ def test_pl_weighs_whole_pseudo_groups_and_its_ascent_lifts_the_hard_one():
         Adversary(input_dim=0, regions=0)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_variants")
-    generate_corpus(ToyConfig(speakers=12, utts_per_speaker=4, seconds=1.0, test_speakers=4), out, progress=False)
-    return out
-
-
 def _train(corpus, out, method, *extra):
     return main(["train", str(ROOT / "recipes" / "toy" / "arw.yaml"), f"--data_folder={corpus}",
-                 f"--output_folder={out}", *TINY, f"--reweighting.method={method}", "--quiet", *extra])
+                 f"--output_folder={out}", *TINY_MODEL, *TINY_ARW, f"--reweighting.method={method}", "--quiet", *extra])
 
 
 @pytest.mark.parametrize("method", ["aps", "pl"])

@@ -9,8 +9,10 @@ def add_parser(sub) -> None:
                                    "the same seed and budget, score the H list, evaluate, and write OUT/README.md, "
                                    "OUT/demo.json, OUT/det.png and OUT/weights.png.")
     p.add_argument("--out", default="results/demo", help="where the table, JSON and plots go")
-    p.add_argument("--work", default="exp/arwsv", help="corpus and models, shared with `arwsv study` (reused when settings match)")
-    p.add_argument("--seed", type=int, default=0, help="training seed of both models (the corpus is always the default toy corpus)")
+    p.add_argument("--work", default="exp/arwsv",
+                   help="corpus and models, shared with `arwsv study` (reused when settings match)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed of both models (the corpus is always the default toy corpus)")
     p.add_argument("--trials", default="H", choices=["O", "E", "H"], help="trial list to score")
     p.add_argument("--bootstrap", type=int, default=200, help="speaker-bootstrap replicates for CIs")
     p.add_argument("--quick", action="store_true", help="tiny corpus and model, one epoch (for tests)")
