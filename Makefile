@@ -1,12 +1,12 @@
-# The README's two commands: `make demo` (main job: the toy study) and `make test` (test suite).
-# `make audit` audits the shipped sample score file.
+# The README's two commands: `make demo` (main job: baseline vs ARW on the toy corpus) and `make test` (test suite).
+# `make study` runs the multi-seed toy study (about an hour on 2 cores); `make audit` audits the shipped sample score file.
 # Both create .venv and install the pinned CPU stack on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.arwsv-installed
 
-.PHONY: install demo audit test bench clean
+.PHONY: install demo study audit test bench clean
 
 install: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): requirements/cpu.txt setup.cfg pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/arwsv demo
+
+study: $(STAMP)
+	$(BIN)/arwsv study
 
 audit: $(STAMP)
 	$(BIN)/arwsv eval arwsv/data/sample_scores.txt --meta arwsv/data/sample_meta.csv --intersect \
