@@ -40,6 +40,14 @@ CONFIGS = {  # name -> (variant, reweighting overrides)
     "aps_lr1e-2": ("aps", {"adversary_lr": 0.01}),
     "pl_lr1e-2": ("pl", {"adversary_lr": 0.01}),
     "pl_lr1e-1_r8": ("pl", {"adversary_lr": 0.1, "regions": 8}),
+    # second round: stronger adversaries, pseudo-groups as coarse as gender
+    "pl_lr3e-2_r2": ("pl", {"adversary_lr": 0.03, "regions": 2}),
+    "pl_lr1e-1_r2": ("pl", {"adversary_lr": 0.1, "regions": 2}),
+    "pl_lr1e-1_r4": ("pl", {"adversary_lr": 0.1, "regions": 4}),
+    "pl_lr3e-1_r4": ("pl", {"adversary_lr": 0.3, "regions": 4}),
+    "pw_lr3e-3_r0": ("arw", {"adversary_lr": 0.003, "regions": 0}),
+    "pw_lr1e-2_r16": ("arw", {"adversary_lr": 0.01, "regions": 16}),
+    "aps_lr3e-2": ("aps", {"adversary_lr": 0.03}),
 }
 KEYS = {"eer": ("overall", "eer"), "gender_gap": ("attributes", "gender", "summary", "eer_gap_abs"),
         "country_std": ("attributes", "nationality", "summary", "eer_std")}
