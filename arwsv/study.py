@@ -106,8 +106,14 @@ def _markdown(summary: dict, runs: dict, grid: dict, command: str, seeds: list, 
                 cells.append(_pct(m["value"]) + band)
             lines.append(f"| {name} | {seed} | " + " | ".join(cells) + " |")
     if grid:
+        scale = ""
+        if "baseline" in summary and len(seeds) > 1:
+            spread = ", ".join(f"{_pct(summary['baseline'][k]['std'])} ({label.split(' (')[0]})" for k, (label, _)
+                               in METRICS.items())
+            scale = f" For scale, the baseline's seed-to-seed std: {spread}."
         lines += ["", f"## Sensitivity of ARW (PW + regions), seed {seeds[0]}", "",
-                  "One knob at a time around the toy recipe; `toy_sensitivity.png` plots the same numbers.", "",
+                  "One knob at a time around the toy recipe, one seed; `toy_sensitivity.png` plots the same "
+                  f"numbers (dotted: the baseline of that seed).{scale}", "",
                   "| knob | value | " + " | ".join(label for label, _ in METRICS.values()) + " |",
                   "|---|---|" + "---|" * len(METRICS)]
         for knob, points in grid.items():
@@ -124,17 +130,23 @@ def _grid_plot(grid: dict, baseline: dict | None, path: Path) -> None:
 
     from arwsv.fileio import atomic_write
 
-    fig, axes = plt.subplots(1, len(grid), figsize=(4.2 * len(grid), 3.6), squeeze=False)
-    for ax, (knob, points) in zip(axes[0], grid.items()):
+    # overall EER on top, the two gaps below: they differ by an order of magnitude
+    fig, axes = plt.subplots(2, len(grid), figsize=(4.2 * len(grid), 6.4), squeeze=False, sharex="col")
+    rows = {"eer": 0, "gender_gap": 1, "country_std": 1}
+    for col, (knob, points) in enumerate(grid.items()):
         xs = [value for value, _ in points]
         for key, (label, _) in METRICS.items():
+            ax = axes[rows[key]][col]
             line, = ax.plot(xs, [100 * m[key]["value"] for _, m in points], marker="o", label=label)
             if baseline is not None:
                 ax.axhline(100 * baseline[key]["value"], color=line.get_color(), linestyle=":", linewidth=1)
-        if knob == "adversary_lr":
-            ax.set_xscale("log")
-        ax.set(xlabel=knob, ylabel="% / pp", title=f"ARW, varying {knob}")
+        for row in range(2):
+            if knob == "adversary_lr":
+                axes[row][col].set_xscale("log")
+        axes[0][col].set(title=f"ARW, varying {knob}", ylabel="overall EER (%)")
+        axes[1][col].set(xlabel=knob, ylabel="gap (pp)")
     axes[0][0].legend(fontsize=8, title="dotted: baseline", title_fontsize=8)
+    axes[1][0].legend(fontsize=8, title="dotted: baseline", title_fontsize=8)
     fig.tight_layout()
     with atomic_write(path, mode="wb") as handle:
         fig.savefig(handle, format="png", dpi=110)
