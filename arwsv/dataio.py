@@ -117,13 +117,24 @@ class CropDataset:
             crop = wave[offset:offset + self.crop]
         import torch
 
+        if ok and len(wave) < self.crop:
+            notes = notes + ["padded"]
+        # notes travel with the item: with DataLoader workers, self.counts above lives in the worker
         return {"id": item["id"], "sig": torch.from_numpy(np.ascontiguousarray(crop)),
-                "spk": self.spk_index[item["spk_id"]], "ok": ok}
+                "spk": self.spk_index[item["spk_id"]], "ok": ok, "notes": ",".join(notes)}
 
     def loader(self, batch_sampler, num_workers: int = 0):
-        """A torch DataLoader over ``batch_sampler`` collating with SpeechBrain's PaddedBatch."""
+        """Batches over ``batch_sampler`` (any iterable of index lists), collated with SpeechBrain's
+        PaddedBatch; with ``num_workers`` > 0 audio is read in that many worker processes and the bad-audio
+        counts of the workers are added to :attr:`counts` from the batches."""
         import torch
         from speechbrain.dataio.batch import PaddedBatch
 
-        return torch.utils.data.DataLoader(self, batch_sampler=batch_sampler, collate_fn=PaddedBatch,
-                                           num_workers=num_workers)
+        loader = torch.utils.data.DataLoader(self, batch_sampler=batch_sampler, collate_fn=PaddedBatch,
+                                             num_workers=num_workers)
+        return loader if num_workers == 0 else self._counted(loader)
+
+    def _counted(self, loader):
+        for batch in loader:
+            self.counts.update(note for notes in batch.notes for note in notes.split(",") if note)
+            yield batch

@@ -123,6 +123,23 @@ class PKBatchSampler:
             yield batch
         self.epoch, self.position = self.epoch + 1, 0
 
+    def pending(self) -> list:
+        """This rank's batches from the saved position to the end of the epoch, without moving.
+
+        For loaders that read ahead (DataLoader workers): the trainer calls :meth:`advance` per
+        trained batch and :meth:`end_epoch` after the last, so a checkpoint records what was trained,
+        not what was prefetched.
+        """
+        share = self.p // self.world_size * self.k
+        return [batch[self.rank * share:(self.rank + 1) * share]
+                for batch in self.batches(self.epoch)[self.position:]]
+
+    def advance(self) -> None:
+        self.position += 1
+
+    def end_epoch(self) -> None:
+        self.epoch, self.position = self.epoch + 1, 0
+
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "p": self.p, "k": self.k}
 

@@ -30,7 +30,7 @@ def _embedding_size(hparams, device) -> int:
     return size
 
 
-def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
+def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int = 0):
     from arwsv import distributed as ddp
     from arwsv.checkpoint import SafeCheckpointer
     from arwsv.dataio import CropDataset, load_manifest_rows
@@ -100,7 +100,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True):
     settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"],
                 "adversary_steps": rw["adversary_steps"],
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
-                "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10)}
+                "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
+                "num_workers": num_workers}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -215,7 +216,7 @@ def _fingerprints(hparams: dict, trainer) -> list:
 
 
 def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, device: str = "cpu",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, num_workers: int = 0) -> dict:
     """Train as the recipe says; returns the report written to ``train_report.json``."""
     from arwsv import distributed as ddp
 
@@ -241,7 +242,7 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
         except OSError as err:
             raise InputError(f"cannot write the output folder: {err.strerror}", out) from None
     ddp.barrier()
-    trainer = build_trainer(hparams, device, progress)
+    trainer = build_trainer(hparams, device, progress, num_workers)
     last = trainer.fit(resume=resume, progress=progress,
                        on_epoch_end=validation(hparams, trainer, device, progress))
     report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,

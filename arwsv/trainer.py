@@ -196,8 +196,10 @@ class MinMaxTrainer:
                        unit="step", disable=not (progress and ddp.is_main()) or None)
             for m in modules:
                 m.train()
-            for batch in self.dataset.loader(self.sampler):
+            # the sampler moves per *trained* batch: workers read ahead, checkpoints must not
+            for batch in self.dataset.loader(self.sampler.pending(), num_workers=self.s.get("num_workers", 0)):
                 self.train_step(batch)
+                self.sampler.advance()
                 self.step, done = self.step + 1, done + 1
                 bar.update()
                 if self.step % self.s["log_every"] == 0:
@@ -207,6 +209,7 @@ class MinMaxTrainer:
                 if self.step % self.s["ckpt_every"] == 0 and self.sampler.position < total:
                     self._save({"epoch": epoch})
             bar.close()
+            self.sampler.end_epoch()
             self._log_speaker_weights(epoch)
             self._save({"epoch": self.sampler.epoch}, end_of_epoch=True)
             if on_epoch_end is not None and ddp.is_main():

@@ -82,7 +82,7 @@ def test_an_epoch_over_a_bad_file_does_not_crash(manifest):
     assert len(batches) == len(sampler.batches(0))
     for batch in batches:
         keys = {k for k in vars(batch) if not k.startswith("_")}
-        assert keys == {"id", "sig", "spk", "ok"}  # no demographic label in a training batch
+        assert keys == {"id", "sig", "spk", "ok", "notes"}  # no demographic label in a training batch
         assert batch.sig.data.shape == (4, 16000)
     assert ds.counts["unreadable"] >= 1
     oks = torch.cat([b.ok for b in batches])
@@ -90,3 +90,16 @@ def test_an_epoch_over_a_bad_file_does_not_crash(manifest):
     feats = Features(n_mels=40)(batches[0].sig.data, batches[0].sig.lengths)
     assert feats.shape == (4, 101, 40)
     assert torch.allclose(feats.mean(dim=1), torch.zeros(4, 40), atol=1e-4)  # mean-normalised per utterance
+
+
+def test_workers_give_the_same_batches_and_counts(manifest):
+    """Audio read in 2 worker processes: the same crops, and the workers' bad-audio counts come back."""
+    rows = load_manifest_rows(manifest)
+    plain, workers = CropDataset(rows, crop_seconds=1.0), CropDataset(rows, crop_seconds=1.0)
+    sampler = PKBatchSampler(plain.spk_ids, 2, 2, seed=0)
+    a = list(plain.loader(sampler.pending()))
+    b = list(workers.loader(sampler.pending(), num_workers=2))
+    assert len(a) == len(b) == len(sampler.batches(0)) and sampler.position == 0  # pending() does not move
+    for x, y in zip(a, b):
+        assert torch.equal(x.sig.data, y.sig.data) and x.id == y.id
+    assert workers.counts == plain.counts and plain.counts["unreadable"] >= 1

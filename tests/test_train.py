@@ -83,6 +83,26 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, reci
         assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6, rtol=0), key
 
 
+def test_dataloader_workers_change_nothing_and_resume_exactly(corpus, tmp_path):
+    """--num-workers 2 reads ahead; the weights equal a 0-worker run, also after a kill and --resume."""
+    extra = ["--epochs=3", "--ckpt_every=2"]
+    assert main(_args("arw.yaml", corpus, tmp_path / "plain", *extra)) == 0
+    out = tmp_path / "workers"
+    cmd = [sys.executable, "-m", "arwsv", *_args("arw.yaml", corpus, out, *extra, "--num-workers", "2")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = out / "checkpoints" / "CKPT+step00000006"
+    deadline = time.time() + 120
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final").exists(), "the run finished before it could be killed"
+    assert main(_args("arw.yaml", corpus, out, *extra, "--num-workers", "2", "--resume")) == 0
+    plain, resumed = _weights(tmp_path / "plain"), _weights(out)
+    for key in plain:
+        assert torch.allclose(plain[key].float(), resumed[key].float(), atol=1e-6, rtol=0), key
+
+
 def test_refuses_to_overwrite_a_run_without_resume(corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 0

@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of output_folder")
     p.add_argument("--seed", type=int, help="overrides the recipe's seed")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="DataLoader processes reading audio (0: in the training process); results do not depend on it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run, takes_overrides=True)
 
@@ -23,6 +25,8 @@ def run(args) -> int:
     from arwsv.recipe import load_recipe, parse_overrides, recipe_seed
     from arwsv.train import run_training, seed_everything
 
+    if args.num_workers < 0:
+        raise InputError("--num-workers must be >= 0")
     overrides = parse_overrides(args.overrides)
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -42,7 +46,8 @@ def run(args) -> int:
     timeout = hparams.get("ddp_timeout_s", 600)
     try:
         ddp.init_from_env(device, timeout)
-        report = run_training(hparams, resolved, resume=args.resume, device=device, progress=not args.quiet)
+        report = run_training(hparams, resolved, resume=args.resume, device=device, progress=not args.quiet,
+                              num_workers=args.num_workers)
         ddp.barrier()  # leave together: a rank that tears down while a peer still writes can abort it
     except (RuntimeError, ConnectionError) as err:
         if ddp.world_size() == 1 or isinstance(err, TrainingError):
