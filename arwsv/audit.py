@@ -15,7 +15,12 @@ mean embedding and ranks the clusters (cohorts) by their EER:
    the remaining speakers' trials (absolute, in points, and relative to the rest), the WER-gap style
    figure of ASR fairness audits;
 5. 95 % intervals resample speakers (the bootstrap of :mod:`arwsv.evaluate`), with the cohorts
-   held fixed (the clustering is not redone per replicate).
+   held fixed (the clustering is not redone per replicate); no interval when fewer than 95 % of the
+   replicates define the gap;
+6. **selection bias**: the worst of K cohorts is worse than the rest even when cohorts mean nothing.
+   The same selection is repeated on ``null_rounds`` random cohorts of the same sizes (speakers
+   shuffled between cohorts); the report gives the mean and 95th percentile of those gaps and the
+   share at least as large as the observed one. A discovered cohort matters when its gap clears them.
 
 With metadata, each cohort is described by its share of each gender / nationality, so one sees
 whether the discovered cohorts line up with the labelled groups. The plot projects the speaker
@@ -48,13 +53,20 @@ def speaker_embeddings(ids, embeddings, speakers, rule, *, source="", allow_extr
     Every scored speaker needs an embedding; embeddings of speakers without trials are refused
     unless ``allow_extra`` (they would change the clusters but never be scored).
     """
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    if embeddings.ndim != 2 or len(embeddings) != len(ids) or len(ids) == 0:
-        raise InputError(f"embeddings must be an (N, D) array with one row per id, got {embeddings.shape} "
-                         f"for {len(ids)} ids", source)
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or ids.dtype.kind not in "US":
+        raise InputError(f"ids must be a 1-D array of utterance ids (strings), got shape {ids.shape} of {ids.dtype}",
+                         source)
+    try:
+        embeddings = np.asarray(embeddings, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("embeddings must be numbers", source) from None
+    if embeddings.ndim != 2 or len(embeddings) != len(ids) or len(ids) == 0 or embeddings.shape[1] < 2:
+        raise InputError(f"embeddings must be an (N, D) array, D >= 2, with one row per id; got shape "
+                         f"{embeddings.shape} for {len(ids)} ids", source)
     if not np.isfinite(embeddings).all():
         row = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
-        raise InputError(f"embedding of {ids[row]!r} is not finite", source)
+        raise InputError(f"embedding of {str(ids[row])!r} is not finite", source)
     owners = np.array([rule(str(u)) or "" for u in ids], dtype=object)
     index = {s: i for i, s in enumerate(speakers)}
     codes = np.array([index.get(o, -1) for o in owners])
@@ -89,11 +101,12 @@ class CohortAudit:
         K; None for :func:`default_clusters`.
     bottom_share : float in (0, 1)
     bootstrap, seed : speaker-bootstrap replicates and the seed of k-means and bootstrap.
+    null_rounds : draws of random cohorts of the same sizes, for the gap that selection alone gives.
     meta_values : dict attribute -> ndarray (S,) of str, optional (cohort make-up).
     """
 
     def __init__(self, table, speaker_emb: np.ndarray, *, clusters: int | None = None, bottom_share: float = 0.1,
-                 bootstrap: int = 200, seed: int = 0, meta_values: dict | None = None):
+                 bootstrap: int = 200, seed: int = 0, meta_values: dict | None = None, null_rounds: int = 100):
         n_spk = len(table.speakers)
         self.k = default_clusters(n_spk) if clusters is None else clusters
         if self.k < 2:
@@ -103,41 +116,86 @@ class CohortAudit:
         if not 0.0 < bottom_share < 1.0:
             raise InputError(f"--bottom-share must be in (0, 1), got {bottom_share}")
         self.table, self.emb, self.bottom_share = table, speaker_emb, bottom_share
+        if not 0.0 < bottom_share < 1.0 or not math.isfinite(bottom_share):
+            raise InputError(f"--bottom-share must be in (0, 1), got {bottom_share}")
         self.bootstrap, self.seed, self.meta_values = bootstrap, seed, meta_values or {}
+        self.null_rounds, self._progress = null_rounds, False
 
     def fit(self) -> np.ndarray:
         """Cohort of every speaker, (S,) int, numbered 0..K-1."""
+        import warnings
+
         from sklearn.cluster import KMeans
 
-        self.labels_ = KMeans(n_clusters=self.k, n_init=10, random_state=self.seed).fit_predict(self.emb)
+        with warnings.catch_warnings():  # duplicate points: reported below as fewer cohorts than asked
+            warnings.simplefilter("ignore")
+            self.labels_ = KMeans(n_clusters=self.k, n_init=10, random_state=self.seed).fit_predict(self.emb)
+        found = len(np.unique(self.labels_))
+        if found < self.k:
+            raise InputError(f"k-means found only {found} distinct cohorts for --clusters {self.k} (identical "
+                             "speaker embeddings?); use fewer clusters")
         return self.labels_
 
-    def run(self, progress: bool = True) -> dict:
-        """The audit as a JSON-ready dict (see module docstring)."""
-        labels = self.fit()
-        names = np.array([f"c{c:02d}" for c in labels], dtype=object)
-        cohort_eval = FairnessEvaluation(self.table, {"cohort": names}, EvalSettings(bootstrap=0, seed=self.seed))
-        groups = cohort_eval.run(progress=False)["attributes"]["cohort"]["groups"]
-
+    def _select(self, names: np.ndarray, groups: dict) -> tuple:
+        """Cohorts ranked worst first, and the bottom ones covering ``bottom_share`` of the speakers."""
         def badness(name):  # undefined EERs rank last
             eer = groups[name]["eer"]
             return -eer if eer is not None and math.isfinite(eer) else math.inf
 
         ranked = sorted(groups, key=lambda name: (badness(name), name))
-        n_spk = len(self.table.speakers)
         bottom, covered = [], 0
         for name in ranked:
-            if covered >= self.bottom_share * n_spk or not math.isfinite(badness(name)):
+            if covered >= self.bottom_share * len(names) or not math.isfinite(badness(name)):
                 break
             bottom.append(name)
             covered += groups[name]["n_speakers"]
+        return ranked, bottom
+
+    def _cohort_groups(self, names: np.ndarray) -> dict:
+        evaluation = FairnessEvaluation(self.table, {"cohort": names}, EvalSettings(bootstrap=0, seed=self.seed))
+        return evaluation.run(progress=False)["attributes"]["cohort"]["groups"]
+
+    def _null(self, names: np.ndarray, rounds: int) -> list:
+        """Gaps of the same selection on cohorts of the same sizes drawn at random: the gap one gets by
+        picking the worst of K cohorts even when cohorts mean nothing (selection bias)."""
+        from tqdm.auto import tqdm
+
+        rng = np.random.default_rng(self.seed)
+        gaps = []
+        for _ in tqdm(range(rounds), desc="random cohorts", unit="draw", disable=not self._progress or None,
+                      leave=False):
+            shuffled = rng.permutation(names)
+            groups = self._cohort_groups(shuffled)
+            _, bottom = self._select(shuffled, groups)
+            split = np.where(np.isin(shuffled, bottom), BOTTOM, REST).astype(object)
+            gaps.append(self._gap(self._cohort_groups_of(split))["gap_abs"])
+        return gaps
+
+    def _cohort_groups_of(self, split: np.ndarray) -> dict:
+        evaluation = FairnessEvaluation(self.table, {"split": split}, EvalSettings(bootstrap=0, seed=self.seed))
+        return evaluation.run(progress=False)["attributes"]["split"]["groups"]
+
+    def run(self, progress: bool = True) -> dict:
+        """The audit as a JSON-ready dict (see module docstring)."""
+        self._progress = progress
+        labels = self.fit()
+        names = np.array([f"c{c:02d}" for c in labels], dtype=object)
+        groups = self._cohort_groups(names)
+        ranked, bottom = self._select(names, groups)
+        if not bottom:
+            raise InputError(f"no cohort has both target and non-target trials of its own, so none has an EER; "
+                             f"use fewer than {self.k} clusters")
         split = np.where(np.isin(names, bottom), BOTTOM, REST).astype(object)
+        if (split == BOTTOM).all():
+            raise InputError(f"the bottom cohorts would hold every speaker (--bottom-share {self.bottom_share} with "
+                             f"{self.k} cohorts): lower --bottom-share or use more clusters")
         evaluation = FairnessEvaluation(self.table, {"cohort": names, "split": split},
                                         EvalSettings(bootstrap=self.bootstrap, seed=self.seed))
         report = evaluation.run(progress=progress)
         point = report["attributes"]["split"]["groups"]
         gap = self._gap(point)
-        gap_ci = self._gap_ci(evaluation)
+        gap_ci, valid = self._gap_ci(evaluation)
+        null = [g for g in self._null(names, self.null_rounds) if math.isfinite(g)] if self.null_rounds else []
         cohorts = []
         for rank, name in enumerate(ranked, start=1):
             members = names == name
@@ -145,13 +203,18 @@ class CohortAudit:
                      **report["attributes"]["cohort"]["groups"][name]}
             entry["make_up"] = {attribute: self._shares(values[members]) for attribute, values in self.meta_values.items()}
             cohorts.append(entry)
+        random_cohorts = None
+        if null:
+            random_cohorts = {"rounds": len(null), "gap_abs_mean": float(np.mean(null)),
+                              "gap_abs_p95": float(np.percentile(null, 95)),
+                              "share_at_least_observed": float(np.mean(np.asarray(null) >= gap["gap_abs"]))}
         return {
-            "n_speakers": n_spk, "clusters": self.k, "bottom_share": self.bottom_share, "seed": self.seed,
+            "n_speakers": len(names), "clusters": self.k, "bottom_share": self.bottom_share, "seed": self.seed,
             "bootstrap": self.bootstrap, "overall": report["overall"], "cohorts": cohorts,
             "bottom": {"cohorts": bottom, "n_speakers": int((split == BOTTOM).sum()),
                        "share": float((split == BOTTOM).mean()),
                        "eer": point.get(BOTTOM, {}).get("eer"), "rest_eer": point.get(REST, {}).get("eer"),
-                       **gap, "ci": gap_ci},
+                       **gap, "ci": gap_ci, "ci_valid_replicates": valid, "random_cohorts": random_cohorts},
             "speaker_cohort": {str(s): str(c) for s, c in zip(self.table.speakers, names)},
         }
 
@@ -162,20 +225,24 @@ class CohortAudit:
             return {"gap_abs": float("nan"), "gap_rel": float("nan")}
         return {"gap_abs": bottom - rest, "gap_rel": (bottom - rest) / rest if rest > 0 else float("nan")}
 
-    def _gap_ci(self, evaluation) -> dict | None:
+    def _gap_ci(self, evaluation) -> tuple:
+        """Percentile intervals of the gap over the bootstrap replicates, and how many were defined.
+        No interval when fewer than 95 % of the replicates define the gap (it would look falsely tight)."""
         if not evaluation.replicates:
-            return None
+            return None, 0
         values = {"gap_abs": [], "gap_rel": []}
         for replicate in evaluation.replicates:
             gap = self._gap(replicate["split"]["groups"])
             for key in values:
                 values[key].append(gap[key])
-        out = {}
+        out, valid = {}, 0
         for key, series in values.items():
             series = np.asarray(series, dtype=np.float64)
             series = series[np.isfinite(series)]
-            out[key] = [float(np.percentile(series, 2.5)), float(np.percentile(series, 97.5))] if len(series) else None
-        return out
+            valid = len(series) if key == "gap_abs" else valid
+            enough = len(series) >= 0.95 * len(evaluation.replicates)
+            out[key] = [float(np.percentile(series, 2.5)), float(np.percentile(series, 97.5))] if enough else None
+        return out, valid
 
     @staticmethod
     def _shares(values: np.ndarray) -> dict:
@@ -196,6 +263,9 @@ class CohortAudit:
 
         if projection == "tsne":
             from sklearn.manifold import TSNE
+
+            if len(self.emb) < 4:
+                raise InputError(f"--projection tsne needs at least 4 speakers, the scores have {len(self.emb)}")
 
             xy = TSNE(n_components=2, random_state=self.seed,
                       perplexity=min(30.0, max(2.0, (len(self.emb) - 1) / 3))).fit_transform(self.emb)
@@ -252,4 +322,9 @@ def format_audit(result: dict) -> str:
                   f"({100 * b['share']:.0f} %), EER {pct(b['eer'])} % vs rest {pct(b['rest_eer'])} %",
               f"gap: {pct(b['gap_abs'])} pp{band('gap_abs', 100, ' pp')}, relative {relative}"
               f"{band('gap_rel', 100, ' %')}"]
+    null = b.get("random_cohorts")
+    if null:
+        lines.append(f"random cohorts of the same sizes ({null['rounds']} draws): gap {pct(null['gap_abs_mean'])} pp "
+                     f"on average, 95th percentile {pct(null['gap_abs_p95'])} pp; "
+                     f"{100 * null['share_at_least_observed']:.0f} % of draws reach the observed gap")
     return "\n".join(lines)

@@ -196,6 +196,8 @@ def run_demo(*, out="results/demo", work="exp/arwsv", seed: int = 0, quick: bool
     from arwsv.plots import plot_det
 
     out, work = Path(out), Path(work)
+    if quick:  # tiny models live apart: the full ones (an hour of CPU for the study) must never be replaced
+        work = work / "quick"
     out.mkdir(parents=True, exist_ok=True)
     data = toy_corpus(work, 0, quick, progress)  # one corpus: seeds vary training, not the data
     reports, curves = {}, {}

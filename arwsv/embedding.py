@@ -104,5 +104,7 @@ def load_embeddings(path) -> tuple:
             return data["ids"], data["embeddings"]
     except FileNotFoundError:
         raise InputError("no such embeddings file", path) from None
-    except (KeyError, ValueError, OSError) as err:
-        raise InputError(f"not an arwsv embeddings file (.npz with ids and embeddings): {err}", path) from None
+    except KeyError as err:
+        raise InputError(f"not an arwsv embeddings file (.npz with ids and embeddings): no array {err}", path) from None
+    except (ValueError, OSError, EOFError):
+        raise InputError("not an arwsv embeddings file (.npz with ids and embeddings)", path) from None

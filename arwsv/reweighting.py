@@ -30,7 +30,8 @@ details of APS and PL; these are our readings of their names and one-line descri
 ``oracle``
     Not ARW: a reference that **does** use the demographic labels (gender x nationality of the
     training manifest), with fixed group-balanced weights (:func:`group_balanced_factors`), every
-    group carrying the same total weight. It bounds what label-free reweighting could hope for.
+    group carrying the same total weight. It shows what reweighting by the true groups does; like the
+    ARW variants it keeps uniform weights for the first ``warmup_steps`` (one schedule for all).
 ``none``
     Uniform weights (the baseline).
 """

@@ -165,6 +165,8 @@ def run_study(*, out="results", work="exp/arwsv", seeds=(0, 1, 2), variants=None
     variants = list(variants or VARIANTS)
     seeds = list(seeds)
     out, work = Path(out), Path(work)
+    if quick:  # tiny models live apart: the full ones (an hour of CPU for the study) must never be replaced
+        work = work / "quick"
     out.mkdir(parents=True, exist_ok=True)
     data = toy_corpus(work, 0, quick, progress)
     knobs = QUICK_GRID if quick else GRID
@@ -197,7 +199,8 @@ def run_study(*, out="results", work="exp/arwsv", seeds=(0, 1, 2), variants=None
     summary = _summary(runs, variants)
     command = "arwsv study" + (" --quick" if quick else "") + \
         (f" --seeds {' '.join(map(str, seeds))}" if seeds != [0, 1, 2] else "") + \
-        (f" --variants {' '.join(variants)}" if variants != list(VARIANTS) else "") + ("" if grid else " --no-grid")
+        (f" --variants {' '.join(variants)}" if variants != list(VARIANTS) else "") + ("" if grid else " --no-grid") + \
+        (f" --bootstrap {bootstrap}" if bootstrap != 200 else "")
     text = _markdown(summary, runs, points, command, seeds, 0 if quick else bootstrap)
     result = {"command": command, "trials": trials, "seeds": seeds, "quick": quick, "summary": summary,
               "runs": {name: {str(s): m for s, m in per.items()} for name, per in runs.items()},

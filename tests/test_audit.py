@@ -129,3 +129,42 @@ def test_audit_bad_inputs(planted, tmp_path, capsys):
     fails(scores, "--embeddings", emb, "--clusters", "99", "--json", json_out, message="--clusters 99")
     assert json_out.read_text() == "{}"  # nothing written before the error
     fails(scores, "--embeddings", emb, "--json", scores, message="--json would overwrite an input file")
+
+
+def test_selection_bias_baseline_separates_planted_from_random(planted, tmp_path):
+    """The worst of K cohorts always looks worse than the rest; random cohorts of the same sizes say how much."""
+    assert _audit(planted, "--clusters", "4", "--bottom-share", "0.2", "--null-rounds", "40", out="n.json") == 0
+    null = json.loads((planted / "n.json").read_text())["bottom"]["random_cohorts"]
+    assert null["rounds"] == 40 and null["share_at_least_observed"] <= 0.05
+    data = np.load(planted / "emb.npz")
+    noise = tmp_path / "noise.npz"  # embeddings that carry no information about difficulty
+    np.savez(noise, ids=data["ids"], embeddings=np.random.default_rng(0).normal(size=data["embeddings"].shape))
+    assert main(["audit", str(planted / "scores.txt"), "--embeddings", str(noise), "--clusters", "4",
+                 "--bottom-share", "0.2", "--null-rounds", "40", "--bootstrap", "0", "--json",
+                 str(tmp_path / "r.json"), "--quiet"]) == 0
+    random_result = json.loads((tmp_path / "r.json").read_text())["bottom"]
+    assert random_result["random_cohorts"]["share_at_least_observed"] > 0.05
+
+
+def test_audits_that_cannot_mean_anything_are_refused(planted, tmp_path, capsys):
+    def fails(*args, message):
+        assert main(["audit", str(planted / "scores.txt"), *map(str, args), "--bootstrap", "0", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
+    emb = planted / "emb.npz"
+    fails("--embeddings", emb, "--clusters", "32", message="no cohort has both target and non-target trials")
+    fails("--embeddings", emb, "--clusters", "2", "--bottom-share", "0.9", message="would hold every speaker")
+    data = np.load(emb)
+    flat = tmp_path / "flat.npz"
+    np.savez(flat, ids=data["ids"], embeddings=np.ones_like(data["embeddings"]))
+    fails("--embeddings", flat, "--clusters", "3", message="k-means found only 1 distinct cohorts")
+    narrow = tmp_path / "narrow.npz"
+    np.savez(narrow, ids=data["ids"], embeddings=data["embeddings"][:, :1])
+    fails("--embeddings", narrow, message="D >= 2")
+    meta = pd.read_csv(planted / "meta.csv", sep="\t")
+    partial = tmp_path / "partial.csv"
+    meta.head(4).to_csv(partial, sep="\t", index=False)
+    fails("--embeddings", emb, "--meta", partial, message="28 of 32 speakers")
+    assert main(["audit", str(planted / "scores.txt"), "--embeddings", str(emb), "--meta", str(partial),
+                 "--allow-unknown", "--bootstrap", "0", "--quiet"]) == 0

@@ -24,9 +24,9 @@ def test_quick_demo_writes_consistent_outputs(tmp_path, capsys):
             assert cell.split(" [")[0] == shown(values[key], scale, 2 if scale == 100 else 3)
     for name in ("det.png", "weights.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
-    assert (work / "arw_seed0" / "speaker_weights.csv").is_file()
+    assert (work / "quick" / "arw_seed0" / "speaker_weights.csv").is_file()
     # a second run reuses the corpus and both models (nothing retrained)
-    before = (work / "arw_seed0" / "final" / "embedding_model.ckpt").stat().st_mtime_ns
+    before = (work / "quick" / "arw_seed0" / "final" / "embedding_model.ckpt").stat().st_mtime_ns
     assert main(["demo", "--quick", "--out", str(out), "--work", str(work), "--quiet"]) == 0
-    assert (work / "arw_seed0" / "final" / "embedding_model.ckpt").stat().st_mtime_ns == before
+    assert (work / "quick" / "arw_seed0" / "final" / "embedding_model.ckpt").stat().st_mtime_ns == before
     assert re.search(r"\| overall EER \(%\) \|", table)

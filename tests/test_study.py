@@ -57,13 +57,13 @@ def test_grid_varies_one_knob_around_the_recipe_and_plots(study):
     # the recipe's own value of each knob is the seed-0 ARW run of the main table
     regions3 = next(p for p in grid["regions"] if p["value"] == 3)
     assert regions3["eer"] == result["runs"]["arw"]["0"]["eer"]
-    assert (root / "work" / "arw_regions2_seed0" / "final").is_dir()
+    assert (root / "work" / "quick" / "arw_regions2_seed0" / "final").is_dir()
     assert (root / "out" / "toy_sensitivity.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_rerun_reuses_models_and_bad_flags(study, capsys):
     root, args = study
-    final = root / "work" / "pl_seed1" / "final" / "embedding_model.ckpt"
+    final = root / "work" / "quick" / "pl_seed1" / "final" / "embedding_model.ckpt"
     before = final.stat().st_mtime_ns
     assert main(args) == 0
     assert final.stat().st_mtime_ns == before

@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--trials", help="trial list for Kaldi-style score files")
     p.add_argument("--spk-regex", help="speaker id = first capture group of this pattern (scores and embeddings)")
     p.add_argument("--allow-extra", action="store_true", help="ignore embeddings of speakers without trials")
+    p.add_argument("--allow-unknown", action="store_true", help="with --meta: allow scored speakers without a row")
+    p.add_argument("--null-rounds", type=int, default=100,
+                   help="random cohorts of the same sizes, for the gap selection alone gives (0: none)")
     p.add_argument("--bootstrap", type=int, default=200, help="speaker-bootstrap replicates (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of k-means, the bootstrap and the projection")
     p.add_argument("--projection", choices=["pca", "tsne"], default="pca", help="2-D projection of the plot")
@@ -41,8 +44,8 @@ def run(args) -> int:
     from arwsv.report import write_json
     from arwsv.scorefile import read_scores, speaker_rule
 
-    if args.bootstrap < 0 or args.seed < 0:
-        raise InputError("--bootstrap and --seed must be >= 0")
+    if args.bootstrap < 0 or args.seed < 0 or args.null_rounds < 0:
+        raise InputError("--bootstrap, --seed and --null-rounds must be >= 0")
     inputs = {os.path.realpath(p) for p in (args.scores, args.embeddings, args.meta, args.trials) if p}
     for flag in ("json", "plot"):
         out = getattr(args, flag)
@@ -59,17 +62,24 @@ def run(args) -> int:
         from arwsv.metadata import read_metadata
 
         meta = read_metadata(args.meta)
+        known = meta.has(table.speakers)
+        if not known.all() and not args.allow_unknown:
+            examples = ", ".join(str(s) for s in table.speakers[~known][:3])
+            raise InputError(f"{int((~known).sum())} of {len(table.speakers)} speakers in {args.scores} have no row "
+                             f"here (e.g. {examples}); pass --allow-unknown to describe cohorts by the others",
+                             meta.path)
         meta_values = {a: meta.values(a, table.speakers) for a in ("gender", "nationality") if meta.find(a) is not None}
         if not meta_values:
             raise InputError(f"no gender or nationality column (columns: {', '.join(meta.columns)})", meta.path)
     audit = CohortAudit(table, speaker_emb, clusters=args.clusters, bottom_share=args.bottom_share,
-                        bootstrap=args.bootstrap, seed=args.seed, meta_values=meta_values)
+                        bootstrap=args.bootstrap, seed=args.seed, meta_values=meta_values,
+                        null_rounds=args.null_rounds)
     result = audit.run(progress=not args.quiet)
     result["inputs"] = {"scores": args.scores, "embeddings": args.embeddings, "meta": args.meta}
+    if args.plot:  # the plot can still refuse (t-SNE on too few speakers): before any other output
+        audit.plot(result, args.plot, projection=args.projection)
     if args.json:
         write_json(result, args.json)
-    if args.plot:
-        audit.plot(result, args.plot, projection=args.projection)
     if not args.quiet:
         print(format_audit(result), file=sys.stdout)
     return 0

@@ -8,7 +8,7 @@ def add_parser(sub) -> None:
                        description="Generate the default toy corpus, train the baseline and the ARW recipe with "
                                    "the same seed and budget, score the H list, evaluate, and write OUT/README.md, "
                                    "OUT/demo.json, OUT/det.png and OUT/weights.png.")
-    p.add_argument("--out", default="results/demo", help="where the table, JSON and plots go")
+    p.add_argument("--out", help="where the table, JSON and plots go (results/demo; with --quick WORK/quick/demo)")
     p.add_argument("--work", default="exp/arwsv",
                    help="corpus and models, shared with `arwsv study` (reused when settings match)")
     p.add_argument("--seed", type=int, default=0,
@@ -26,6 +26,7 @@ def run(args) -> int:
 
     if args.seed < 0 or args.bootstrap < 0:
         raise InputError("--seed and --bootstrap must be >= 0")
-    run_demo(out=args.out, work=args.work, seed=args.seed, quick=args.quick, trials=args.trials,
+    out = args.out or (f"{args.work}/quick/demo" if args.quick else "results/demo")  # quick never overwrites results/
+    run_demo(out=out, work=args.work, seed=args.seed, quick=args.quick, trials=args.trials,
              bootstrap=args.bootstrap, progress=not args.quiet)
     return 0

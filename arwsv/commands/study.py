@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
                                    "the same budget, evaluate the H list with a speaker bootstrap, and write "
                                    "OUT/toy_study.md, OUT/toy_study.json and OUT/toy_sensitivity.png. About two "
                                    "minutes per model on 2 CPU cores; finished models are reused.")
-    p.add_argument("--out", default="results", help="folder for the table, JSON and plot")
+    p.add_argument("--out", help="folder for the table, JSON and plot (results; with --quick WORK/quick/results)")
     p.add_argument("--work", default="exp/arwsv", help="corpus and models, shared with `arwsv demo`")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -30,6 +30,7 @@ def run(args) -> int:
         raise InputError("--seeds and --bootstrap must be >= 0")
     if len(set(args.seeds)) != len(args.seeds) or len(set(args.variants)) != len(args.variants):
         raise InputError("--seeds and --variants must not repeat a value")
-    run_study(out=args.out, work=args.work, seeds=args.seeds, variants=args.variants, grid=args.grid,
+    out = args.out or (f"{args.work}/quick/results" if args.quick else "results")  # quick never overwrites results/
+    run_study(out=out, work=args.work, seeds=args.seeds, variants=args.variants, grid=args.grid,
               bootstrap=args.bootstrap, quick=args.quick, progress=not args.quiet)
     return 0

@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/toy_tuning.md")
     parser.add_argument("--quick", action="store_true", help="tiny corpus and models (checks the script runs)")
     args = parser.parse_args(argv)
+    if len(set(args.seeds)) != len(args.seeds) or len(set(args.configs)) != len(args.configs):
+        parser.error("--seeds and --configs must not repeat a value")
     if args.corpus_seed == 0:
         parser.error("--corpus-seed 0 is the study's corpus: tune on another one")
     import multiprocessing as mp
