@@ -53,6 +53,10 @@ VARIANTS = {  # name -> (toy recipe, reweighting overrides); the study compares 
     # chosen on the tuning corpus (results/toy_tuning_round2.md), never on the study's corpus
     "pl": ("arw", {"method": "pl", "adversary_lr": 0.1}),
     "oracle": ("arw", {"method": "oracle"}),         # group-balanced weights from the true labels
+    # region batches (label-free): from epoch 2 each batch draws speakers of one k-means region of
+    # ~20 speakers, so negatives are as hard as within-group test trials (results/toy_negatives.md)
+    "baseline_regionbatches": ("baseline", {"batch_regions": 8}),
+    "arw_regionbatches": ("arw", {"batch_regions": 8}),
 }
 
 

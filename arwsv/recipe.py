@@ -26,6 +26,7 @@ REWEIGHTING_DEFAULTS = {
     "regions": 0,                   # k-means K; 0 = no region priors
     "region_refit_every": 100,
     "memory_bank": 2048,
+    "batch_regions": 0,             # > 0: from epoch 2, batches drawn region by region (k-means of speakers)
 }
 _CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features")}
@@ -60,6 +61,8 @@ def parse_overrides(items: list) -> dict:
 def _check_overrides(tree, overrides: dict, recipe, prefix: str = "") -> None:
     for key, value in overrides.items():
         name = prefix + key
+        if prefix == "reweighting." and key in REWEIGHTING_DEFAULTS and key not in tree:
+            continue  # a reweighting knob with a default (checked with the block in load_recipe)
         if not hasattr(tree, "keys") or key not in tree:
             known = ", ".join(sorted(str(k) for k in tree.keys())) if hasattr(tree, "keys") else "none"
             raise InputError(f"unknown recipe key {name!r} (keys here: {known})", recipe)
@@ -127,7 +130,7 @@ def load_recipe(path, overrides: dict):
         if reweighting[key] not in choices:
             raise InputError(f"reweighting.{key} is {reweighting[key]!r}; expected one of {', '.join(choices)}", path)
     limits = {"adversary_hidden": 1, "adversary_steps": 1, "warmup_steps": 0, "regions": 0, "region_refit_every": 1,
-              "memory_bank": 2}
+              "memory_bank": 2, "batch_regions": 0}
     for key, low in limits.items():
         if not isinstance(reweighting[key], int) or isinstance(reweighting[key], bool) or reweighting[key] < low:
             raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)

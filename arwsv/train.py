@@ -59,6 +59,9 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     if accumulate > 1 and rw["method"] != "none":
         raise InputError("accumulate > 1 works without reweighting only (the adversary needs the whole batch); "
                          "use more processes (torchrun) or a smaller batch")
+    if rw["batch_regions"] and world > 1:
+        raise InputError("reweighting.batch_regions works in one process only (each rank would cluster with its "
+                         "own BatchNorm statistics)")
     if hparams["speakers_per_batch"] % (world * accumulate):
         raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
                          f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
@@ -101,7 +104,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                 "adversary_steps": rw["adversary_steps"],
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
-                "num_workers": num_workers}
+                "num_workers": num_workers, "batch_regions": rw["batch_regions"]}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -129,6 +129,28 @@ class MinMaxTrainer:
                 self._lam_count[spk] += 1
         return value
 
+    def _speaker_regions(self, epoch: int) -> list:
+        """k-means region of every training speaker (one 2 s crop of its first utterance, current model,
+        eval mode): the groups of region batches. No labels; deterministic given the model and epoch."""
+        from sklearn.cluster import KMeans
+
+        first = {}
+        for row, spk in enumerate(self.dataset.spk_ids):
+            first.setdefault(spk, row)
+        rows = [first[s] for s in self.sampler.speakers]
+        for m in (self.features, self.model):
+            m.eval()
+        with torch.no_grad():
+            emb = []
+            for i in range(0, len(rows), 64):
+                wavs = torch.stack([self.dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(self.device)
+                emb.append(self.model(self.features(wavs)).squeeze(1).float().cpu())
+            unit = torch.nn.functional.normalize(torch.cat(emb), dim=-1).numpy().astype("float64")
+        for m in (self.features, self.model):
+            m.train()
+        k = min(self.s["batch_regions"], len(rows))
+        return KMeans(n_clusters=k, n_init=3, random_state=epoch).fit_predict(unit).tolist()
+
     # --- bookkeeping -------------------------------------------------------------------------
 
     def _record(self, loss, lam, region):
@@ -191,6 +213,9 @@ class MinMaxTrainer:
         entry, modules = {}, [m for m in (self.features, self.model, self.loss, self.adversary) if m is not None]
         while self.sampler.epoch < self.s["epochs"]:
             epoch, since, done = self.sampler.epoch, time.perf_counter(), 0
+            if self.s.get("batch_regions", 0) and epoch >= 1 and self.sampler.position == 0:
+                # region batches: contrast speakers of one region (a resumed epoch keeps its saved groups)
+                self.sampler.set_groups(self._speaker_regions(epoch))
             total = len(self.sampler.batches(epoch))
             bar = tqdm(total=total, initial=self.sampler.position, desc=f"epoch {epoch + 1}/{self.s['epochs']}",
                        unit="step", disable=not (progress and ddp.is_main()) or None)

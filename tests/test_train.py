@@ -62,10 +62,12 @@ def test_same_seed_same_weights(corpus, tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("recipe,method", [("arw.yaml", "pw"), ("baseline.yaml", "none"), ("arw.yaml", "aps"),
-                                           ("arw.yaml", "pl"), ("arw.yaml", "oracle")])
-def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method):
-    extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}"]
+@pytest.mark.parametrize("recipe,method,more", [("arw.yaml", "pw", []), ("baseline.yaml", "none", []),
+                                                ("arw.yaml", "aps", []), ("arw.yaml", "pl", []),
+                                                ("arw.yaml", "oracle", []),
+                                                ("arw.yaml", "pw", ["--reweighting.batch_regions=2"])])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method, more):
+    extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}", *more]
     assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "arwsv", *_args(recipe, corpus, out, *extra)]
