@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` (main job: baseline vs ARW on the toy corpus) and `make test` (test suite).
-# `make study` runs the multi-seed toy study (about an hour on 2 cores); `make audit` audits the shipped sample score file.
+# `make study` runs the multi-seed toy study (about 75 minutes on 2 cores); `make audit` audits the shipped sample score file.
 # Both create .venv and install the pinned CPU stack on first use.
 PYTHON ?= python3
 VENV ?= .venv
