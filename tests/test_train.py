@@ -62,6 +62,27 @@ def test_same_seed_same_weights(corpus, tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+def _kill_at_step6_then_resume(args: list, out: Path, *resume_extra) -> dict:
+    """Run ``arwsv <args>`` in a subprocess, SIGKILL it once the step-6 checkpoint (mid epoch 2 of 3,
+    4 steps per epoch) exists, resume in-process, and return the final weights."""
+    proc = subprocess.Popen([sys.executable, "-m", "arwsv", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    target = out / "checkpoints" / "CKPT+step00000006"
+    deadline = time.time() + 120
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final").exists(), "the run finished before it could be killed"
+    assert main([*args, *resume_extra, "--resume"]) == 0
+    return _weights(out)
+
+
+def _assert_same_weights(a: dict, b: dict) -> None:
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6, rtol=0), key
+
+
 @pytest.mark.parametrize("recipe,method,more", [("arw.yaml", "pw", []), ("baseline.yaml", "none", []),
                                                 ("arw.yaml", "aps", []), ("arw.yaml", "pl", []),
                                                 ("arw.yaml", "oracle", []),
@@ -70,19 +91,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, reci
     extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}", *more]
     assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "arwsv", *_args(recipe, corpus, out, *extra)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    target = out / "checkpoints" / "CKPT+step00000006"  # mid epoch 2 of 3 (4 steps per epoch)
-    deadline = time.time() + 120
-    while not target.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "final").exists(), "the run finished before it could be killed"
-    assert main(_args(recipe, corpus, out, *extra, "--resume")) == 0
-    straight, resumed = _weights(tmp_path / "straight"), _weights(out)
-    for key in straight:
-        assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6, rtol=0), key
+    _assert_same_weights(_weights(tmp_path / "straight"), _kill_at_step6_then_resume(_args(recipe, corpus, out, *extra), out))
 
 
 def test_dataloader_workers_change_nothing_and_resume_exactly(corpus, tmp_path):
@@ -90,19 +99,8 @@ def test_dataloader_workers_change_nothing_and_resume_exactly(corpus, tmp_path):
     extra = ["--epochs=3", "--ckpt_every=2"]
     assert main(_args("arw.yaml", corpus, tmp_path / "plain", *extra)) == 0
     out = tmp_path / "workers"
-    cmd = [sys.executable, "-m", "arwsv", *_args("arw.yaml", corpus, out, *extra, "--num-workers", "2")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    target = out / "checkpoints" / "CKPT+step00000006"
-    deadline = time.time() + 120
-    while not target.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "final").exists(), "the run finished before it could be killed"
-    assert main(_args("arw.yaml", corpus, out, *extra, "--num-workers", "2", "--resume")) == 0
-    plain, resumed = _weights(tmp_path / "plain"), _weights(out)
-    for key in plain:
-        assert torch.allclose(plain[key].float(), resumed[key].float(), atol=1e-6, rtol=0), key
+    resumed = _kill_at_step6_then_resume(_args("arw.yaml", corpus, out, *extra, "--num-workers", "2"), out)
+    _assert_same_weights(_weights(tmp_path / "plain"), resumed)
 
 
 def test_refuses_to_overwrite_a_run_without_resume(corpus, tmp_path, capsys):
