@@ -113,8 +113,6 @@ class CohortAudit:
             raise InputError(f"--clusters must be >= 2, got {self.k}")
         if self.k > n_spk:
             raise InputError(f"--clusters {self.k} is more than the {n_spk} speakers in the scores")
-        if not 0.0 < bottom_share < 1.0:
-            raise InputError(f"--bottom-share must be in (0, 1), got {bottom_share}")
         self.table, self.emb, self.bottom_share = table, speaker_emb, bottom_share
         if not 0.0 < bottom_share < 1.0 or not math.isfinite(bottom_share):
             raise InputError(f"--bottom-share must be in (0, 1), got {bottom_share}")
@@ -151,9 +149,10 @@ class CohortAudit:
             covered += groups[name]["n_speakers"]
         return ranked, bottom
 
-    def _cohort_groups(self, names: np.ndarray) -> dict:
-        evaluation = FairnessEvaluation(self.table, {"cohort": names}, EvalSettings(bootstrap=0, seed=self.seed))
-        return evaluation.run(progress=False)["attributes"]["cohort"]["groups"]
+    def _groups(self, attribute: str, values: np.ndarray) -> dict:
+        """Point metrics (no bootstrap) of every group of one per-speaker labelling."""
+        evaluation = FairnessEvaluation(self.table, {attribute: values}, EvalSettings(bootstrap=0, seed=self.seed))
+        return evaluation.run(progress=False)["attributes"][attribute]["groups"]
 
     def _null(self, names: np.ndarray, rounds: int) -> list:
         """Gaps of the same selection on cohorts of the same sizes drawn at random: the gap one gets by
@@ -165,22 +164,18 @@ class CohortAudit:
         for _ in tqdm(range(rounds), desc="random cohorts", unit="draw", disable=not self._progress or None,
                       leave=False):
             shuffled = rng.permutation(names)
-            groups = self._cohort_groups(shuffled)
+            groups = self._groups("cohort", shuffled)
             _, bottom = self._select(shuffled, groups)
             split = np.where(np.isin(shuffled, bottom), BOTTOM, REST).astype(object)
-            gaps.append(self._gap(self._cohort_groups_of(split))["gap_abs"])
+            gaps.append(self._gap(self._groups("split", split))["gap_abs"])
         return gaps
-
-    def _cohort_groups_of(self, split: np.ndarray) -> dict:
-        evaluation = FairnessEvaluation(self.table, {"split": split}, EvalSettings(bootstrap=0, seed=self.seed))
-        return evaluation.run(progress=False)["attributes"]["split"]["groups"]
 
     def run(self, progress: bool = True) -> dict:
         """The audit as a JSON-ready dict (see module docstring)."""
         self._progress = progress
         labels = self.fit()
         names = np.array([f"c{c:02d}" for c in labels], dtype=object)
-        groups = self._cohort_groups(names)
+        groups = self._groups("cohort", names)
         ranked, bottom = self._select(names, groups)
         if not bottom:
             raise InputError(f"no cohort has both target and non-target trials of its own, so none has an EER; "

@@ -104,22 +104,20 @@ class CropDataset:
         item = self.rows[row]
         wave, notes = read_audio(item["wav"], int(float(item.get("start", 0) or 0)),
                                  int(float(item["stop"])) if item.get("stop") not in (None, "") else None)
-        self.counts.update(notes)
         ok = wave is not None
         if not ok:
             crop = np.zeros(self.crop, dtype=np.float32)
         elif len(wave) <= self.crop:
             if len(wave) < self.crop:
-                self.counts["padded"] += 1
+                notes = notes + ["padded"]
             crop = np.resize(wave, self.crop)  # wrap padding: the signal repeated end to end
         else:
             offset = int(np.random.default_rng(crop_seed).integers(0, len(wave) - self.crop + 1))
             crop = wave[offset:offset + self.crop]
+        self.counts.update(notes)
         import torch
 
-        if ok and len(wave) < self.crop:
-            notes = notes + ["padded"]
-        # notes travel with the item: with DataLoader workers, self.counts above lives in the worker
+        # notes travel with the item too: with DataLoader workers, self.counts is the worker's copy
         return {"id": item["id"], "sig": torch.from_numpy(np.ascontiguousarray(crop)),
                 "spk": self.spk_index[item["spk_id"]], "ok": ok, "notes": ",".join(notes)}
 
