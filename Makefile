@@ -22,7 +22,7 @@ study: $(STAMP)
 	$(BIN)/arwsv study
 
 audit: $(STAMP)
-	$(BIN)/arwsv eval arwsv/data/sample_scores.txt --meta arwsv/data/sample_meta.csv --intersect \
+	$(BIN)/arwsv eval arwsv/resources/sample_scores.txt --meta arwsv/resources/sample_meta.csv --intersect \
 		--bootstrap 200 --seed 0 --json results/sample_eval/report.json --plot results/sample_eval/det.png
 
 test: $(STAMP)

@@ -14,7 +14,7 @@ def update_section(path, name: str, text: str) -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from arwsv.fileio import atomic_write
+    from arwsv.io.files import atomic_write
 
     path = Path(path)
     current = path.read_text() if path.exists() else HEADER

@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arwsv.metrics import det_curve  # noqa: E402
-from arwsv.simulate import simulate_trials  # noqa: E402
+from arwsv.evaluation.metrics import det_curve  # noqa: E402
+from arwsv.experiments.simulate import simulate_trials  # noqa: E402
 
 
 def best_of(fn, repeat: int = 3) -> float:

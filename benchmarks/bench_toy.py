@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arwsv.toy.config import ToyConfig  # noqa: E402
-from arwsv.toy.corpus import generate_corpus  # noqa: E402
+from arwsv.data.toy.config import ToyConfig  # noqa: E402
+from arwsv.data.toy.corpus import generate_corpus  # noqa: E402
 
 
 def main() -> int:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def _trainer(recipe: str, corpus: str, out: str, extra: dict):
-    from arwsv.recipe import load_recipe
-    from arwsv.train import build_trainer, seed_everything
+    from arwsv.training.recipe import load_recipe
+    from arwsv.training.run import build_trainer, seed_everything
 
     seed_everything(0)
     hparams, _ = load_recipe(ROOT / "recipes" / "toy" / recipe,
@@ -59,8 +59,8 @@ def step_ratio(corpus: str, steps: int) -> tuple:
 
 
 def embedding_rtf(corpus: str, model_dir: str) -> tuple:
-    from arwsv.dataio import load_manifest_rows
-    from arwsv.embedding import extract, load_model
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.inference.embed import extract, load_model
 
     rows = load_manifest_rows(Path(corpus) / "test.csv")
     features, model, _ = load_model(model_dir)

@@ -37,10 +37,10 @@ SMOKE = {"speakers_per_batch": 4, "crop_seconds": 0.5, "embedding_model": {"chan
 def _trainer(method: str, device: str, smoke: bool = False):
     import torch
 
-    from arwsv.recipe import load_recipe
-    from arwsv.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
-    from arwsv.train import _embedding_size
-    from arwsv.trainer import MinMaxTrainer
+    from arwsv.training.recipe import load_recipe
+    from arwsv.training.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
+    from arwsv.training.run import _embedding_size
+    from arwsv.training.trainer import MinMaxTrainer
 
     torch.manual_seed(0)
     hparams, _ = load_recipe(ROOT / "recipes" / "voxceleb" / "ecapa_arw.yaml",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arwsv.simulate import simulate_trials
+from arwsv.experiments.simulate import simulate_trials
 
 # a tiny ECAPA-TDNN and batch for training tests (override flags of recipes/toy/*.yaml)
 TINY_MODEL = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb_dim=32",
@@ -18,8 +18,8 @@ TINY_ARW = ["--reweighting.warmup_steps=2", "--reweighting.regions=3", "--reweig
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     """A tiny toy corpus (12 speakers x 4 utterances of 1 s, 4 test speakers), read-only for tests."""
-    from arwsv.toy.config import ToyConfig
-    from arwsv.toy.corpus import generate_corpus
+    from arwsv.data.toy.config import ToyConfig
+    from arwsv.data.toy.corpus import generate_corpus
 
     out = tmp_path_factory.mktemp("tiny")
     generate_corpus(ToyConfig(speakers=12, utts_per_speaker=4, seconds=1.0, test_speakers=4), out, progress=False)

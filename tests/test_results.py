@@ -68,7 +68,7 @@ def test_committed_demo_table_matches_its_json():
 def test_committed_study_tables_match_their_json():
     import json
 
-    from arwsv.study import METRICS
+    from arwsv.experiments.study import METRICS
 
     if not (ROOT / "results" / "toy_study.json").exists():
         pytest.skip("no committed study")

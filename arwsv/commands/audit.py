@@ -38,11 +38,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arwsv.audit import CohortAudit, format_audit, speaker_embeddings
-    from arwsv.embedding import load_embeddings
-    from arwsv.fileio import check_writable
-    from arwsv.report import write_json
-    from arwsv.scorefile import read_scores, speaker_rule
+    from arwsv.evaluation.cohorts import CohortAudit, format_audit, speaker_embeddings
+    from arwsv.inference.embed import load_embeddings
+    from arwsv.io.files import check_writable
+    from arwsv.evaluation.report import write_json
+    from arwsv.io.scorefile import read_scores, speaker_rule
 
     if args.bootstrap < 0 or args.seed < 0 or args.null_rounds < 0:
         raise InputError("--bootstrap, --seed and --null-rounds must be >= 0")
@@ -59,7 +59,7 @@ def run(args) -> int:
                                      allow_extra=args.allow_extra)
     meta_values = {}
     if args.meta:
-        from arwsv.metadata import read_metadata
+        from arwsv.io.metadata import read_metadata
 
         meta = read_metadata(args.meta)
         known = meta.has(table.speakers)

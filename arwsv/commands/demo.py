@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arwsv.demo import run_demo
+    from arwsv.experiments.demo import run_demo
     from arwsv.errors import InputError
 
     if args.seed < 0 or args.bootstrap < 0:

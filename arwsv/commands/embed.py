@@ -16,11 +16,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arwsv.dataio import load_manifest_rows
-    from arwsv.embedding import extract, load_model, save_embeddings
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.inference.embed import extract, load_model, save_embeddings
     from arwsv.errors import InputError
-    from arwsv.fileio import check_writable
-    from arwsv.manifest import read_manifest
+    from arwsv.io.files import check_writable
+    from arwsv.data.manifest import read_manifest
 
     check_writable(args.out)
     read_manifest(args.manifest)  # clear errors for a missing or malformed manifest

@@ -84,7 +84,7 @@ def _check_args(args) -> None:
         raise InputError("--enrol-spk-col and --test-spk-col go together")
     if args.groups is not None and not args.meta:
         raise InputError("--groups needs --meta")
-    from arwsv.fileio import check_writable
+    from arwsv.io.files import check_writable
 
     inputs = {os.path.realpath(p) for p in (args.scores, args.meta, args.trials) if p}
     for flag in ("json", "csv", "plot"):
@@ -97,7 +97,7 @@ def _check_args(args) -> None:
 
 def _speaker_values(args, table, warn) -> dict:
     """attribute -> per-speaker values, after checking every speaker is in the metadata."""
-    from arwsv.metadata import read_metadata
+    from arwsv.io.metadata import read_metadata
 
     meta = read_metadata(args.meta, id_column=args.meta_id_col)
     known = meta.has(table.speakers)
@@ -125,9 +125,9 @@ def run(args) -> int:
     import numpy as np
 
     from arwsv import __version__
-    from arwsv.evaluate import EvalSettings, FairnessEvaluation
-    from arwsv.report import format_table, write_csv, write_json
-    from arwsv.scorefile import read_scores
+    from arwsv.evaluation.groups import EvalSettings, FairnessEvaluation
+    from arwsv.evaluation.report import format_table, write_csv, write_json
+    from arwsv.io.scorefile import read_scores
 
     def warn(message: str) -> None:
         print(f"arwsv eval: warning: {message}", file=sys.stderr)
@@ -166,7 +166,7 @@ def run(args) -> int:
     if args.csv:
         write_csv(report, args.csv)
     if args.plot:
-        from arwsv.plots import plot_det
+        from arwsv.evaluation.plots import plot_det
 
         overall_det = evaluation.overall.trials.det()
         curves = {}

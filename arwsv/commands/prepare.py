@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
     t = kinds.add_parser("toy", help="synthetic corpus with gender and country labels",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                          description="Generate the toy corpus (real 16 kHz speech-like waveforms) with a planted "
-                                     "demographic imbalance; see arwsv/toy/corpus.py for the generative model.")
-    from arwsv.toy.config import ToyConfig
+                                     "demographic imbalance; see arwsv/data/toy/corpus.py for the generative model.")
+    from arwsv.data.toy.config import ToyConfig
 
     d = ToyConfig()
     t.add_argument("--out", required=True, help="output folder")
@@ -65,7 +65,7 @@ def _print_report(report: dict, out) -> None:
 
 
 def run_voxceleb(args) -> int:
-    from arwsv.voxceleb import prepare_voxceleb
+    from arwsv.data.voxceleb import prepare_voxceleb
 
     if args.seg_dur is not None and args.seg_dur <= 0:
         raise InputError("--seg-dur must be > 0")
@@ -81,8 +81,8 @@ def run_voxceleb(args) -> int:
 
 
 def run_toy(args) -> int:
-    from arwsv.toy.config import ToyConfig
-    from arwsv.toy.corpus import generate_corpus
+    from arwsv.data.toy.config import ToyConfig
+    from arwsv.data.toy.corpus import generate_corpus
 
     config = ToyConfig(speakers=args.speakers, utts_per_speaker=args.utts_per_speaker, seconds=args.seconds,
                        female_share=args.female_share, countries=args.countries, minority_share=args.minority_share,
@@ -94,7 +94,7 @@ def run_toy(args) -> int:
     except ValueError as err:
         raise InputError(str(err)) from None
     if args.backend == "espeak":
-        from arwsv.toy.espeak import check_available
+        from arwsv.data.toy.espeak import check_available
 
         check_available()
     try:

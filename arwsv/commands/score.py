@@ -26,13 +26,13 @@ def run(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from arwsv.dataio import load_manifest_rows
-    from arwsv.embedding import extract, load_embeddings, load_model
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.inference.embed import extract, load_embeddings, load_model
     from arwsv.errors import InputError
-    from arwsv.fileio import atomic_write, check_writable
-    from arwsv.manifest import read_manifest
-    from arwsv.scorefile import read_trials
-    from arwsv.scoring import score_trials
+    from arwsv.io.files import atomic_write, check_writable
+    from arwsv.data.manifest import read_manifest
+    from arwsv.io.scorefile import read_trials
+    from arwsv.inference.score import score_trials
 
     check_writable(args.out)
     if args.norm == "asnorm" and not args.cohort:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from arwsv.demo import VARIANTS
+    from arwsv.experiments.demo import VARIANTS
 
     p = sub.add_parser("study", help="the toy fairness study: all variants x seeds, mean ± std, sensitivity grid",
                        description="Train every reweighting variant on the default toy corpus for each seed with "
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from arwsv.errors import InputError
-    from arwsv.study import run_study
+    from arwsv.experiments.study import run_study
 
     if min(args.seeds) < 0 or args.bootstrap < 0:
         raise InputError("--seeds and --bootstrap must be >= 0")

@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from arwsv.recipe import load_recipe, parse_overrides, recipe_seed
-    from arwsv.train import run_training, seed_everything
+    from arwsv.training.recipe import load_recipe, parse_overrides, recipe_seed
+    from arwsv.training.run import run_training, seed_everything
 
     if args.num_workers < 0:
         raise InputError("--num-workers must be >= 0")
@@ -32,7 +32,7 @@ def run(args) -> int:
         overrides["seed"] = args.seed
     import os
 
-    from arwsv import distributed as ddp
+    from arwsv.training import distributed as ddp
     from arwsv.errors import TrainingError
 
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -3,7 +3,7 @@
 
 It is a SpeechBrain recipe in every way (``sb.parse_arguments``, hyperpyyaml, ``DynamicItemDataset``,
 ``CategoricalEncoder``, ``Checkpointer``, ``EpochCounter``, DDP through ``torchrun``); the only
-ARW-specific line is the Brain class, ``arwsv.sb_plugin.ARWBrain``, and the YAML changes in
+ARW-specific line is the Brain class, ``arwsv.plugins.speechbrain.ARWBrain``, and the YAML changes in
 ``README.md``. Data: the manifests of ``arwsv prepare voxceleb|toy`` (SpeechBrain's CSV format).
 
     python recipes/speechbrain/train_speaker_embeddings.py recipes/speechbrain/hparams/ecapa_arw.yaml \\
@@ -18,7 +18,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from arwsv.sb_plugin import ARWBrain
+from arwsv.plugins.speechbrain import ARWBrain
 
 
 class SpeakerBrain(ARWBrain):

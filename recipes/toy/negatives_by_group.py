@@ -30,11 +30,11 @@ def main(argv=None) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from arwsv.dataio import CropDataset, load_manifest_rows
-    from arwsv.embedding import load_model
-    from arwsv.fileio import atomic_write
-    from arwsv.manifest import read_manifest
-    from arwsv.sampler import PKBatchSampler
+    from arwsv.data.dataio import CropDataset, load_manifest_rows
+    from arwsv.inference.embed import load_model
+    from arwsv.io.files import atomic_write
+    from arwsv.data.manifest import read_manifest
+    from arwsv.data.sampler import PKBatchSampler
 
     features, model, hparams = load_model(args.model)
     manifest = Path(hparams["train_manifest"])

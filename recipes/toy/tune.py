@@ -2,7 +2,7 @@
 
     python recipes/toy/tune.py --device cuda --jobs 6 --out results/toy_tuning.md
 
-Every configuration of :data:`CONFIGS` (a variant of ``arwsv.demo.VARIANTS`` plus ``reweighting``
+Every configuration of :data:`CONFIGS` (a variant of ``arwsv.experiments.demo.VARIANTS`` plus ``reweighting``
 overrides of ``recipes/toy/arw.yaml``) is trained for each seed on the toy corpus generated with
 ``--corpus-seed`` (1 by default: the same generative model as the study's corpus, other speakers,
 voices and recordings), scored on its H list and evaluated. Settings chosen here are then measured
@@ -57,8 +57,8 @@ def _job(task):
     name, seed, data, work, device, threads, quick = task
     import torch
 
-    from arwsv.demo import evaluate_model, train_variant
-    from arwsv.evaluate import _dig
+    from arwsv.experiments.demo import evaluate_model, train_variant
+    from arwsv.evaluation.groups import _dig
 
     torch.set_num_threads(threads)
     variant, overrides = CONFIGS[name]
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
 
     from tqdm.auto import tqdm
 
-    from arwsv.demo import toy_corpus
-    from arwsv.fileio import atomic_write
+    from arwsv.experiments.demo import toy_corpus
+    from arwsv.io.files import atomic_write
 
     work = Path(args.work)
     data = toy_corpus(work, args.corpus_seed, quick=args.quick, progress=True)

@@ -1,0 +1,9 @@
+"""Auditing a score file: metrics, group evaluation, bootstrap, cohort discovery, reports, plots.
+
+``metrics`` (DET, EER, minDCF on sorted trials), ``fairness`` (gap, std, FDR, GARBE across
+groups), ``groups`` (``FairnessEvaluation``: overall and per-group metrics with the speaker
+bootstrap), ``cohorts`` (``arwsv audit``: label-free k-means cohorts ranked by EER), ``report``
+(table, JSON, CSV) and ``plots`` (DET curves).
+
+May import: ``arwsv.io``, ``arwsv.errors``. No torch: ``arwsv eval`` starts in a fraction of a second.
+"""

@@ -1,0 +1,270 @@
+"""Fairness evaluation of scored verification trials: overall, per group, gaps, speaker bootstrap.
+
+Groups
+------
+For an attribute (``gender``, ``nationality``, ...) each speaker has a value. A trial is
+*within group g* when both its speakers have value g; those trials give the group's EER and
+minDCF. Trials between two labelled groups are *cross-group* (counted, and their FMR/FNMR at the
+global threshold reported); trials with an unlabelled speaker are *unlabelled*. Per-group FNMR
+and FMR are measured at the **overall EER threshold**, because a deployed system has one threshold.
+Groups with fewer than ``min_targets`` within-group target trials are pooled into ``other``
+(``min_targets`` turns VoxCeleb's 36 nationalities into the paper's US / UK / others view).
+With ``intersect``, the attributes are crossed (``gender/nationality`` groups such as
+``female/USA``), built from the pooled values.
+
+Bootstrap
+---------
+Confidence intervals resample **speakers**, not trials (trials of one speaker are not independent):
+each replicate draws S speakers with replacement; a speaker drawn c times weighs c, a target trial
+of speaker a counts c_a times and a non-target trial between a and b counts c_a * c_b times (every
+pair of drawn copies). Metrics are recomputed with these weights (no re-sort, see
+:mod:`arwsv.evaluation.metrics`) and the interval is the percentile interval of the replicates where the
+metric is defined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from arwsv.evaluation.fairness import gap_summary
+from arwsv.evaluation.metrics import SortedTrials
+from arwsv.io.scorefile import ScoreTable
+
+__all__ = ["EvalSettings", "FairnessEvaluation", "OTHER"]
+
+OTHER = "other"
+
+
+@dataclass
+class EvalSettings:
+    """Knobs of :class:`FairnessEvaluation` (defaults follow VoxCeleb practice)."""
+
+    p_targets: tuple = (0.01, 0.05)
+    c_miss: float = 1.0
+    c_fa: float = 1.0
+    min_targets: int = 0
+    fdr_alpha: float = 0.5
+    garbe_alpha: float = 0.5
+    bootstrap: int = 0
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass
+class _Group:
+    name: str
+    index: np.ndarray  # trial indices, in ascending score order
+    trials: SortedTrials
+    n_speakers: int = 0
+
+
+@dataclass
+class _Partition:
+    attribute: str
+    groups: list
+    cross: _Group
+    n_unlabelled: int
+    pooled: list = field(default_factory=list)
+
+
+def _dcf_key(p: float) -> str:
+    return f"min_dcf@{p:g}"
+
+
+class FairnessEvaluation:
+    """Overall and per-group verification metrics of one score table.
+
+    Parameters
+    ----------
+    table : ScoreTable
+        N scored trials with speaker codes.
+    speaker_values : dict attribute -> ndarray of str, shape (S,)
+        Each speaker's value of each attribute, aligned with ``table.speakers``; "" = unknown.
+    settings : EvalSettings
+    intersect : bool
+        Also evaluate the cross product of all attributes.
+    """
+
+    def __init__(self, table: ScoreTable, speaker_values: dict, settings: EvalSettings | None = None,
+                 intersect: bool = False):
+        self.table = table
+        self.settings = settings or EvalSettings()
+        self.replicates: list = []  # the bootstrap replicates of the last run()
+        self.order = np.argsort(table.scores, kind="stable")  # the one O(N log N) sort
+        self.overall = _Group("all", self.order,
+                              SortedTrials(table.scores[self.order], table.is_target[self.order], assume_sorted=True),
+                              len(table.speakers))
+        pooled_values, self.partitions = {}, []
+        for attribute, values in speaker_values.items():
+            values, pooled = self._pool(np.asarray(values, dtype=object))
+            pooled_values[attribute] = values
+            self.partitions.append(self._partition(attribute, values, pooled))
+        if intersect and len(pooled_values) >= 2:
+            names = list(pooled_values)
+            crossed = pooled_values[names[0]].copy()
+            for name in names[1:]:
+                other = pooled_values[name]
+                known = (crossed != "") & (other != "")
+                crossed = np.where(known, crossed + "/" + other, "")
+            self.partitions.append(self._partition("/".join(names), crossed.astype(object), []))
+
+    # --- building groups -------------------------------------------------------------------
+
+    def _within_codes(self, values: np.ndarray):
+        """Per-trial group code: g for within-group, G for cross-group, G+1 for unlabelled."""
+        labelled = values.astype(object)  # copy; "" (unknown) becomes the NA sentinel -1
+        labelled[labelled == ""] = None
+        codes, names = pd.factorize(labelled, use_na_sentinel=True)
+        n_groups = len(names)
+        e, t = codes[self.table.enrol_spk], codes[self.table.test_spk]
+        trial = np.where((e == t) & (e >= 0), e, np.where((e >= 0) & (t >= 0), n_groups, n_groups + 1))
+        return trial, codes, list(names)
+
+    def _pool(self, values: np.ndarray):
+        """Pool groups with fewer than ``min_targets`` within-group target trials into OTHER."""
+        if self.settings.min_targets <= 0:
+            return values, []
+        trial, _, names = self._within_codes(values)
+        targets = np.bincount(trial[self.table.is_target], minlength=len(names) + 2)[: len(names)]
+        small = [n for n, count in zip(names, targets) if count < self.settings.min_targets and n != OTHER]
+        if not small:
+            return values, []
+        return np.where(np.isin(values, small), OTHER, values).astype(object), sorted(small)
+
+    def _partition(self, attribute: str, values: np.ndarray, pooled: list) -> _Partition:
+        trial, spk_codes, names = self._within_codes(values)
+        n_groups = len(names)
+        # trials sorted by group, then by score (stable sort of the score order by group code)
+        by_group = self.order[np.argsort(trial[self.order], kind="stable")]
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(trial, minlength=n_groups + 2))))
+        scores, is_target = self.table.scores[by_group], self.table.is_target[by_group]
+        n_spk = np.bincount(spk_codes[spk_codes >= 0], minlength=n_groups)
+
+        def group(g: int, name: str) -> _Group:
+            lo, hi = bounds[g], bounds[g + 1]
+            return _Group(name, by_group[lo:hi], SortedTrials(scores[lo:hi], is_target[lo:hi], assume_sorted=True),
+                          int(n_spk[g]) if g < n_groups else 0)
+
+        # groups in name order, "other" last, so tables read the same run after run
+        rank = sorted(range(n_groups), key=lambda g: (names[g] == OTHER, str(names[g])))
+        groups = [group(g, str(names[g])) for g in rank]
+        return _Partition(attribute, groups, group(n_groups, "(cross-group)"),
+                          int(bounds[n_groups + 2] - bounds[n_groups + 1]), pooled)
+
+    # --- measuring -------------------------------------------------------------------------
+
+    def _weights(self, group: _Group, multiplicity):
+        if multiplicity is None:
+            return None
+        e = multiplicity[self.table.enrol_spk[group.index]]
+        t = multiplicity[self.table.test_spk[group.index]]
+        return np.where(group.trials.is_target, e, e * t)
+
+    def _group_metrics(self, group: _Group, multiplicity, threshold: float) -> dict:
+        det = group.trials.det(self._weights(group, multiplicity))
+        eer, _ = det.eer()
+        out = {"eer": eer}
+        for p in self.settings.p_targets:
+            out[_dcf_key(p)] = det.min_dcf(p, self.settings.c_miss, self.settings.c_fa)[0]
+        out["fnmr"], out["fmr"] = det.rates_at(threshold)
+        return out
+
+    def measure(self, multiplicity=None) -> dict:
+        """All metrics under one speaker weighting (None: every speaker once).
+
+        Returns a nested dict of floats:
+        ``{"overall": {...}, attribute: {"groups": {name: {...}}, "cross_group": {...}, "summary": {...}}}``.
+        """
+        det = self.overall.trials.det(self._weights(self.overall, multiplicity))
+        eer, threshold = det.eer()
+        overall = {"eer": eer, "eer_threshold": threshold}
+        for p in self.settings.p_targets:
+            overall[_dcf_key(p)] = det.min_dcf(p, self.settings.c_miss, self.settings.c_fa)[0]
+        out = {"overall": overall}
+        for part in self.partitions:
+            groups = {g.name: self._group_metrics(g, multiplicity, threshold) for g in part.groups}
+            cross = part.cross.trials.det(self._weights(part.cross, multiplicity)).rates_at(threshold)
+            summary = gap_summary([m["eer"] for m in groups.values()], [m["fmr"] for m in groups.values()],
+                                  [m["fnmr"] for m in groups.values()], fdr_alpha=self.settings.fdr_alpha,
+                                  garbe_alpha=self.settings.garbe_alpha)
+            for name, ratio in zip(groups, summary.pop("eer_ratio_to_mean")):
+                groups[name]["eer_ratio_to_mean"] = ratio
+            out[part.attribute] = {"groups": groups, "cross_group": {"fnmr": cross[0], "fmr": cross[1]},
+                                   "summary": summary}
+        return out
+
+    def bootstrap(self, progress: bool = True) -> list:
+        """``settings.bootstrap`` replicate results of :meth:`measure`, resampling speakers."""
+        from tqdm.auto import tqdm
+
+        rng = np.random.default_rng(self.settings.seed)
+        n_spk = len(self.table.speakers)
+        replicates = []
+        for _ in tqdm(range(self.settings.bootstrap), desc="bootstrap", unit="rep", disable=not progress or None,
+                      leave=False):
+            multiplicity = np.bincount(rng.integers(0, n_spk, size=n_spk), minlength=n_spk).astype(np.float64)
+            replicates.append(self.measure(multiplicity))
+        return replicates
+
+    # --- the report ------------------------------------------------------------------------
+
+    @staticmethod
+    def _counts(group: _Group) -> dict:
+        n_tgt = int(group.trials.is_target.sum())
+        return {"n_trials": len(group.trials), "n_targets": n_tgt, "n_nontargets": len(group.trials) - n_tgt}
+
+    def run(self, progress: bool = True) -> dict:
+        """Point estimates, counts and (with ``settings.bootstrap``) confidence intervals.
+
+        The result is JSON-ready (nan where undefined); its keys are documented in README.
+        """
+        point = self.measure()
+        replicates = self.bootstrap(progress) if self.settings.bootstrap > 0 else []
+        self.replicates = replicates  # kept for statistics of the caller's own (e.g. arwsv audit's gap)
+        lo_q = (1 - self.settings.confidence) / 2 * 100
+
+        def ci(path):
+            if not replicates:
+                return None
+            values = np.array([_dig(r, path) for r in replicates], dtype=np.float64)
+            values = values[np.isfinite(values)]
+            if len(values) == 0:
+                return [float("nan"), float("nan")]
+            return [float(np.percentile(values, lo_q)), float(np.percentile(values, 100 - lo_q))]
+
+        def with_ci(metrics: dict, path: tuple) -> dict:
+            out = dict(metrics)
+            if replicates:
+                out["ci"] = {k: ci(path + (k,)) for k in metrics if not k.startswith("n_")}
+            return out
+
+        table = self.table
+        report = {
+            "overall": {**self._counts(self.overall), "n_speakers": len(table.speakers),
+                        **with_ci(point["overall"], ("overall",))},
+            "attributes": {},
+        }
+        for part in self.partitions:
+            measured = point[part.attribute]
+            groups = {}
+            for g in part.groups:
+                groups[g.name] = {"n_speakers": g.n_speakers, **self._counts(g),
+                                  **with_ci(measured["groups"][g.name], (part.attribute, "groups", g.name))}
+            report["attributes"][part.attribute] = {
+                "groups": groups,
+                "cross_group": {**self._counts(part.cross),
+                                **with_ci(measured["cross_group"], (part.attribute, "cross_group"))},
+                "n_unlabelled_trials": part.n_unlabelled,
+                "pooled_into_other": part.pooled,
+                "summary": with_ci(measured["summary"], (part.attribute, "summary")),
+            }
+        return report
+
+
+def _dig(tree: dict, path: tuple):
+    for key in path:
+        tree = tree[key]
+    return tree

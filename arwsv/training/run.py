@@ -1,0 +1,274 @@
+"""Build a :class:`MinMaxTrainer` from a loaded recipe, run it, save the final model.
+
+Output folder: ``hyperparams.yaml`` (the recipe with overrides and references resolved),
+``train_log.jsonl``, ``checkpoints/`` (SpeechBrain layout, crash-safe), ``final/`` (the embedding
+model's weights, read by ``arwsv embed`` / ``arwsv score``), ``train_report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from arwsv.errors import InputError
+from arwsv.inference.embed import FINAL_WEIGHTS  # the model folder layout is inference's contract
+from arwsv.io.files import atomic_write
+
+__all__ = ["run_training", "FINAL_WEIGHTS"]
+
+
+def _embedding_size(hparams, device) -> int:
+    model = hparams["embedding_model"]
+    model.eval()  # a probe must not move BatchNorm statistics (ARW and baseline start alike)
+    with torch.no_grad():
+        size = int(model(hparams["features"](torch.zeros(1, 16000, device=device))).shape[-1])
+    model.train()
+    return size
+
+
+def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int = 0):
+    from arwsv.training import distributed as ddp
+    from arwsv.training.checkpoint import SafeCheckpointer
+    from arwsv.data.dataio import CropDataset, load_manifest_rows
+    from arwsv.training.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
+    from arwsv.data.sampler import PKBatchSampler
+    from arwsv.training.trainer import MinMaxTrainer
+
+    out = Path(hparams["output_folder"])
+    from arwsv.data.manifest import read_manifest
+
+    manifest = Path(hparams["train_manifest"])
+    if not manifest.is_file():
+        raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
+    if read_manifest(manifest).empty:
+        raise InputError("the training manifest has no rows", manifest)
+    dataset = CropDataset(load_manifest_rows(manifest), hparams["crop_seconds"])
+    aam = getattr(hparams["loss"], "aam", None)
+    if aam is not None and aam.n_speakers != len(dataset.speakers):
+        raise InputError(f"the recipe's AAM head has {aam.n_speakers} speakers but the training manifest "
+                         f"{len(dataset.speakers)}; set n_speakers: {len(dataset.speakers)}")
+    rank, world = ddp.rank(), ddp.world_size()
+    accumulate = hparams.get("accumulate", 1)
+    rw = hparams["reweighting"]
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise InputError(f"accumulate must be an integer >= 1, got {accumulate!r}")
+    if accumulate > 1 and rw["method"] != "none":
+        raise InputError("accumulate > 1 works without reweighting only (the adversary needs the whole batch); "
+                         "use more processes (torchrun) or a smaller batch")
+    if rw["batch_regions"] and world > 1:
+        raise InputError("reweighting.batch_regions works in one process only (each rank would cluster with its "
+                         "own BatchNorm statistics)")
+    if hparams["speakers_per_batch"] % (world * accumulate):
+        raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
+                         f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
+    try:
+        sampler = PKBatchSampler(dataset.spk_ids, hparams["speakers_per_batch"], hparams["utts_per_speaker"],
+                                 seed=hparams["seed"], rank=rank, world_size=world)
+    except ValueError as err:
+        raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
+    for name in ("features", "embedding_model", "loss"):
+        hparams[name].to(device)
+    learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
+    optimizer = torch.optim.Adam(learner, lr=hparams["lr"], weight_decay=hparams.get("weight_decay", 0.0))
+    total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
+                                                           eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
+    adversary = adversary_optimizer = regions = oracle = None
+    if rw["method"] in ADVERSARIAL:
+        if rw["method"] == "aps":
+            input_dim = PROFILE_SIZE
+        elif rw["method"] == "pl":
+            input_dim = 0  # the pseudo-group (region) prior alone
+        elif rw["adversary_input"] == "embedding":
+            input_dim = _embedding_size(hparams, device)
+        else:
+            input_dim = 2 * int(hparams["features"].n_mels)
+        adversary = Adversary(input_dim, rw["adversary_hidden"], rw["regions"]).to(device)
+        adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
+        if rw["regions"] > 0:
+            regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"], seed=hparams["seed"])
+    if rw["method"] == "oracle":
+        oracle = _oracle_factors(manifest, dataset.speakers)
+    recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
+                    "scheduler": scheduler, "sampler": sampler}
+    if adversary is not None:
+        recoverables.update(adversary=adversary, adversary_optimizer=adversary_optimizer)
+    if regions is not None:
+        recoverables["regions"] = regions
+    checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
+    settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"],
+                "adversary_steps": rw["adversary_steps"],
+                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
+                "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
+                "num_workers": num_workers, "batch_regions": rw["batch_regions"]}
+    model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
+    if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        model = DDP(model, device_ids=ids)
+        loss = DDP(loss, device_ids=ids)
+        if adversary is not None:
+            adversary_wrapped = DDP(adversary, device_ids=ids)
+    trainer = MinMaxTrainer(features=hparams["features"], embedding_model=model, loss=loss, optimizer=optimizer,
+                            scheduler=scheduler, sampler=sampler, dataset=dataset, checkpointer=checkpointer,
+                            settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
+                            adversary_optimizer=adversary_optimizer, regions=regions, device=device,
+                            loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle)
+    recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
+    return trainer
+
+
+def _oracle_factors(manifest: Path, speakers: list) -> torch.Tensor:
+    """Group-balanced factor of each training speaker (order of ``speakers``), from the manifest's
+    ``gender`` and ``nationality`` columns: the oracle's groups are their cross product, counted in
+    utterances. Used by ``method: oracle`` only; ARW never reads these columns."""
+    from arwsv.data.manifest import read_manifest
+    from arwsv.training.reweighting import group_balanced_factors
+
+    frame = read_manifest(manifest)
+    for column in ("gender", "nationality"):
+        if column not in frame.columns or (frame[column] == "").any():
+            raise InputError(f"reweighting.method: oracle needs a {column!r} value on every row of the training "
+                             "manifest (the oracle reweights by the true groups)", manifest)
+    groups = frame["gender"] + "/" + frame["nationality"]
+    per_speaker = groups.groupby(frame["spk_id"]).nunique()
+    if (per_speaker > 1).any():
+        spk = per_speaker.index[(per_speaker > 1).to_numpy().argmax()]
+        raise InputError(f"speaker {spk!r} has rows of different gender/nationality", manifest)
+    factors = frame.assign(f=group_balanced_factors(groups)).groupby("spk_id")["f"].first()
+    return torch.tensor([float(factors[s]) for s in speakers], dtype=torch.float32)
+
+
+def validation(hparams: dict, trainer, device: str, progress: bool):
+    """End-of-epoch check on ``valid_trials`` (over ``valid_manifest``): EER, and with ``valid_meta``
+    the gender gap, through the eval module. Metadata serves this report only, never training."""
+    trials_path, manifest = hparams.get("valid_trials"), hparams.get("valid_manifest")
+    if not trials_path or not manifest:
+        return None
+    import tempfile
+
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.inference.embed import extract
+    from arwsv.evaluation.groups import FairnessEvaluation
+    from arwsv.io.scorefile import read_scores, read_trials
+    from arwsv.inference.score import score_trials
+
+    for path in (trials_path, manifest) + ((hparams["valid_meta"],) if hparams.get("valid_meta") else ()):
+        if not Path(path).is_file():
+            raise InputError("validation file not found", path)
+    trials = read_trials(trials_path)
+    wanted = {os.path.splitext(u)[0] for u in set(trials["enrol"]) | set(trials["test"])}
+    rows = [r for r in load_manifest_rows(manifest) if r["id"] in wanted]
+    missing = wanted - {r["id"] for r in rows}
+    if missing:  # found now, not after a whole epoch of training
+        raise InputError(f"{len(missing)} utterances of valid_trials are not in valid_manifest {manifest} "
+                         f"(e.g. {sorted(missing)[0]})", trials_path)
+
+    def on_epoch_end(epoch: int) -> None:
+        features, model = hparams["features"], hparams["embedding_model"]
+        features.eval(), model.eval()
+        ids, emb = extract(features, model, rows, device=device, progress=progress)
+        with tempfile.TemporaryDirectory() as tmp:
+            scores = Path(tmp) / "scores.txt"
+            score_trials(trials, ids, emb).to_csv(scores, sep=" ", header=False, index=False)
+            table = read_scores(scores)
+        values = {}
+        if hparams.get("valid_meta"):
+            from arwsv.io.metadata import read_metadata
+
+            meta = read_metadata(hparams["valid_meta"])
+            values = {"gender": meta.values("gender", table.speakers)}
+        report = FairnessEvaluation(table, values).run(progress=False)
+        entry = {"epoch": epoch, "step": trainer.step, "valid_eer": report["overall"]["eer"]}
+        if values:
+            entry["valid_gender_gap"] = report["attributes"]["gender"]["summary"]["eer_gap_abs"]
+        with open(trainer.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        print("validation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+
+    return on_epoch_end
+
+
+def _fingerprints(hparams: dict, trainer) -> list:
+    """SHA-256 of every trainable parameter, one per rank: equal when DDP kept the ranks in step.
+
+    (BatchNorm running statistics are left out: each rank updates them on its own slice after
+    DDP's broadcast; rank 0's are the ones saved.)
+    """
+    import hashlib
+
+    from arwsv.training import distributed as ddp
+
+    digest = hashlib.sha256()
+    for module in (hparams["embedding_model"], hparams["loss"], trainer.adversary_plain):
+        if module is not None:
+            for _, p in sorted(module.named_parameters()):
+                digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+    if ddp.world_size() == 1:
+        return [digest.hexdigest()]
+    import torch.distributed as dist
+
+    out = [None] * ddp.world_size()
+    dist.all_gather_object(out, digest.hexdigest())
+    return out
+
+
+def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, device: str = "cpu",
+                 progress: bool = True, num_workers: int = 0) -> dict:
+    """Train as the recipe says; returns the report written to ``train_report.json``."""
+    from arwsv.training import distributed as ddp
+
+    out = Path(hparams["output_folder"])
+    if not resume and (out / "checkpoints").exists() and any((out / "checkpoints").glob("CKPT+*")):
+        raise InputError("has checkpoints from an earlier run: pass --resume to continue it, or choose another "
+                         "output_folder", out)
+    recorded = out / "hyperparams.yaml"
+    if resume and recorded.is_file() and recorded.read_text(encoding="utf-8") != resolved_yaml:
+        import difflib
+
+        diff = [line for line in difflib.unified_diff(recorded.read_text(encoding="utf-8").splitlines(),
+                                                      resolved_yaml.splitlines(), lineterm="", n=0)
+                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        raise InputError(f"--resume with another recipe than this run's ({'; '.join(diff[:2])}); resume with the "
+                         "same recipe and overrides, or train into a new output_folder", recorded)
+    ddp.barrier()  # every rank has looked before rank 0 writes anything
+    if ddp.is_main():
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_write(recorded) as handle:
+                handle.write(resolved_yaml)
+        except OSError as err:
+            raise InputError(f"cannot write the output folder: {err.strerror}", out) from None
+    ddp.barrier()
+    trainer = build_trainer(hparams, device, progress, num_workers)
+    last = trainer.fit(resume=resume, progress=progress,
+                       on_epoch_end=validation(hparams, trainer, device, progress))
+    report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,
+              "bad_audio": dict(trainer.dataset.counts), "processes": ddp.world_size(),
+              "parameter_fingerprints": _fingerprints(hparams, trainer)}
+    if not ddp.is_main():
+        return report
+    final = out / FINAL_WEIGHTS
+    final.parent.mkdir(exist_ok=True)
+    with atomic_write(final, mode="wb") as handle:
+        torch.save(hparams["embedding_model"].state_dict(), handle)
+    report["final_weights"] = str(final)
+    with atomic_write(out / "train_report.json") as handle:
+        handle.write(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and Python before the recipe builds its modules (initial weights)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))

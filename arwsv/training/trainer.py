@@ -1,0 +1,243 @@
+"""The min-max loop of adversarial reweighting, in one file.
+
+Each step: the learner embeds a P x K batch; after ``warmup_steps`` of uniform weights, the
+adversary takes ``adversary_steps`` gradient steps that **maximise** the weighted loss on the
+detached embeddings, then the learner takes one step that **minimises** it under the adversary's
+weights (detached). Without an adversary (``reweighting.method: none``) this is plain training.
+The ARW variants (``pw``, ``aps``, ``pl``) differ only in what the adversary sees
+(:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from arwsv.training import distributed as ddp
+from arwsv.errors import TrainingError
+from arwsv.training.losses import pair_targets
+from arwsv.training.reweighting import feature_summary, oracle_weights, pairwise_weights, sample_weights, similarity_profile
+
+__all__ = ["MinMaxTrainer", "TrainingError", "adversary_input"]
+
+
+def adversary_input(method: str, source: str, feats, emb, speakers):
+    """What the adversary of each ARW variant sees, detached: PW the embedding (or a Fbank summary),
+    APS the similarity profile within the batch, PL nothing (its region prior alone)."""
+    if method == "aps":
+        return similarity_profile(emb, speakers)
+    if method == "pl":
+        return None
+    return (emb if source == "embedding" else feature_summary(feats)).detach()
+
+
+class MinMaxTrainer:
+    """Learner (features -> embedding_model -> loss) against an optional :class:`Adversary`.
+
+    Parameters
+    ----------
+    features, embedding_model, loss : torch.nn.Module
+    optimizer, scheduler : the learner's (scheduler stepped every step)
+    adversary, adversary_optimizer : optional
+    regions : RegionPriors, optional
+    sampler, dataset : PKBatchSampler and CropDataset
+    checkpointer : SafeCheckpointer
+    settings : dict with method, epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
+        ckpt_every, log_every
+    oracle_factors : tensor (n_speakers,), for ``method: oracle`` only: each training speaker's
+        group-balanced factor (the only place demographic labels reach training)
+    log_path : path of the JSONL training log
+    loss_plain, adversary_plain : the unwrapped modules when ``loss``/``adversary`` are DDP-wrapped
+    """
+
+    def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
+                 settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu",
+                 loss_plain=None, adversary_plain=None, oracle_factors=None):
+        self.features, self.model, self.loss = features, embedding_model, loss
+        self.loss_plain, self.adversary_plain = loss_plain or loss, adversary_plain or adversary
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.adversary, self.adversary_optimizer, self.regions = adversary, adversary_optimizer, regions
+        self.sampler, self.dataset, self.checkpointer = sampler, dataset, checkpointer
+        self.s, self.log_path, self.device = settings, log_path, device
+        self.method = settings.get("method", "none" if adversary is None else "pw")
+        self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
+        self.step, self.window = 0, defaultdict(list)
+        self._lam_sum, self._lam_count = defaultdict(float), defaultdict(int)  # per speaker, this epoch
+
+    # --- one step ----------------------------------------------------------------------------
+
+    def _weights(self, feats, emb, region):
+        """λ (B,) and pair weights (M,): uniform (None, None) for the baseline and during warm-up,
+        fixed for the oracle, else the adversary's after its ascent step(s) on this batch."""
+        if self.method == "none" or self.step < self.s["warmup_steps"]:
+            return None, None
+        rows, cols, _ = pair_targets(self._spk)
+        if self.method == "oracle":
+            lam = oracle_weights(self.oracle_factors[self._spk])
+            return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
+        x = adversary_input(self.method, self.s["adversary_input"], feats, emb, self._spk)
+        head = [p for p in self.loss_plain.parameters() if p.requires_grad]
+        for p in head:  # the adversary's pass must not touch the learner's loss head
+            p.requires_grad_(False)
+        for _ in range(self.s["adversary_steps"]):  # maximise: descend on the negated loss
+            lam = sample_weights(self.adversary(x, region))
+            loss = -self.loss_plain(emb.detach(), self._spk, lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
+            self.adversary_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.adversary_optimizer.step()
+        for p in head:
+            p.requires_grad_(True)
+        with torch.no_grad():
+            lam = sample_weights(self.adversary_plain(x, region))
+        return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
+
+    def train_step(self, batch) -> float:
+        """One learner step; with ``accumulate`` N the batch is split into N slices of P/N x K whose
+        gradients add up (no adversary then), the same as N data-parallel ranks."""
+        n = self.s.get("accumulate", 1)
+        share = len(batch.spk) // n
+        self.optimizer.zero_grad(set_to_none=True)
+        value = 0.0
+        for i in range(n):
+            part = slice(i * share, (i + 1) * share)
+            wavs, lengths = batch.sig.data[part].to(self.device), batch.sig.lengths[part].to(self.device)
+            keep = batch.ok[part].to(self.device)  # unreadable audio is dropped from the loss
+            feats = self.features(wavs[keep], lengths[keep])
+            emb = self.model(feats, lengths[keep]).squeeze(1)
+            self._spk = batch.spk[part].to(self.device)[keep]
+            region = self.regions.assign(emb) if self.regions is not None else None
+            lam, pair_w = self._weights(feats, emb, region)
+            loss = self.loss(emb, self._spk, lam, pair_w)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at step {self.step + 1}; stopped without saving, the "
+                                    f"last good checkpoint ({self.checkpointer.latest()}) is intact")
+            (loss / n).backward()
+            value += loss.detach().item() / n
+            if self.regions is not None:
+                self.regions.update(ddp.gather_rows(emb))  # every rank keeps the same bank
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.regions is not None:
+            ddp.refit_regions(self.regions, self.step + 1)
+        self._record(value, lam, region)
+        if lam is not None:  # who got weight, for reports made afterwards with labels training never saw
+            for spk, weight in zip(self._spk.tolist(), lam.tolist()):
+                self._lam_sum[spk] += weight
+                self._lam_count[spk] += 1
+        return value
+
+    def _speaker_regions(self, epoch: int) -> list:
+        """k-means region of every training speaker (one 2 s crop of its first utterance, current model,
+        eval mode): the groups of region batches. No labels; deterministic given the model and epoch."""
+        from sklearn.cluster import KMeans
+
+        first = {}
+        for row, spk in enumerate(self.dataset.spk_ids):
+            first.setdefault(spk, row)
+        rows = [first[s] for s in self.sampler.speakers]
+        for m in (self.features, self.model):
+            m.eval()
+        with torch.no_grad():
+            emb = []
+            for i in range(0, len(rows), 64):
+                wavs = torch.stack([self.dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(self.device)
+                emb.append(self.model(self.features(wavs)).squeeze(1).float().cpu())
+            unit = torch.nn.functional.normalize(torch.cat(emb), dim=-1).numpy().astype("float64")
+        for m in (self.features, self.model):
+            m.train()
+        k = min(self.s["batch_regions"], len(rows))
+        return KMeans(n_clusters=k, n_init=3, random_state=epoch).fit_predict(unit).tolist()
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _record(self, loss, lam, region):
+        self.window["loss"].append(loss)
+        if lam is not None:
+            top = torch.sort(lam, descending=True).values[: max(1, round(0.1 * len(lam)))]
+            self.window["lam_min"].append(float(lam.min()))
+            self.window["lam_mean"].append(float(lam.mean()))
+            self.window["lam_max"].append(float(lam.max()))
+            self.window["top10_share"].append(float(top.sum() / lam.sum()))
+            if region is not None:
+                for r in torch.unique(region).tolist():
+                    self.window[f"region{r}_lam"].append(float(lam[region == r].mean()))
+
+    def _log(self, epoch, since, steps_done) -> dict:
+        entry = {"step": self.step, "epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"],
+                 "steps_per_s": steps_done / max(time.perf_counter() - since, 1e-9)}
+        entry.update({k: sum(v) / len(v) for k, v in sorted(self.window.items())})
+        self.window.clear()
+        if ddp.is_main():
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+        return entry
+
+    def _log_speaker_weights(self, epoch) -> None:
+        """Append this epoch's mean λ per speaker to ``speaker_weights.csv`` (epoch,spk_id,mean_lambda,n)."""
+        path = self.log_path.parent / "speaker_weights.csv"
+        if self._lam_count and ddp.is_main():
+            new = not path.exists()
+            with open(path, "a", encoding="utf-8") as handle:
+                if new:
+                    handle.write("epoch,spk_id,mean_lambda,n\n")
+                for spk in sorted(self._lam_count):
+                    handle.write(f"{epoch},{self.dataset.speakers[spk]},{self._lam_sum[spk] / self._lam_count[spk]:.6f},"
+                                 f"{self._lam_count[spk]}\n")
+        self._lam_sum.clear()
+        self._lam_count.clear()
+
+    def _save(self, meta, end_of_epoch=False):
+        try:  # every rank takes part (SpeechBrain's Checkpointer synchronises); rank 0 writes
+            self.checkpointer.save(self.step, meta, end_of_epoch)
+        except OSError as err:  # e.g. a full disk: the staging folder is dropped, nothing half-written stays
+            raise TrainingError(f"cannot write the checkpoint of step {self.step} ({err.strerror or err}); "
+                                f"the last good checkpoint ({self.checkpointer.latest()}) is intact") from None
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state) -> None:
+        self.step = int(state["step"])
+        torch.set_rng_state(state["rng"])
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False, on_epoch_end=None, progress: bool = True) -> dict:
+        from tqdm.auto import tqdm
+
+        if resume and self.checkpointer.recover() is None:
+            print("arwsv train: no checkpoint to resume from; starting from scratch")
+        entry, modules = {}, [m for m in (self.features, self.model, self.loss, self.adversary) if m is not None]
+        while self.sampler.epoch < self.s["epochs"]:
+            epoch, since, done = self.sampler.epoch, time.perf_counter(), 0
+            if self.s.get("batch_regions", 0) and epoch >= 1 and self.sampler.position == 0:
+                # region batches: contrast speakers of one region (a resumed epoch keeps its saved groups)
+                self.sampler.set_groups(self._speaker_regions(epoch))
+            total = len(self.sampler.batches(epoch))
+            bar = tqdm(total=total, initial=self.sampler.position, desc=f"epoch {epoch + 1}/{self.s['epochs']}",
+                       unit="step", disable=not (progress and ddp.is_main()) or None)
+            for m in modules:
+                m.train()
+            # the sampler moves per *trained* batch: workers read ahead, checkpoints must not
+            for batch in self.dataset.loader(self.sampler.pending(), num_workers=self.s.get("num_workers", 0)):
+                self.train_step(batch)
+                self.sampler.advance()
+                self.step, done = self.step + 1, done + 1
+                bar.update()
+                if self.step % self.s["log_every"] == 0:
+                    entry = self._log(epoch, since, done)
+                    bar.set_postfix({k: round(v, 3) for k, v in entry.items() if k in
+                                     ("loss", "lam_min", "lam_mean", "lam_max", "top10_share", "steps_per_s")})
+                if self.step % self.s["ckpt_every"] == 0 and self.sampler.position < total:
+                    self._save({"epoch": epoch})
+            bar.close()
+            self.sampler.end_epoch()
+            self._log_speaker_weights(epoch)
+            self._save({"epoch": self.sampler.epoch}, end_of_epoch=True)
+            if on_epoch_end is not None and ddp.is_main():
+                on_epoch_end(epoch)
+            ddp.barrier()
+        return entry

@@ -1,0 +1,154 @@
+"""The toy corpus: layout, determinism, idempotence, trial flavours and the planted gap."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from arwsv.cli import main
+from arwsv.data.manifest import MANIFEST_COLUMNS
+from arwsv.io.metadata import read_metadata
+from arwsv.data.toy.config import ToyConfig
+from arwsv.data.toy.corpus import generate_corpus
+
+SMALL = dict(speakers=24, utts_per_speaker=4, seconds=1.0, test_speakers=8)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy")
+    report = generate_corpus(ToyConfig(**SMALL), out, jobs=1, progress=False)
+    return out, report
+
+
+def _files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_layout_and_manifests(small_corpus):
+    out, report = small_corpus
+    assert report["speakers"] == 24 and report["utterances"] == 24 * 4
+    frames = {name: pd.read_csv(out / f"{name}.csv", keep_default_na=False) for name in ("train", "dev", "test")}
+    for frame in frames.values():
+        assert list(frame.columns) == MANIFEST_COLUMNS
+    assert sum(len(f) for f in frames.values()) == 96
+    test_spk = set(frames["test"]["spk_id"])
+    assert len(test_spk) == 8
+    assert not test_spk & (set(frames["train"]["spk_id"]) | set(frames["dev"]["spk_id"]))
+    for row in frames["test"].itertuples():
+        assert row.wav.endswith(f"wav/{row.ID}.wav") and os.path.exists(row.wav)
+        wave, rate = sf.read(row.wav)
+        assert rate == 16000 and wave.ndim == 1 and len(wave) == row.stop == 16000
+        assert np.abs(wave).max() > 0.1
+    meta = read_metadata(out / "meta.csv")  # VoxCeleb1 format, read unchanged
+    speakers = frames["test"]["spk_id"].unique()
+    genders = meta.values("gender", speakers)
+    assert set(genders) <= {"male", "female"}
+    by_spk = frames["test"].drop_duplicates("spk_id").set_index("spk_id")
+    assert list(meta.values("nationality", speakers)) == list(by_spk.loc[speakers, "nationality"])
+
+
+def test_trial_flavours(small_corpus):
+    out, _ = small_corpus
+    test = pd.read_csv(out / "test.csv", keep_default_na=False).set_index("ID")
+    for name in ("O", "E", "H"):
+        trials = pd.read_csv(out / "trials" / f"{name}.txt", sep=" ", header=None, names=["label", "enrol", "test"])
+        assert set(trials["label"]) == {0, 1}
+        enrol = test.loc[trials["enrol"].str[:-4]]
+        other = test.loc[trials["test"].str[:-4]]
+        same = enrol["spk_id"].to_numpy() == other["spk_id"].to_numpy()
+        np.testing.assert_array_equal(same, trials["label"].to_numpy() == 1)
+        assert not (trials["enrol"] == trials["test"]).any()
+        assert not trials.duplicated(["enrol", "test"]).any()
+        if name == "H":  # non-targets share gender and country, unless the speaker is alone in its cell
+            cell = test["gender"] + "/" + test["nationality"]
+            spk_per_cell = test.assign(cell=cell).drop_duplicates("spk_id")["cell"].value_counts()
+            neg = trials["label"].to_numpy() == 0
+            assert (enrol["gender"].to_numpy()[neg] == other["gender"].to_numpy()[neg]).all()
+            share_country = enrol["nationality"].to_numpy()[neg] == other["nationality"].to_numpy()[neg]
+            alone = (spk_per_cell.loc[cell.loc[trials["enrol"].str[:-4]]].to_numpy() == 1)[neg]
+            assert (share_country | alone).all()
+            assert share_country[~alone].all()
+
+
+def test_same_seed_same_bytes_any_jobs(small_corpus, tmp_path):
+    out, _ = small_corpus
+    again = tmp_path / "again"
+    generate_corpus(ToyConfig(**SMALL), again, jobs=2, progress=False)
+    first, second = _files(out), _files(again)
+    assert [p.relative_to(out) for p in first] == [p.relative_to(again) for p in second]
+    for a, b in zip(first, second):
+        data_a, data_b = a.read_bytes(), b.read_bytes()
+        if a.suffix == ".csv":  # manifests hold absolute paths
+            data_a, data_b = data_a.replace(str(out).encode(), b"R"), data_b.replace(str(again).encode(), b"R")
+        assert data_a == data_b, a
+    other = tmp_path / "other"
+    generate_corpus(ToyConfig(**SMALL, seed=1), other, jobs=1, progress=False)
+    assert (other / "wav" / "toy00001").exists()
+    wav = sorted((other / "wav").rglob("*.wav"))[0]
+    assert wav.read_bytes() != (out / wav.relative_to(other)).read_bytes()
+
+
+def test_rerun_is_idempotent(small_corpus):
+    out, _ = small_corpus
+    before = {p: p.stat().st_mtime_ns for p in _files(out)}
+    report = generate_corpus(ToyConfig(**SMALL), out, jobs=1, progress=False)
+    assert report["changed_files"] == 0
+    assert {p: p.stat().st_mtime_ns for p in _files(out)} == before
+
+
+@pytest.mark.parametrize("flag,value,message", [("--speakers", "3", "--speakers must be >= 4"),
+                                                ("--female-share", "1.5", "--female-share must be in [0, 1]"),
+                                                ("--test-speakers", "200", "--test-speakers must be in"),
+                                                ("--seconds", "0.1", "--seconds must be in")])
+def test_bad_settings(tmp_path, capsys, flag, value, message):
+    assert main(["prepare", "toy", "--out", str(tmp_path / "x"), flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_baseline_embedding_shows_the_planted_gender_gap(tmp_path):
+    """A plain (training-free) embedding on the default generative model: women (the minority,
+    acoustically closer together) get a higher EER than men. Smaller than the default corpus
+    (speakers and length) to keep the suite fast; the full-size numbers are in the issue note."""
+    from arwsv.experiments.baseline import StatsLDA, filterbank_stats, score_trials
+    from arwsv.evaluation.groups import FairnessEvaluation
+    from arwsv.io.scorefile import read_scores
+
+    config = ToyConfig(speakers=120, utts_per_speaker=12, seconds=2.0, test_speakers=40)
+    generate_corpus(config, tmp_path, jobs=2, progress=False)
+    train = pd.concat([pd.read_csv(tmp_path / f"{n}.csv") for n in ("train", "dev")])
+    test = pd.read_csv(tmp_path / "test.csv")
+    model = StatsLDA().fit(filterbank_stats(list(train["wav"])), train["spk_id"].to_numpy())
+    emb = dict(zip(test["ID"], model.transform(filterbank_stats(list(test["wav"])))))
+    scores = tmp_path / "scores.txt"
+    score_trials(tmp_path, "E", emb).to_csv(scores, sep=" ", header=False, index=False)
+    table = read_scores(scores)
+    meta = read_metadata(tmp_path / "meta.csv")
+    report = FairnessEvaluation(table, {"gender": meta.values("gender", table.speakers)}).run(progress=False)
+    groups = report["attributes"]["gender"]["groups"]
+    assert groups["female"]["eer"] > groups["male"]["eer"] * 1.2, groups
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_espeak_backend(tmp_path):
+    config = ToyConfig(speakers=6, utts_per_speaker=2, seconds=1.5, test_speakers=2, backend="espeak")
+    generate_corpus(config, tmp_path / "a", jobs=1, progress=False)
+    generate_corpus(config, tmp_path / "b", jobs=2, progress=False)
+    wavs = sorted((tmp_path / "a" / "wav").rglob("*.wav"))
+    assert len(wavs) == 12
+    for path in wavs:
+        wave, rate = sf.read(path)
+        assert rate == 16000 and len(wave) == 24000 and np.abs(wave).max() > 0.1
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_espeak_missing_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["prepare", "toy", "--out", str(tmp_path / "x"), "--backend", "espeak"]) == 2
+    assert "needs the espeak-ng program" in capsys.readouterr().err

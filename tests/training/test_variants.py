@@ -1,0 +1,122 @@
+"""The ARW variants APS and PL and the oracle: their weights, a few training steps, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from arwsv.cli import main
+from conftest import TINY_ARW, TINY_MODEL
+from arwsv.training.losses import MetricLoss, PairwiseLogisticLoss, pair_targets
+from arwsv.training.reweighting import (Adversary, group_balanced_factors, oracle_weights, pairwise_weights, sample_weights,
+                               similarity_profile)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_similarity_profile_matches_a_loop():
+    torch.manual_seed(0)
+    emb = torch.randn(7, 5)
+    spk = torch.tensor([0, 0, 1, 1, 1, 2, 3])  # speakers 2 and 3 have no same-speaker partner
+    profile = similarity_profile(emb, spk)
+    unit = emb / emb.norm(dim=1, keepdim=True)
+    for i in range(7):
+        same = [float(unit[i] @ unit[j]) for j in range(7) if j != i and spk[j] == spk[i]]
+        other = [float(unit[i] @ unit[j]) for j in range(7) if spk[j] != spk[i]]
+        expected = [np.mean(same) if same else 0.0, min(same) if same else 0.0, np.mean(other), max(other)]
+        assert profile[i].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_group_balanced_factors_give_every_group_the_same_total():
+    groups = np.array(["f/A"] * 3 + ["m/A"] * 12 + ["m/B"] * 5)
+    factors = group_balanced_factors(groups)
+    totals = {g: factors[groups == g].sum() for g in set(groups)}
+    assert all(t == pytest.approx(len(groups) / 3) for t in totals.values())
+    assert factors.mean() == pytest.approx(1.0)
+    lam = oracle_weights(torch.tensor(factors[[0, 3, 15]], dtype=torch.float64))
+    assert float(lam.mean()) == pytest.approx(1.0)
+    assert float(lam[0] / lam[1]) == pytest.approx(12 / 3)  # proportional: the balance is exact
+
+
+def test_pl_weighs_whole_pseudo_groups_and_its_ascent_lifts_the_hard_one():
+    torch.manual_seed(0)
+    emb = torch.randn(12, 8)
+    spk = torch.arange(6).repeat_interleave(2)
+    region = torch.tensor([0, 0, 1, 1, 2, 2] * 2)
+    adversary = Adversary(input_dim=0, regions=3)
+    optimizer = torch.optim.SGD(adversary.parameters(), lr=1.0)
+    loss_fn = MetricLoss(pairwise=PairwiseLogisticLoss())
+    rows, cols, _ = pair_targets(spk)
+    # make region 2 hard: its samples' partners are far from them
+    emb[spk >= 4] = torch.randn(4, 8) * 0.01 + torch.tensor([1.0] + [0.0] * 7) * torch.tensor([[1], [-1], [1], [-1]])
+    losses = []
+    for _ in range(3):
+        lam = sample_weights(adversary(None, region))
+        for r in range(3):  # one weight per pseudo-group
+            assert torch.allclose(lam[region == r], lam[region == r][0].expand((region == r).sum()))
+        loss = loss_fn(emb, spk, lam, pairwise_weights(lam, rows, cols))
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        (-loss).backward()
+        optimizer.step()
+    assert losses[-1] > losses[0]
+    with torch.no_grad():
+        per_region = [loss_fn.pairwise.pair_terms(emb, spk)[0][(region[rows] == r) & (region[cols] == r)].mean()
+                      for r in range(3)]
+    # the lifted pseudo-group is the one with the highest loss
+    assert int(adversary.region_prior.weight.detach().argmax()) == int(torch.stack(per_region).argmax())
+    with pytest.raises(ValueError, match="needs an input"):
+        Adversary(input_dim=0, regions=0)
+
+
+def _train(corpus, out, method, *extra):
+    return main(["train", str(ROOT / "recipes" / "toy" / "arw.yaml"), f"--data_folder={corpus}",
+                 f"--output_folder={out}", *TINY_MODEL, *TINY_ARW, f"--reweighting.method={method}", "--quiet", *extra])
+
+
+@pytest.mark.parametrize("method", ["aps", "pl"])
+def test_arw_variants_train_with_arw_weights(corpus, tmp_path, method):
+    out = tmp_path / method
+    assert _train(corpus, out, method, "--epochs=4") == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    weighted = [e for e in log if "lam_mean" in e]
+    assert weighted and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in weighted)
+    assert all(np.isfinite(e["loss"]) for e in log)
+    adversary = torch.load(sorted((out / "checkpoints").glob("CKPT+*"))[-1] / "adversary.ckpt", weights_only=True)
+    if method == "pl":
+        assert set(adversary) == {"region_prior.weight"}  # pseudo-group logits and nothing else
+        assert float(adversary["region_prior.weight"].abs().max()) > 0  # the adversary moved them
+    else:
+        assert adversary["mlp.0.weight"].shape[1] == 4  # the similarity profile
+
+
+def test_oracle_up_weights_the_minority_groups_it_is_told_about(corpus, tmp_path):
+    out = tmp_path / "oracle"
+    assert _train(corpus, out, "oracle", "--epochs=3") == 0
+    weights = pd.read_csv(out / "speaker_weights.csv")
+    train = pd.read_csv(corpus / "train.csv", keep_default_na=False).groupby("spk_id").first()
+    weights["cell"] = weights["spk_id"].map(train["gender"] + "/" + train["nationality"])
+    size = train.assign(cell=train["gender"] + "/" + train["nationality"]).groupby("cell").size()
+    mean = weights.groupby("cell")["mean_lambda"].mean()
+    # a smaller cell (fewer speakers, same utterances each) gets a larger weight
+    small, large = size.idxmin(), size.idxmax()
+    if size[small] < size[large]:
+        assert mean[small] > mean[large]
+    assert not (out / "checkpoints" / next(iter((out / "checkpoints").glob("CKPT+*"))).name / "adversary.ckpt").exists()
+
+
+def test_oracle_needs_labels_and_pl_needs_regions(corpus, tmp_path, capsys):
+    unlabelled = tmp_path / "train.csv"
+    frame = pd.read_csv(corpus / "train.csv", keep_default_na=False)
+    frame.loc[3, "gender"] = ""
+    frame.to_csv(unlabelled, index=False)
+    assert _train(corpus, tmp_path / "o", "oracle", f"--train_manifest={unlabelled}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a 'gender' value on every row" in err[0] and str(unlabelled) in err[0]
+    assert _train(corpus, tmp_path / "p", "pl", "--reweighting.regions=0") == 2
+    assert "set reweighting.regions >= 2" in capsys.readouterr().err
