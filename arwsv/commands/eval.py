@@ -24,6 +24,14 @@ def add_parser(sub) -> None:
                     "(EER, minDCF, FNMR/FMR at the overall EER threshold, gaps, FDR, GARBE).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("scores", help="score file (speechbrain, wespeaker, voxceleb, kaldi or a CSV/TSV with header)")
+    add_evaluation_arguments(p, bootstrap=0, csv_help="write a tidy CSV (attribute, group, metric, value, ci_low, ci_high)",
+                             plot_help="write DET curves per group, one panel per attribute")
+    p.set_defaults(run=run)
+
+
+def add_evaluation_arguments(p, *, bootstrap: int, csv_help: str, plot_help: str) -> None:
+    """The options ``arwsv eval`` and ``arwsv compare`` share: metadata, groups, metric settings,
+    outputs and the score-file format."""
     p.add_argument("--meta", help="speaker metadata (vox1_meta.csv, vox2_meta.csv or a CSV/TSV with an id column)")
     p.add_argument("--groups", default=None,
                    help=f"comma-separated metadata attributes to group by [default: {DEFAULT_GROUPS}, those present]")
@@ -33,13 +41,13 @@ def add_parser(sub) -> None:
     p.add_argument("--c-fa", type=float, default=1.0, help="minDCF cost of a false alarm")
     p.add_argument("--min-targets", type=int, default=0,
                    help="pool groups with fewer within-group target trials into 'other'")
-    p.add_argument("--bootstrap", type=int, default=0, help="speaker-bootstrap replicates for 95%% CIs (0: none)")
+    p.add_argument("--bootstrap", type=int, default=bootstrap, help="speaker-bootstrap replicates for 95%% CIs (0: none)")
     p.add_argument("--fdr-alpha", type=float, default=0.5, help="FDR weight of the FMR term")
     p.add_argument("--garbe-alpha", type=float, default=0.5, help="GARBE weight of the FMR Gini")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
-    p.add_argument("--csv", metavar="OUT", help="write a tidy CSV (attribute, group, metric, value, ci_low, ci_high)")
-    p.add_argument("--plot", metavar="DET.png", help="write DET curves per group, one panel per attribute")
+    p.add_argument("--csv", metavar="OUT", help=csv_help)
+    p.add_argument("--plot", metavar="PNG", help=plot_help)
     p.add_argument("--quiet", action="store_true", help="do not print the table")
     g = p.add_argument_group("input format (auto-detected unless given)")
     g.add_argument("--format", default="auto", choices=["auto", "speechbrain", "wespeaker", "voxceleb", "kaldi", "csv"])
@@ -52,7 +60,6 @@ def add_parser(sub) -> None:
     g.add_argument("--meta-id-col", help="speaker-id column of --meta")
     g.add_argument("--allow-unknown", action="store_true",
                    help="allow speakers missing from --meta (their trials are left out of group metrics)")
-    p.set_defaults(run=run)
 
 
 def _p_targets(text: str) -> tuple:
@@ -68,7 +75,8 @@ def _p_targets(text: str) -> tuple:
     return tuple(values)
 
 
-def _check_args(args) -> None:
+def check_args(args, scores: list) -> None:
+    """Every flag, before any file is read (``scores``: the score files, which no output may overwrite)."""
     if args.min_targets < 0:
         raise InputError("--min-targets must be >= 0")
     if args.bootstrap < 0:
@@ -86,7 +94,8 @@ def _check_args(args) -> None:
         raise InputError("--groups needs --meta")
     from arwsv.io.files import check_writable
 
-    inputs = {os.path.realpath(p) for p in (args.scores, args.meta, args.trials) if p}
+    _p_targets(args.p_target)
+    inputs = {os.path.realpath(p) for p in (*scores, args.meta, args.trials) if p}
     for flag in ("json", "csv", "plot"):
         out = getattr(args, flag)
         if out:
@@ -95,7 +104,7 @@ def _check_args(args) -> None:
             check_writable(out)
 
 
-def _speaker_values(args, table, warn) -> dict:
+def _speaker_values(args, table, path, warn) -> tuple:
     """attribute -> per-speaker values, after checking every speaker is in the metadata."""
     from arwsv.io.metadata import read_metadata
 
@@ -104,7 +113,7 @@ def _speaker_values(args, table, warn) -> dict:
     n_unknown = int((~known).sum())
     if n_unknown and not args.allow_unknown:
         examples = ", ".join(str(s) for s in table.speakers[~known][:3])
-        raise InputError(f"{n_unknown} of {len(table.speakers)} speakers in {args.scores} have no row here "
+        raise InputError(f"{n_unknown} of {len(table.speakers)} speakers in {path} have no row here "
                          f"(e.g. {examples}); check --spk-regex/--meta-id-col, or pass --allow-unknown",
                          meta.path)
     if n_unknown:
@@ -121,38 +130,51 @@ def _speaker_values(args, table, warn) -> dict:
     return {a: meta.values(a, table.speakers) for a in wanted}, meta.path, n_unknown
 
 
-def run(args) -> int:
+def warn(message: str, command: str = "eval") -> None:
+    print(f"arwsv {command}: warning: {message}", file=sys.stderr)
+
+
+def settings_of(args):
+    """The :class:`EvalSettings` the flags ask for (after :func:`check_args`)."""
+    from arwsv.evaluation.groups import EvalSettings
+
+    return EvalSettings(p_targets=_p_targets(args.p_target), c_miss=args.c_miss, c_fa=args.c_fa,
+                        min_targets=args.min_targets, fdr_alpha=args.fdr_alpha, garbe_alpha=args.garbe_alpha,
+                        bootstrap=args.bootstrap, seed=args.seed)
+
+
+def read_table(args, path, command: str = "eval"):
+    """The score file ``path`` read with the format flags; warns when target trials cross speakers."""
     import numpy as np
 
-    from arwsv import __version__
-    from arwsv.evaluation.groups import EvalSettings, FairnessEvaluation
-    from arwsv.evaluation.report import format_table, write_csv, write_json
     from arwsv.io.scorefile import read_scores
 
-    def warn(message: str) -> None:
-        print(f"arwsv eval: warning: {message}", file=sys.stderr)
-
-    settings = EvalSettings(p_targets=_p_targets(args.p_target), c_miss=args.c_miss, c_fa=args.c_fa,
-                            min_targets=args.min_targets, fdr_alpha=args.fdr_alpha, garbe_alpha=args.garbe_alpha,
-                            bootstrap=args.bootstrap, seed=args.seed)
-    _check_args(args)
     columns = {"enrol": args.enrol_col, "test": args.test_col, "label": args.label_col, "score": args.score_col}
     spk_columns = (args.enrol_spk_col, args.test_spk_col) if args.enrol_spk_col else None
-    table = read_scores(args.scores, fmt=args.format, trials=args.trials, columns=columns,
+    table = read_scores(path, fmt=args.format, trials=args.trials, columns=columns,
                         spk_regex=args.spk_regex, spk_columns=spk_columns)
     mismatched = table.is_target & (table.enrol_spk != table.test_spk)
     if mismatched.any():
         i = int(np.flatnonzero(mismatched)[0])
         warn(f"{int(mismatched.sum())} target trials have different enrol/test speaker ids (e.g. "
              f"{table.speakers[table.enrol_spk[i]]} vs {table.speakers[table.test_spk[i]]}); "
-             "is the speaker id rule right (--spk-regex)?")
+             "is the speaker id rule right (--spk-regex)?", command)
+    return table
+
+
+def evaluate(args, table, path, command: str = "eval"):
+    """``(report, evaluation)``: the full ``arwsv eval`` report of one score table."""
+    from arwsv import __version__
+    from arwsv.evaluation.groups import FairnessEvaluation
+
+    settings = settings_of(args)
     values, meta_path, n_unknown = ({}, None, 0)
     if args.meta:
-        values, meta_path, n_unknown = _speaker_values(args, table, warn)
+        values, meta_path, n_unknown = _speaker_values(args, table, path, lambda m: warn(m, command))
     evaluation = FairnessEvaluation(table, values, settings, intersect=args.intersect)
     report = {
         "arwsv_version": __version__,
-        "inputs": {"scores": args.scores, "format": table.format, "trials": args.trials, "meta": meta_path,
+        "inputs": {"scores": path, "format": table.format, "trials": args.trials, "meta": meta_path,
                    "n_unknown_speakers": n_unknown},
         "settings": {"p_targets": list(settings.p_targets), "c_miss": settings.c_miss, "c_fa": settings.c_fa,
                      "min_targets": settings.min_targets, "fdr_alpha": settings.fdr_alpha,
@@ -160,6 +182,15 @@ def run(args) -> int:
                      "confidence": settings.confidence, "seed": settings.seed},
         **evaluation.run(progress=True),
     }
+    return report, evaluation
+
+
+def run(args) -> int:
+    from arwsv.evaluation.report import format_table, write_csv, write_json
+
+    check_args(args, [args.scores])
+    table = read_table(args, args.scores)
+    report, evaluation = evaluate(args, table, args.scores)
     # files first: a closed stdout (`| head`) must not cost the user the outputs they asked for
     if args.json:
         write_json(report, args.json)

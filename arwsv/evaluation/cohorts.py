@@ -118,6 +118,7 @@ class CohortAudit:
             raise InputError(f"--bottom-share must be in (0, 1), got {bottom_share}")
         self.bootstrap, self.seed, self.meta_values = bootstrap, seed, meta_values or {}
         self.null_rounds, self._progress = null_rounds, False
+        self._sorted = None
 
     def fit(self) -> np.ndarray:
         """Cohort of every speaker, (S,) int, numbered 0..K-1."""
@@ -151,7 +152,9 @@ class CohortAudit:
 
     def _groups(self, attribute: str, values: np.ndarray) -> dict:
         """Point metrics (no bootstrap) of every group of one per-speaker labelling."""
-        evaluation = FairnessEvaluation(self.table, {attribute: values}, EvalSettings(bootstrap=0, seed=self.seed))
+        evaluation = FairnessEvaluation(self.table, {attribute: values}, EvalSettings(bootstrap=0, seed=self.seed),
+                                        sorted_like=self._sorted)
+        self._sorted = self._sorted or evaluation  # every labelling shares the one score sort
         return evaluation.run(progress=False)["attributes"][attribute]["groups"]
 
     def _null(self, names: np.ndarray, rounds: int) -> list:
@@ -185,7 +188,7 @@ class CohortAudit:
             raise InputError(f"the bottom cohorts would hold every speaker (--bottom-share {self.bottom_share} with "
                              f"{self.k} cohorts): lower --bottom-share or use more clusters")
         evaluation = FairnessEvaluation(self.table, {"cohort": names, "split": split},
-                                        EvalSettings(bootstrap=self.bootstrap, seed=self.seed))
+                                        EvalSettings(bootstrap=self.bootstrap, seed=self.seed), sorted_like=self._sorted)
         report = evaluation.run(progress=progress)
         point = report["attributes"]["split"]["groups"]
         gap = self._gap(point)

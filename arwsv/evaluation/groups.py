@@ -17,9 +17,9 @@ Bootstrap
 Confidence intervals resample **speakers**, not trials (trials of one speaker are not independent):
 each replicate draws S speakers with replacement; a speaker drawn c times weighs c, a target trial
 of speaker a counts c_a times and a non-target trial between a and b counts c_a * c_b times (every
-pair of drawn copies). Metrics are recomputed with these weights (no re-sort, see
-:mod:`arwsv.evaluation.metrics`) and the interval is the percentile interval of the replicates where the
-metric is defined.
+pair of drawn copies). Metrics are recomputed with these weights without re-sorting, and only
+where they can change (:mod:`arwsv.evaluation.bootstrap`: exact, a fraction of a pass over the trials),
+and the interval is the percentile interval of the replicates where the metric is defined.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from arwsv.io.scorefile import ScoreTable
 __all__ = ["EvalSettings", "FairnessEvaluation", "OTHER"]
 
 OTHER = "other"
+# a group's bootstrap window reaches this many times the largest FMR its point estimates need
+WINDOW_MARGIN = 3.0
 
 
 @dataclass
@@ -86,17 +88,23 @@ class FairnessEvaluation:
     settings : EvalSettings
     intersect : bool
         Also evaluate the cross product of all attributes.
+    sorted_like : FairnessEvaluation, optional
+        An evaluation of the same table whose score sort is reused (for many labellings of the
+        same trials, e.g. ``arwsv audit``'s random cohorts): building this one is then O(N).
     """
 
     def __init__(self, table: ScoreTable, speaker_values: dict, settings: EvalSettings | None = None,
-                 intersect: bool = False):
+                 intersect: bool = False, sorted_like: "FairnessEvaluation | None" = None):
         self.table = table
         self.settings = settings or EvalSettings()
         self.replicates: list = []  # the bootstrap replicates of the last run()
-        self.order = np.argsort(table.scores, kind="stable")  # the one O(N log N) sort
-        self.overall = _Group("all", self.order,
-                              SortedTrials(table.scores[self.order], table.is_target[self.order], assume_sorted=True),
-                              len(table.speakers))
+        self._prepared: dict = {}  # group -> WindowedTrials, built at the first bootstrap replicate
+        if sorted_like is not None and sorted_like.table is table:
+            self.order, self.overall = sorted_like.order, sorted_like.overall
+        else:
+            self.order = np.argsort(table.scores, kind="stable")  # the one O(N log N) sort
+            self.overall = _Group("all", self.order, SortedTrials(table.scores[self.order], table.is_target[self.order],
+                                                                  assume_sorted=True), len(table.speakers))
         pooled_values, self.partitions = {}, []
         for attribute, values in speaker_values.items():
             values, pooled = self._pool(np.asarray(values, dtype=object))
@@ -138,7 +146,9 @@ class FairnessEvaluation:
         trial, spk_codes, names = self._within_codes(values)
         n_groups = len(names)
         # trials sorted by group, then by score (stable sort of the score order by group code)
-        by_group = self.order[np.argsort(trial[self.order], kind="stable")]
+        # a stable sort of small integers is a radix sort: O(N)
+        small = np.int16 if n_groups + 2 < 2**15 else np.int64
+        by_group = self.order[np.argsort(trial[self.order].astype(small), kind="stable")]
         bounds = np.concatenate(([0], np.cumsum(np.bincount(trial, minlength=n_groups + 2))))
         scores, is_target = self.table.scores[by_group], self.table.is_target[by_group]
         n_spk = np.bincount(spk_codes[spk_codes >= 0], minlength=n_groups)
@@ -156,15 +166,31 @@ class FairnessEvaluation:
 
     # --- measuring -------------------------------------------------------------------------
 
-    def _weights(self, group: _Group, multiplicity):
+    def _curve(self, group: _Group, multiplicity):
+        """The group's DET curve: exact and unweighted, or a bootstrap replicate's weighted one."""
         if multiplicity is None:
-            return None
-        e = multiplicity[self.table.enrol_spk[group.index]]
-        t = multiplicity[self.table.test_spk[group.index]]
-        return np.where(group.trials.is_target, e, e * t)
+            return group.trials.det()
+        return self._windowed(group).curve(multiplicity)
+
+    def _windowed(self, group: _Group):
+        """The group's trials prepared for bootstrap weights, with a window sized from the point
+        estimates (a replicate whose answer lies outside it falls back to the full curve)."""
+        from arwsv.evaluation.bootstrap import WindowedTrials
+
+        key = id(group)
+        if key not in self._prepared:
+            det = group.trials.det()
+            overall_eer, threshold = self.overall.trials.det().eer()
+            s = self.settings
+            dcf_bound = max(s.c_miss * p / (s.c_fa * (1 - p)) for p in s.p_targets)
+            reach = np.nanmax([det.eer()[0], det.rates_at(threshold)[1], overall_eer, dcf_bound, 0.0])
+            self._prepared[key] = WindowedTrials(
+                group.trials, self.table.enrol_spk[group.index], self.table.test_spk[group.index],
+                len(self.table.speakers), window_fmr=min(1.0, WINDOW_MARGIN * reach))
+        return self._prepared[key]
 
     def _group_metrics(self, group: _Group, multiplicity, threshold: float) -> dict:
-        det = group.trials.det(self._weights(group, multiplicity))
+        det = self._curve(group, multiplicity)
         eer, _ = det.eer()
         out = {"eer": eer}
         for p in self.settings.p_targets:
@@ -178,7 +204,7 @@ class FairnessEvaluation:
         Returns a nested dict of floats:
         ``{"overall": {...}, attribute: {"groups": {name: {...}}, "cross_group": {...}, "summary": {...}}}``.
         """
-        det = self.overall.trials.det(self._weights(self.overall, multiplicity))
+        det = self._curve(self.overall, multiplicity)
         eer, threshold = det.eer()
         overall = {"eer": eer, "eer_threshold": threshold}
         for p in self.settings.p_targets:
@@ -186,7 +212,7 @@ class FairnessEvaluation:
         out = {"overall": overall}
         for part in self.partitions:
             groups = {g.name: self._group_metrics(g, multiplicity, threshold) for g in part.groups}
-            cross = part.cross.trials.det(self._weights(part.cross, multiplicity)).rates_at(threshold)
+            cross = self._curve(part.cross, multiplicity).rates_at(threshold)
             summary = gap_summary([m["eer"] for m in groups.values()], [m["fmr"] for m in groups.values()],
                                   [m["fnmr"] for m in groups.values()], fdr_alpha=self.settings.fdr_alpha,
                                   garbe_alpha=self.settings.garbe_alpha)

@@ -6,7 +6,7 @@ import numpy as np
 
 from arwsv.io.files import atomic_write
 
-__all__ = ["plot_det"]
+__all__ = ["plot_det", "plot_group_comparison"]
 
 _TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
 
@@ -59,6 +59,59 @@ def plot_det(curves: dict, path, title: str | None = None) -> None:
         ax.legend(fontsize=7, loc="upper right")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_write(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_group_comparison(reports: dict, path, title: str | None = None) -> None:
+    """Write a PNG of every group's EER for two (or more) systems, side by side with their 95 %
+    speaker-bootstrap intervals; one panel per attribute, the overall EER first.
+
+    Parameters
+    ----------
+    reports : dict system name -> ``arwsv eval`` report (same trials, same attributes)
+    path : path-like
+        PNG to write (atomically).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(reports.values()))
+    panels = {"overall": {"all": ("overall",)}}
+    for attribute, part in first["attributes"].items():
+        panels[attribute] = {g: ("attributes", attribute, "groups", g) for g in part["groups"]}
+    widths = [1.2 + 0.55 * len(p) * len(reports) for p in panels.values()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths) + 1.0, 4.2), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    step = 0.8 / len(reports)
+    for ax, (attribute, groups) in zip(axes[0], panels.items()):
+        for j, (name, report) in enumerate(reports.items()):
+            x = np.arange(len(groups)) - 0.4 + step * (j + 0.5)
+            values, low, high = [], [], []
+            for keys in groups.values():
+                metrics = report
+                for key in keys:
+                    metrics = metrics[key]
+                eer = metrics.get("eer")
+                ci = (metrics.get("ci") or {}).get("eer") or [None, None]
+                values.append(np.nan if eer is None else 100 * eer)
+                low.append(np.nan if ci[0] is None else 100 * ci[0])
+                high.append(np.nan if ci[1] is None else 100 * ci[1])
+            values, low, high = map(np.asarray, (values, low, high))
+            err = np.vstack([np.clip(values - low, 0, None), np.clip(high - values, 0, None)])
+            ax.bar(x, values, width=step * 0.9, label=name, color=f"C{j}", alpha=0.85)
+            ax.errorbar(x, values, yerr=np.nan_to_num(err), fmt="none", ecolor="black", capsize=3, linewidth=1)
+        ax.set_xticks(np.arange(len(groups)), list(groups), rotation=30 if len(groups) > 4 else 0, ha="right"
+                      if len(groups) > 4 else "center", fontsize=8)
+        ax.set(title=attribute, ylabel="EER (%)" if attribute == "overall" else None)
+        ax.grid(True, axis="y", color="0.9")
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_write(path, mode="wb") as handle:
         fig.savefig(handle, format="png", dpi=110)

@@ -80,6 +80,9 @@ class ScoreTable:
     speakers : ndarray of str, shape (S,)
     path, format : str
         Where the trials came from and the detected (or forced) format.
+    enrol_utt, test_utt : ndarray of int32, shape (N,), optional
+        Codes into ``utterances`` (str, shape (U,)): which trial is which, to match two systems'
+        score files of the same trial list (``arwsv compare``).
     """
 
     scores: np.ndarray
@@ -89,6 +92,9 @@ class ScoreTable:
     speakers: np.ndarray
     path: str
     format: str
+    enrol_utt: np.ndarray | None = None
+    test_utt: np.ndarray | None = None
+    utterances: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -417,7 +423,8 @@ def read_scores(path, *, fmt: str = "auto", trials=None, columns: dict | None = 
         enrol_spk, test_spk, speakers = _speakers_from_utterances(utt_codes.strings(), enrol, test, spk_regex,
                                                                   path)
     return ScoreTable(scores=scores, is_target=labels, enrol_spk=enrol_spk, test_spk=test_spk,
-                      speakers=speakers, path=str(path), format=fmt)
+                      speakers=speakers, path=str(path), format=fmt, enrol_utt=enrol, test_utt=test,
+                      utterances=utt_codes.strings())
 
 
 def _speakers_from_utterances(utterances, enrol, test, spk_regex, path):
