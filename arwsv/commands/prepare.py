@@ -35,24 +35,27 @@ def add_parser(sub) -> None:
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                          description="Generate the toy corpus (real 16 kHz speech-like waveforms) with a planted "
                                      "demographic imbalance; see arwsv/data/toy/corpus.py for the generative model.")
-    from arwsv.data.toy.config import ToyConfig
+    from arwsv.data.toy.config import PRESETS, ToyConfig
 
     d = ToyConfig()
     t.add_argument("--out", required=True, help="output folder")
-    t.add_argument("--speakers", type=int, default=d.speakers)
-    t.add_argument("--utts-per-speaker", type=int, default=d.utts_per_speaker)
-    t.add_argument("--seconds", type=float, default=d.seconds, help="length of each utterance")
-    t.add_argument("--female-share", type=float, default=d.female_share, help="share of female speakers")
-    t.add_argument("--countries", type=int, default=d.countries, help="number of countries (accents)")
-    t.add_argument("--minority-share", type=float, default=d.minority_share,
-                   help="share of speakers from the minority countries (all but the first)")
-    t.add_argument("--minority-spread", type=float, default=d.minority_spread,
-                   help="voice-parameter spread of women and of minority-country speakers, relative to 1")
-    t.add_argument("--test-speakers", type=int, default=d.test_speakers, help="held-out evaluation speakers")
-    t.add_argument("--sessions", type=int, default=d.sessions, help="recording sessions (channels) per speaker")
-    t.add_argument("--reverb-prob", type=float, default=d.reverb_prob, help="probability a session is reverberant")
-    t.add_argument("--dev-share", type=float, default=d.dev_share, help="share of training utterances held out")
-    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="named corpus: default (200 speakers, the demo's) or bench (2,400 speakers, 400 test "
+                        "speakers, the fairness benchmark); the flags below override its values")
+    flags = [("speakers", int, None), ("utts-per-speaker", int, None), ("seconds", float, "length of each utterance"),
+             ("female-share", float, "share of female speakers"), ("countries", int, "number of countries (accents)"),
+             ("minority-share", float, "share of speakers from the minority countries (all but the first)"),
+             ("minority-spread", float, "voice-parameter spread of women and of minority-country speakers, relative to 1"),
+             ("test-speakers", int, "held-out evaluation speakers"),
+             ("sessions", int, "recording sessions (channels) per speaker"),
+             ("reverb-prob", float, "probability a session is reverberant"),
+             ("dev-share", float, "share of training utterances held out"),
+             ("trials-per-utt", int, "O list: target and non-target trials per test utterance (E and H: 3x)"),
+             ("seed", int, None)]
+    for flag, kind, text in flags:
+        default = getattr(d, flag.replace("-", "_"))
+        t.add_argument(f"--{flag}", type=kind, default=argparse.SUPPRESS,  # unset: the preset's value
+                       help=f"{text + ' ' if text else ''}[default: {default}]")
     t.add_argument("--backend", choices=["synth", "espeak"], default=d.backend,
                    help="synth: built-in synthesiser; espeak: espeak-ng voices (needs the espeak-ng program)")
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
@@ -81,14 +84,17 @@ def run_voxceleb(args) -> int:
 
 
 def run_toy(args) -> int:
-    from arwsv.data.toy.config import ToyConfig
+    from dataclasses import fields
+
+    from arwsv.data.toy.config import PRESETS, ToyConfig
     from arwsv.data.toy.corpus import generate_corpus
 
-    config = ToyConfig(speakers=args.speakers, utts_per_speaker=args.utts_per_speaker, seconds=args.seconds,
-                       female_share=args.female_share, countries=args.countries, minority_share=args.minority_share,
-                       minority_spread=args.minority_spread, test_speakers=args.test_speakers,
-                       sessions=args.sessions, reverb_prob=args.reverb_prob, dev_share=args.dev_share,
-                       seed=args.seed, backend=args.backend)
+    values = dict(PRESETS[args.preset], backend=args.backend)
+    for field in fields(ToyConfig):
+        given = getattr(args, field.name, None)
+        if given is not None and field.name != "backend":
+            values[field.name] = given
+    config = ToyConfig(**values)
     try:
         config.check()
     except ValueError as err:

@@ -152,3 +152,41 @@ def test_espeak_missing_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["prepare", "toy", "--out", str(tmp_path / "x"), "--backend", "espeak"]) == 2
     assert "needs the espeak-ng program" in capsys.readouterr().err
+
+
+def test_bench_preset_meets_its_group_sizes_before_any_audio():
+    """The benchmark's speakers, drawn without rendering audio: >= 1,000 training speakers with the
+    planted imbalance, >= 50 test speakers per gender x country cell, >= 2,000 O-list targets a group."""
+    from collections import Counter
+
+    from arwsv.data.toy.config import PRESETS
+    from arwsv.data.toy.corpus import draw_speakers
+
+    config = ToyConfig(**PRESETS["bench"])
+    speakers, _ = draw_speakers(config)
+    train = [s for s in speakers if s.split == "train"]
+    test = [s for s in speakers if s.split == "test"]
+    assert len(train) >= 1000 and len(test) >= 400
+    cells = Counter((s.gender, s.country) for s in test)
+    assert len(cells) == 2 * config.countries and min(cells.values()) >= 50
+    share = Counter(s.gender for s in train)
+    assert share["f"] / len(train) < 0.35  # women stay under-represented in training
+    countries = Counter(s.country for s in train)
+    assert countries.most_common(1)[0][1] / len(train) > 0.5  # and so do the minority countries
+    # the O list has trials_per_utt targets per test utterance
+    for attribute in ("gender", "country"):
+        per_group = Counter(getattr(s, attribute) for s in test)
+        assert min(per_group.values()) * config.utts_per_speaker * config.trials_per_utt >= 2000
+
+
+def test_preset_values_and_flags_that_override_them(tmp_path):
+    out = tmp_path / "b"
+    assert main(["prepare", "toy", "--preset", "bench", "--out", str(out), "--speakers", "24", "--test-speakers", "8",
+                 "--utts-per-speaker", "4", "--seconds", "0.5", "--jobs", "1"]) == 0
+    import json
+
+    config = json.loads((out / "corpus.json").read_text())["config"]
+    assert config["speakers"] == 24 and config["trials_per_utt"] == 2 and config["seconds"] == 0.5
+    trials = pd.read_csv(out / "trials" / "O.txt", sep=" ", header=None, names=["label", "enrol", "test"])
+    per_enrol = trials[trials["label"] == 1].groupby("enrol").size()
+    assert per_enrol.min() == 2 and len(per_enrol) == 8 * 4  # 2 targets for every test utterance

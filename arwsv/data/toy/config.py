@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ToyConfig", "COUNTRY_NAMES"]
+__all__ = ["ToyConfig", "COUNTRY_NAMES", "PRESETS"]
 
 COUNTRY_NAMES = ["Arcadia", "Borduria", "Cascadia", "Dorne", "Elbonia", "Freedonia", "Genovia", "Latveria",
                  "Molvania", "Narnia", "Ruritania", "Syldavia"]
@@ -27,6 +27,7 @@ class ToyConfig:
     dev_share: float = 0.1
     seed: int = 0
     backend: str = "synth"
+    trials_per_utt: int = 1  # O list: this many target and non-target trials per utterance; E and H: 3x
 
     def check(self) -> None:
         """Raise ValueError naming the first impossible setting."""
@@ -43,7 +44,18 @@ class ToyConfig:
             (0.0 <= self.dev_share < 1.0, "--dev-share must be in [0, 1)"),
             (self.backend in ("synth", "espeak"), "--backend must be synth or espeak"),
             (self.seed >= 0, "--seed must be >= 0"),
+            (self.trials_per_utt >= 1, "--trials-per-utt must be >= 1"),
         ]
         for ok, message in rules:
             if not ok:
                 raise ValueError(message)
+
+
+# Named corpora (``arwsv prepare toy --preset NAME``; explicit flags override a preset's values).
+PRESETS = {
+    "default": {},
+    # The fairness benchmark: 2,000 training speakers with the planted imbalance (30 % women, minority
+    # countries 40 %, their voices crowded), and 400 test speakers, 50 per gender x country cell, whose
+    # O / E / H lists give every gender and country group >= 2,000 target trials.
+    "bench": {"speakers": 2400, "test_speakers": 400, "utts_per_speaker": 10, "trials_per_utt": 2},
+}

@@ -26,8 +26,8 @@ reads it), ``trials/O.txt``, ``trials/E.txt``, ``trials/H.txt`` (VoxCeleb format
 ``corpus.json`` (the config and every speaker's parameters).
 
 Trial lists, over the test speakers: **O** one target and one non-target per enrolment
-utterance; **E** three of each; **H** like E but every non-target pair shares gender and country
-(as VoxCeleb1-H). Same seed, same bytes, whatever ``jobs`` is.
+utterance (``trials_per_utt`` of each); **E** three times as many; **H** like E but every
+non-target pair shares gender and country (as VoxCeleb1-H). Same seed, same bytes, whatever ``jobs`` is.
 """
 
 from __future__ import annotations
@@ -226,7 +226,8 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
     meta.to_csv(buffer, sep="\t", index=False, lineterminator="\n")
     changed.append(write_if_changed(out / "meta.csv", buffer.getvalue().encode("utf-8")))
     test = frame[is_test].sort_values("ID")
-    for name, per_utt, hard in (("O", 1, False), ("E", 3, False), ("H", 3, True)):
+    k = config.trials_per_utt
+    for name, per_utt, hard in (("O", k, False), ("E", 3 * k, False), ("H", 3 * k, True)):
         changed.append(write_trials(out / "trials" / f"{name}.txt",
                                     _trials(test, per_utt, hard, np.random.default_rng([config.seed, 4, ord(name)]))))
     description = {"config": asdict(config),
