@@ -188,7 +188,7 @@ def test_validation_each_epoch(corpus, tmp_path):
     assert all(0 <= e["valid_eer"] <= 1 and "valid_gender_gap" in e for e in valid)
 
 
-@pytest.mark.parametrize("folder,pair", [("toy", ("baseline.yaml", "arw.yaml")),
+@pytest.mark.parametrize("folder,pair", [("toy", ("baseline.yaml", "arw.yaml")), ("bench", ("baseline.yaml", "arw.yaml")),
                                          ("voxceleb", ("ecapa_baseline.yaml", "ecapa_arw.yaml"))])
 def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair, tmp_path):
     from arwsv.training.recipe import load_recipe
