@@ -27,9 +27,10 @@ REWEIGHTING_DEFAULTS = {
     "region_refit_every": 100,
     "memory_bank": 2048,
     "batch_regions": 0,             # > 0: from epoch 2, batches drawn region by region (k-means of speakers)
+    "adversary_objective": "loss",  # what the adversary maximises: loss (the learner's) | aam | pairs
 }
 _CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
-            "adversary_input": ("embedding", "features")}
+            "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
 
 
 def parse_overrides(items: list) -> dict:
@@ -138,6 +139,12 @@ def load_recipe(path, overrides: dict):
         raise InputError(f"reweighting.adversary_lr must be > 0, got {reweighting['adversary_lr']!r}", path)
     if reweighting["method"] == "pl" and reweighting["regions"] < 2:
         raise InputError("reweighting.method: pl weighs k-means pseudo-groups: set reweighting.regions >= 2", path)
+    loss = hparams.get("loss")
+    for term in ("aam", "pairwise"):
+        wanted = reweighting["adversary_objective"] == ("pairs" if term == "pairwise" else term)
+        if wanted and getattr(loss, term, None) is None:
+            raise InputError(f"reweighting.adversary_objective: {reweighting['adversary_objective']} needs the "
+                             f"{term} term in the recipe's loss", path)
     if reweighting["memory_bank"] < reweighting["regions"]:
         raise InputError("reweighting.memory_bank must hold at least `regions` embeddings", path)
     hparams["reweighting"] = reweighting

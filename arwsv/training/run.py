@@ -103,7 +103,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                 "adversary_steps": rw["adversary_steps"],
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
-                "num_workers": num_workers, "batch_regions": rw["batch_regions"]}
+                "num_workers": num_workers, "batch_regions": rw["batch_regions"],
+                "adversary_objective": rw["adversary_objective"]}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP

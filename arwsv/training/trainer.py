@@ -84,7 +84,7 @@ class MinMaxTrainer:
             p.requires_grad_(False)
         for _ in range(self.s["adversary_steps"]):  # maximise: descend on the negated loss
             lam = sample_weights(self.adversary(x, region))
-            loss = -self.loss_plain(emb.detach(), self._spk, lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
+            loss = -self._adversary_objective(emb.detach(), lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
             self.adversary_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.adversary_optimizer.step()
@@ -93,6 +93,17 @@ class MinMaxTrainer:
         with torch.no_grad():
             lam = sample_weights(self.adversary_plain(x, region))
         return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
+
+    def _adversary_objective(self, emb, lam, pair_w):
+        """What the adversary maximises: the learner's whole loss, or one of its terms. ``aam``
+        contrasts each sample with every training speaker's prototype (its same-group confusers
+        included), ``pairs`` only with the in-batch samples (random P x K: mostly other groups)."""
+        which = self.s.get("adversary_objective", "loss")
+        if which == "aam":
+            return self.loss_plain.aam(emb, self._spk, lam)
+        if which == "pairs":
+            return self.loss_plain.pairwise(emb, self._spk, pair_w)
+        return self.loss_plain(emb, self._spk, lam, pair_w)
 
     def train_step(self, batch) -> float:
         """One learner step; with ``accumulate`` N the batch is split into N slices of P/N x K whose

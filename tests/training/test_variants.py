@@ -120,3 +120,40 @@ def test_oracle_needs_labels_and_pl_needs_regions(corpus, tmp_path, capsys):
     assert len(err) == 1 and "needs a 'gender' value on every row" in err[0] and str(unlabelled) in err[0]
     assert _train(corpus, tmp_path / "p", "pl", "--reweighting.regions=0") == 2
     assert "set reweighting.regions >= 2" in capsys.readouterr().err
+
+
+def test_adversary_objective_aam_ranks_samples_by_their_aam_loss():
+    """With ``adversary_objective: aam`` the adversary's gradient on λ_i is (CE_i - L) / Σλ: it lifts
+    exactly the samples whose AAM term (against every training speaker) is above the batch's."""
+    from types import SimpleNamespace
+
+    from arwsv.training.losses import AAMSoftmaxLoss
+    from arwsv.training.trainer import MinMaxTrainer
+
+    torch.manual_seed(0)
+    loss = MetricLoss(pairwise=PairwiseLogisticLoss(), aam=AAMSoftmaxLoss(embed_dim=8, n_speakers=5))
+    emb, spk = torch.randn(10, 8), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    rows, cols, _ = pair_targets(spk)
+    terms = loss.aam.per_sample(emb, spk).detach()
+    for objective, expected in (("aam", lambda lam, pw: loss.aam(emb, spk, lam)),
+                                ("pairs", lambda lam, pw: loss.pairwise(emb, spk, pw)),
+                                ("loss", lambda lam, pw: loss(emb, spk, lam, pw))):
+        fake = SimpleNamespace(loss_plain=loss, _spk=spk, s={"adversary_objective": objective})
+        lam = torch.full((10,), 2.0, requires_grad=True)
+        pw = pairwise_weights(lam, rows, cols, "sum")
+        value = MinMaxTrainer._adversary_objective(fake, emb, lam, pw)
+        assert torch.allclose(value, expected(lam, pw))
+        if objective == "aam":
+            (grad,) = torch.autograd.grad(value, lam)
+            assert torch.allclose(grad, (terms - terms.mean()) / lam.sum().detach(), atol=1e-6)
+
+
+def test_adversary_objective_trains_and_is_checked(corpus, tmp_path, capsys):
+    out = tmp_path / "aam"
+    assert _train(corpus, out, "pw", "--epochs=3", "--reweighting.adversary_objective=aam") == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert any("lam_mean" in e for e in log)
+    assert _train(corpus, tmp_path / "x", "pw", "--reweighting.adversary_objective=centroid") == 2
+    assert "expected one of loss, aam, pairs" in capsys.readouterr().err
+    assert _train(corpus, tmp_path / "y", "pw", "--reweighting.adversary_objective=aam", "--loss.aam=null") == 2
+    assert "needs the aam term in the recipe's loss" in capsys.readouterr().err
