@@ -2,7 +2,9 @@
 
 The order is read from the layer diagram in ``arwsv/__init__.py``'s docstring, so the documented
 direction and the checked one cannot drift apart. Every import counts, also those inside functions
-(the package imports torch lazily, so most imports are there).
+(the package imports torch lazily, so most imports are there), and ``importlib.import_module``
+with a literal name (an f-string counts as its literal start: ``f"arwsv.commands.{name}"`` is an
+import of ``arwsv.commands``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def imports_of(path: Path, root: Path, modules) -> set:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             found.update(f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == \
+                "import_module" and node.args:
+            # importlib.import_module("a.b"), or f"a.b.{name}": the part known before the name
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.add(arg.value)
+            elif isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+                found.add(str(arg.values[0].value).rstrip("."))
     resolved = set()
     for target in found:
         while target not in modules and "." in target:  # `import a.b.function`-like names -> a.b
@@ -144,6 +154,10 @@ def _tree(tmp_path, files: dict) -> Path:
     ({"mid/__init__.py": "", "mid/b.py": "def f():\n    from ..top import c\n", "top/__init__.py": "",
       "top/c.py": ""}, "mid may not import top"),
     ({"mid/__init__.py": "", "mid/b.py": "from pkg.mid import c\n", "mid/c.py": "from . import b\n"}, "cycle"),
+    ({"low/__init__.py": "", "low/a.py": "import importlib\nimportlib.import_module('pkg.mid.b')\n",
+      "mid/__init__.py": "", "mid/b.py": ""}, "low may not import mid"),
+    ({"low/__init__.py": "", "low/a.py": "from importlib import import_module\nimport_module(f'pkg.top.{x}')\n",
+      "top/__init__.py": ""}, "low may not import top"),
     ({"top/__init__.py": "", "top/a.py": "from pkg.mid.b import f\nfrom pkg import low\n", "mid/__init__.py": "",
       "mid/b.py": "", "low/__init__.py": ""}, None),
 ])

@@ -96,11 +96,15 @@ def check_args(args, scores: list) -> None:
 
     _p_targets(args.p_target)
     inputs = {os.path.realpath(p) for p in (*scores, args.meta, args.trials) if p}
+    outputs = {}
     for flag in ("json", "csv", "plot"):
         out = getattr(args, flag)
         if out:
             if os.path.realpath(out) in inputs:
                 raise InputError(f"--{flag} would overwrite an input file", out)
+            if os.path.realpath(out) in outputs:
+                raise InputError(f"--{flag} and --{outputs[os.path.realpath(out)]} name the same file", out)
+            outputs[os.path.realpath(out)] = flag
             check_writable(out)
 
 

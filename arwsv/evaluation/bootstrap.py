@@ -16,7 +16,7 @@ passes over all N trials. The metrics need much less:
   only rise).
 
 Everything is exact: weights are integers, so every sum is an exact float64 integer and the results
-equal those of :meth:`arwsv.evaluation.metrics.SortedTrials.det` to the last bit. When a replicate's
+equal those of :meth:`arwsv.evaluation.metrics.SortedTrials.det` to the last bit (thresholds too). When a replicate's
 answer could lie below the window (its EER crossing, a minDCF point, or a threshold asked for), the
 query falls back to the full weighted curve, so the window size changes speed only, never a result.
 """
@@ -148,8 +148,9 @@ class BootstrapCurve:
         fnmr, fmr = self._candidate_rates()
         cost = c_miss * p_target * fnmr + c_fa * (1.0 - p_target) * fmr
         k = int(np.argmin(cost))
-        # below the window FMR >= fmr[0], so the cost there is at least c_fa (1 - P) fmr[0]
-        if c_fa * (1.0 - p_target) * fmr[0] < cost[k]:
+        # below the window FMR >= fmr[0], so the cost there is at least c_fa (1 - P) fmr[0]; on a tie
+        # a point below could hold the same cost first, and the full curve names its threshold
+        if c_fa * (1.0 - p_target) * fmr[0] <= cost[k]:
             return self.full().min_dcf(p_target, c_miss, c_fa)
         return (float(cost[k] / min(c_miss * p_target, c_fa * (1.0 - p_target))),
                 float(self.p.thresholds[self.p.candidates[k]]))

@@ -56,8 +56,9 @@ def align_trials(reference: ScoreTable, other: ScoreTable) -> ScoreTable:
     for table, keys in ((reference, ref_keys), (other, other_keys)):
         unique, first, counts = np.unique(keys[keys >= 0], return_index=True, return_counts=True)
         if (counts > 1).any():
-            dup = int(np.flatnonzero(keys >= 0)[first[np.argmax(counts > 1)]])
-            raise InputError(f"trial {_pair(table, dup)} is listed {int(counts.max())} times; "
+            which = int(np.argmax(counts > 1))
+            dup = int(np.flatnonzero(keys >= 0)[first[which]])
+            raise InputError(f"trial {_pair(table, dup)} is listed {int(counts[which])} times; "
                              "each trial must appear once to be paired", table.path)
     ref_order, other_order = np.argsort(ref_keys), np.argsort(other_keys)
     if len(ref_keys) != len(other_keys) or (other_keys < 0).any() or \

@@ -61,13 +61,14 @@ VARIANTS = {  # name -> (toy recipe, reweighting overrides); the study compares 
 
 
 def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, progress: bool,
-                  reweighting: dict | None = None, folder: str | None = None, device: str = "cpu") -> Path:
-    """Train variant ``name`` (``VARIANTS``) with extra ``reweighting`` overrides into
-    ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe."""
+                  reweighting: dict | None = None, folder: str | None = None, device: str = "cpu",
+                  recipes: Path = RECIPES, variants: dict = VARIANTS) -> Path:
+    """Train variant ``name`` (of ``variants``, recipes in ``recipes``) with extra ``reweighting``
+    overrides into ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe."""
     from arwsv.training.recipe import load_recipe
     from arwsv.training.run import FINAL_WEIGHTS, run_training, seed_everything
 
-    recipe, variant = VARIANTS[name]
+    recipe, variant = variants[name]
     out = work / (folder or f"{name}_seed{seed}")
     overrides = {"data_folder": str(data), "output_folder": str(out), "seed": seed}
     block = dict(QUICK_ARW) if quick and recipe == "arw" else {}
@@ -78,7 +79,7 @@ def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, pro
     if block:
         overrides["reweighting"] = block
     seed_everything(seed)
-    hparams, resolved = load_recipe(RECIPES / f"{recipe}.yaml", overrides)
+    hparams, resolved = load_recipe(recipes / f"{recipe}.yaml", overrides)
     recorded = out / "hyperparams.yaml"
     same = recorded.is_file() and recorded.read_text(encoding="utf-8") == resolved
     if same and (out / FINAL_WEIGHTS).is_file():

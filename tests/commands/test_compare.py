@@ -97,6 +97,7 @@ def test_the_table_shows_the_json(tmp_path, capsys):
 @pytest.mark.parametrize("change, message", [
     (lambda f: f.iloc[1:], "trials of"),
     (lambda f: pd.concat([f, f.iloc[:1]]), "is listed 2 times"),
+    (lambda f: pd.concat([f, f.iloc[:1], f.iloc[1:2], f.iloc[1:2]]), "is listed 2 times"),  # the first one named
     (lambda f: f.assign(label=np.where(np.arange(len(f)) == 3, 1 - f["label"], f["label"])), "another label"),
     (lambda f: f.assign(test=np.where(np.arange(len(f)) == int(np.argmin(f["label"])), "id99999/x/00001.wav",
                                       f["test"])), "not in"),
@@ -120,3 +121,5 @@ def test_bad_flags(tmp_path, capsys):
     assert main(["compare", str(SCORES), str(b), "--bootstrap", "-1"]) == 2
     assert main(["compare", str(SCORES), str(b), "--json", str(b)]) == 2
     assert "would overwrite an input file" in capsys.readouterr().err
+    assert main(["compare", str(SCORES), str(b), "--json", str(tmp_path / "x"), "--csv", str(tmp_path / "x")]) == 2
+    assert "--csv and --json name the same file" in capsys.readouterr().err

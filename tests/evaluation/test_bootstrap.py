@@ -50,9 +50,18 @@ def test_windowed_curve_equals_the_full_weighted_curve(window, ties):
         assert fast.n_targets == ref.n_targets and fast.n_nontargets == ref.n_nontargets
         assert fast.eer() == ref.eer()
         for p in (0.01, 0.05, 0.5, 0.9):
-            assert fast.min_dcf(p, 1.0, 2.0)[0] == ref.min_dcf(p, 1.0, 2.0)[0]
+            assert fast.min_dcf(p, 1.0, 2.0) == ref.min_dcf(p, 1.0, 2.0)  # value and threshold
         for threshold in np.quantile(scores, [0.01, 0.5, 0.97, 0.999]).tolist() + [float("nan"), 1e9]:
             assert all(_same(a, b) for a, b in zip(fast.rates_at(threshold), ref.rates_at(threshold)))
+
+
+def test_a_tie_with_a_point_below_the_window_names_the_full_curves_threshold():
+    # speaker 2 drawn 0 times: the non-targets just below the window weigh nothing, so a point below
+    # it costs exactly as much as the window's best; the full curve names the lower one first
+    prepared = WindowedTrials(SortedTrials([1.0, 2.0, 3.0, 6.0], [False, False, False, True], assume_sorted=True),
+                              np.array([0, 2, 2, 0]), np.array([1, 0, 1, 0]), 3, window_fmr=0.1)
+    curve = prepared.curve(np.array([1.0, 1.0, 0.0]))
+    assert curve.min_dcf(0.01) == curve.full().min_dcf(0.01) == (0.0, 2.0)
 
 
 def test_undefined_and_one_sided_sets():
