@@ -40,8 +40,17 @@ BENCH_VARIANTS["arw_aam"] = ("arw", {"adversary_objective": "aam"})  # adversary
 # a ten times weaker adversary: at 3e-4 the weights concentrate (top 10 % of speakers hold 40-50 %)
 BENCH_VARIANTS["arw_weak"] = ("arw", {"adversary_lr": 3e-5})
 BENCH_VARIANTS["arw_aam_weak"] = ("arw", {"adversary_objective": "aam", "adversary_lr": 3e-5})
+# results/bench_signals.md: the training losses are highest for majority-country women and lowest
+# for the minority countries (whose speakers the model memorises), so a loss-maximising adversary
+# cannot find the minorities in random batches; region batches make their neighbours the negatives
+for name in ("baseline_regionbatches", "arw_regionbatches"):
+    BENCH_VARIANTS[name] = VARIANTS[name]
+# results/bench_signals_test.md: on speakers the learner has not seen, the same losses are 2-4 times
+# higher for the minority countries and women; the adversary ascends on held-out speakers' pairs
+BENCH_VARIANTS["arw_holdout"] = ("arw", {"adversary_holdout": 0.1, "adversary_objective": "pairs"})
 PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_aam": 3, "arw_weak": 3,
-        "arw_aam_weak": 3}
+        "arw_aam_weak": 3, "baseline_regionbatches": 3, "arw_regionbatches": 3,
+        "arw_holdout": 3}
 METRICS = {  # key -> (label, report path, compare row (attribute, group, metric))
     "eer": ("overall EER (%)", ("overall", "eer"), ("all", "all", "eer")),
     "gender_gap": ("gender gap (pp)", ("attributes", "gender", "summary", "eer_gap_abs"),

@@ -28,6 +28,8 @@ REWEIGHTING_DEFAULTS = {
     "memory_bank": 2048,
     "batch_regions": 0,             # > 0: from epoch 2, batches drawn region by region (k-means of speakers)
     "adversary_objective": "loss",  # what the adversary maximises: loss (the learner's) | aam | pairs
+    "adversary_holdout": 0.0,       # > 0: this share of training speakers is kept from the learner and the
+                                    # adversary maximises their loss (speakers the learner has not memorised)
 }
 _CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
@@ -137,6 +139,15 @@ def load_recipe(path, overrides: dict):
             raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)
     if not isinstance(reweighting["adversary_lr"], (int, float)) or reweighting["adversary_lr"] <= 0:
         raise InputError(f"reweighting.adversary_lr must be > 0, got {reweighting['adversary_lr']!r}", path)
+    holdout = reweighting["adversary_holdout"]
+    if not isinstance(holdout, (int, float)) or isinstance(holdout, bool) or not 0 <= holdout < 1:
+        raise InputError(f"reweighting.adversary_holdout must be a share in [0, 1), got {holdout!r}", path)
+    if holdout > 0 and reweighting["method"] not in ("pw", "aps", "pl"):
+        raise InputError(f"reweighting.adversary_holdout needs an adversary (method pw, aps or pl), "
+                         f"not {reweighting['method']!r}", path)
+    if holdout > 0 and reweighting["adversary_objective"] != "pairs":
+        raise InputError("reweighting.adversary_holdout needs adversary_objective: pairs (held-out speakers "
+                         "have no trained AAM class)", path)
     if reweighting["method"] == "pl" and reweighting["regions"] < 2:
         raise InputError("reweighting.method: pl weighs k-means pseudo-groups: set reweighting.regions >= 2", path)
     loss = hparams.get("loss")

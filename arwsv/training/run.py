@@ -45,14 +45,17 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
         raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
     if read_manifest(manifest).empty:
         raise InputError("the training manifest has no rows", manifest)
-    dataset = CropDataset(load_manifest_rows(manifest), hparams["crop_seconds"])
+    rw = hparams["reweighting"]
+    rows = load_manifest_rows(manifest)
+    speakers = sorted({r["spk_id"] for r in rows})  # AAM classes: every training speaker, held out or not
+    held = _holdout_speakers(speakers, rw["adversary_holdout"], hparams["seed"])
+    dataset = CropDataset([r for r in rows if r["spk_id"] not in held], hparams["crop_seconds"], speakers=speakers)
     aam = getattr(hparams["loss"], "aam", None)
     if aam is not None and aam.n_speakers != len(dataset.speakers):
         raise InputError(f"the recipe's AAM head has {aam.n_speakers} speakers but the training manifest "
                          f"{len(dataset.speakers)}; set n_speakers: {len(dataset.speakers)}")
     rank, world = ddp.rank(), ddp.world_size()
     accumulate = hparams.get("accumulate", 1)
-    rw = hparams["reweighting"]
     if not isinstance(accumulate, int) or accumulate < 1:
         raise InputError(f"accumulate must be an integer >= 1, got {accumulate!r}")
     if accumulate > 1 and rw["method"] != "none":
@@ -61,6 +64,12 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     if rw["batch_regions"] and world > 1:
         raise InputError("reweighting.batch_regions works in one process only (each rank would cluster with its "
                          "own BatchNorm statistics)")
+    if rw["adversary_holdout"] > 0 and world > 1:
+        raise InputError("reweighting.adversary_holdout works in one process only")
+    if rw["adversary_holdout"] > 0 and min(len(held), len(speakers) - len(held)) < hparams["speakers_per_batch"]:
+        raise InputError(f"reweighting.adversary_holdout {rw['adversary_holdout']} leaves {len(held)} held-out and "
+                         f"{len(speakers) - len(held)} training speakers; each needs >= speakers_per_batch "
+                         f"({hparams['speakers_per_batch']})", manifest)
     if hparams["speakers_per_batch"] % (world * accumulate):
         raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
                          f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
@@ -69,6 +78,11 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                                  seed=hparams["seed"], rank=rank, world_size=world)
     except ValueError as err:
         raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
+    holdout = None
+    if held:  # the adversary's own P x K batches, of speakers the learner never trains on
+        holdout = (CropDataset([r for r in rows if r["spk_id"] in held], hparams["crop_seconds"], speakers=speakers),
+                   PKBatchSampler([r["spk_id"] for r in rows if r["spk_id"] in held], hparams["speakers_per_batch"],
+                                  hparams["utts_per_speaker"], seed=hparams["seed"] + 1))
     for name in ("features", "embedding_model", "loss"):
         hparams[name].to(device)
     learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
@@ -104,7 +118,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
                 "num_workers": num_workers, "batch_regions": rw["batch_regions"],
-                "adversary_objective": rw["adversary_objective"]}
+                "adversary_objective": rw["adversary_objective"], "adversary_holdout": rw["adversary_holdout"]}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -118,9 +132,20 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                             scheduler=scheduler, sampler=sampler, dataset=dataset, checkpointer=checkpointer,
                             settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
                             adversary_optimizer=adversary_optimizer, regions=regions, device=device,
-                            loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle)
+                            loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle,
+                            holdout=holdout)
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
+
+
+def _holdout_speakers(speakers: list, share: float, seed: int) -> set:
+    """The ``share`` of ``speakers`` (rounded) kept for the adversary, drawn at random with ``seed``."""
+    import numpy as np
+
+    count = int(round(share * len(speakers)))
+    if count == 0:
+        return set()
+    return {speakers[i] for i in np.random.default_rng([seed, 1]).choice(len(speakers), size=count, replace=False)}
 
 
 def _oracle_factors(manifest: Path, speakers: list) -> torch.Tensor:

@@ -4,6 +4,11 @@ Each step: the learner embeds a P x K batch; after ``warmup_steps`` of uniform w
 adversary takes ``adversary_steps`` gradient steps that **maximise** the weighted loss on the
 detached embeddings, then the learner takes one step that **minimises** it under the adversary's
 weights (detached). Without an adversary (``reweighting.method: none``) this is plain training.
+
+With ``adversary_holdout`` the adversary's ascent runs on a P x K batch of held-out training
+speakers instead (embedded by the current model, eval mode, no gradient), and its weights are then
+applied to the learner's batch: the learner memorises its own speakers, so their losses say little
+about the speakers it will meet at test time (results/bench_signals.md), held-out speakers' do.
 The ARW variants (``pw``, ``aps``, ``pl``) differ only in what the adversary sees
 (:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights.
 """
@@ -51,11 +56,13 @@ class MinMaxTrainer:
         group-balanced factor (the only place demographic labels reach training)
     log_path : path of the JSONL training log
     loss_plain, adversary_plain : the unwrapped modules when ``loss``/``adversary`` are DDP-wrapped
+    holdout : (CropDataset, PKBatchSampler) of the held-out speakers, optional: the adversary's batches
+        (the one for step t is a function of t alone, so a resumed run sees the same ones)
     """
 
     def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
                  settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu",
-                 loss_plain=None, adversary_plain=None, oracle_factors=None):
+                 loss_plain=None, adversary_plain=None, oracle_factors=None, holdout=None):
         self.features, self.model, self.loss = features, embedding_model, loss
         self.loss_plain, self.adversary_plain = loss_plain or loss, adversary_plain or adversary
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -64,6 +71,7 @@ class MinMaxTrainer:
         self.s, self.log_path, self.device = settings, log_path, device
         self.method = settings.get("method", "none" if adversary is None else "pw")
         self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
+        self.holdout, self._holdout_epoch = holdout, (None, None, 0)  # (epoch, its batches, batches before it)
         self.step, self.window = 0, defaultdict(list)
         self._lam_sum, self._lam_count = defaultdict(float), defaultdict(int)  # per speaker, this epoch
 
@@ -79,12 +87,16 @@ class MinMaxTrainer:
             lam = oracle_weights(self.oracle_factors[self._spk])
             return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
         x = adversary_input(self.method, self.s["adversary_input"], feats, emb, self._spk)
+        # what the adversary ascends on: this batch, or a batch of held-out speakers
+        on = self._holdout_view() if self.holdout is not None else (x, region, emb.detach(), self._spk, rows, cols)
+        on_x, on_region, on_emb, on_spk, on_rows, on_cols = on
         head = [p for p in self.loss_plain.parameters() if p.requires_grad]
         for p in head:  # the adversary's pass must not touch the learner's loss head
             p.requires_grad_(False)
         for _ in range(self.s["adversary_steps"]):  # maximise: descend on the negated loss
-            lam = sample_weights(self.adversary(x, region))
-            loss = -self._adversary_objective(emb.detach(), lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
+            lam = sample_weights(self.adversary(on_x, on_region))
+            pair_w = pairwise_weights(lam, on_rows, on_cols, self.s["pair_rule"])
+            loss = -self._adversary_objective(on_emb, on_spk, lam, pair_w)
             self.adversary_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.adversary_optimizer.step()
@@ -94,16 +106,49 @@ class MinMaxTrainer:
             lam = sample_weights(self.adversary_plain(x, region))
         return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
 
-    def _adversary_objective(self, emb, lam, pair_w):
+    def _adversary_objective(self, emb, spk, lam, pair_w):
         """What the adversary maximises: the learner's whole loss, or one of its terms. ``aam``
         contrasts each sample with every training speaker's prototype (its same-group confusers
         included), ``pairs`` only with the in-batch samples (random P x K: mostly other groups)."""
         which = self.s.get("adversary_objective", "loss")
         if which == "aam":
-            return self.loss_plain.aam(emb, self._spk, lam)
+            return self.loss_plain.aam(emb, spk, lam)
         if which == "pairs":
-            return self.loss_plain.pairwise(emb, self._spk, pair_w)
-        return self.loss_plain(emb, self._spk, lam, pair_w)
+            return self.loss_plain.pairwise(emb, spk, pair_w)
+        return self.loss_plain(emb, spk, lam, pair_w)
+
+    def _holdout_batch(self):
+        """The held-out batch of this step: the held-out sampler's epochs laid end to end, step t
+        reading batch t (a function of the step alone: resumable without saved state)."""
+        dataset, sampler = self.holdout
+        epoch, batches, before = self._holdout_epoch
+        if epoch is None or self.step < before:
+            epoch, batches, before = 0, sampler.batches(0), 0
+        while self.step >= before + len(batches):
+            epoch, before = epoch + 1, before + len(batches)
+            batches = sampler.batches(epoch)
+        self._holdout_epoch = (epoch, batches, before)
+        return next(iter(dataset.loader([batches[self.step - before]])))
+
+    def _holdout_view(self):
+        """(adversary input, regions, embeddings, speakers, pair rows, pair cols) of the held-out batch,
+        embedded by the current model in eval mode (BatchNorm statistics untouched) without gradient."""
+        batch = self._holdout_batch()
+        keep = batch.ok.to(self.device)
+        wavs, lengths = batch.sig.data.to(self.device)[keep], batch.sig.lengths.to(self.device)[keep]
+        spk = batch.spk.to(self.device)[keep]
+        for m in (self.features, self.model):
+            m.eval()
+        with torch.no_grad():
+            feats = self.features(wavs, lengths)
+            emb = self.model(feats, lengths).squeeze(1)
+            rows, cols, _ = pair_targets(spk)
+            self.window["holdout_pair_loss"].append(float(self.loss_plain.pairwise(emb, spk)))
+        for m in (self.features, self.model):
+            m.train()
+        region = self.regions.assign(emb) if self.regions is not None else None
+        x = adversary_input(self.method, self.s["adversary_input"], feats, emb, spk)
+        return x, region, emb, spk, rows, cols
 
     def train_step(self, batch) -> float:
         """One learner step; with ``accumulate`` N the batch is split into N slices of P/N x K whose

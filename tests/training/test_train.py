@@ -86,7 +86,11 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 @pytest.mark.parametrize("recipe,method,more", [("arw.yaml", "pw", []), ("baseline.yaml", "none", []),
                                                 ("arw.yaml", "aps", []), ("arw.yaml", "pl", []),
                                                 ("arw.yaml", "oracle", []),
-                                                ("arw.yaml", "pw", ["--reweighting.batch_regions=2"])])
+                                                ("arw.yaml", "pw", ["--reweighting.batch_regions=2"]),
+                                                # 4 of 8 speakers held out: 2 steps an epoch, so 6 epochs
+                                                ("arw.yaml", "pw", ["--reweighting.adversary_holdout=0.5",
+                                                                    "--reweighting.adversary_objective=pairs",
+                                                                    "--epochs=6"])])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method, more):
     extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}", *more]
     assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0

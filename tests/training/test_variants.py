@@ -141,7 +141,7 @@ def test_adversary_objective_aam_ranks_samples_by_their_aam_loss():
         fake = SimpleNamespace(loss_plain=loss, _spk=spk, s={"adversary_objective": objective})
         lam = torch.full((10,), 2.0, requires_grad=True)
         pw = pairwise_weights(lam, rows, cols, "sum")
-        value = MinMaxTrainer._adversary_objective(fake, emb, lam, pw)
+        value = MinMaxTrainer._adversary_objective(fake, emb, spk, lam, pw)
         assert torch.allclose(value, expected(lam, pw))
         if objective == "aam":
             (grad,) = torch.autograd.grad(value, lam)
@@ -157,3 +157,37 @@ def test_adversary_objective_trains_and_is_checked(corpus, tmp_path, capsys):
     assert "expected one of loss, aam, pairs" in capsys.readouterr().err
     assert _train(corpus, tmp_path / "y", "pw", "--reweighting.adversary_objective=aam", "--loss.aam=null") == 2
     assert "needs the aam term in the recipe's loss" in capsys.readouterr().err
+
+
+def test_adversary_holdout_keeps_its_speakers_from_the_learner(corpus, tmp_path):
+    """With ``adversary_holdout`` the held-out speakers (a seeded draw) never reach the learner's
+    batches, the adversary still weighs the learner's batches (λ >= 1, mean 2), and the held-out
+    batches' pair loss is logged."""
+    from arwsv.training.run import _holdout_speakers
+
+    out = tmp_path / "holdout"
+    assert _train(corpus, out, "pw", "--epochs=6", "--reweighting.adversary_holdout=0.5",
+                  "--reweighting.adversary_objective=pairs") == 0
+    speakers = sorted(pd.read_csv(corpus / "train.csv")["spk_id"].unique())
+    held = _holdout_speakers(speakers, 0.5, seed=0)
+    assert len(held) == 4 and held == _holdout_speakers(speakers, 0.5, seed=0) != _holdout_speakers(speakers, 0.5, seed=1)
+    weighted = set(pd.read_csv(out / "speaker_weights.csv")["spk_id"])
+    assert weighted == set(speakers) - held  # every learner speaker got weights, no held-out one
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    after = [e for e in log if "lam_mean" in e]
+    assert after and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in after)
+    assert all(np.isfinite(e["holdout_pair_loss"]) for e in after)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--reweighting.adversary_holdout=0.5"], "needs adversary_objective: pairs"),
+    (["--reweighting.adversary_holdout=1.5", "--reweighting.adversary_objective=pairs"], "a share in [0, 1)"),
+    (["--reweighting.adversary_holdout=0.2", "--reweighting.adversary_objective=pairs"], "each needs >= speakers_per_batch"),
+    (["--reweighting.adversary_holdout=0.5", "--reweighting.adversary_objective=pairs", "--reweighting.method=oracle"],
+     "needs an adversary"),
+])
+def test_adversary_holdout_is_checked(corpus, tmp_path, capsys, extra, message):
+    assert _train(corpus, tmp_path / "x", "pw", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "checkpoints").exists()
