@@ -48,9 +48,13 @@ for name in ("baseline_regionbatches", "arw_regionbatches"):
 # results/bench_signals_test.md: on speakers the learner has not seen, the same losses are 2-4 times
 # higher for the minority countries and women; the adversary ascends on held-out speakers' pairs
 BENCH_VARIANTS["arw_holdout"] = ("arw", {"adversary_holdout": 0.1, "adversary_objective": "pairs"})
+# the same with PL's adversary: one logit per k-means region (the regions are nearly pure gender x
+# country cells, results/bench_signals.md), so whole regions are lifted, not single hard samples
+BENCH_VARIANTS["pl_holdout"] = ("arw", {"method": "pl", "adversary_lr": 0.01, "adversary_holdout": 0.1,
+                                        "adversary_objective": "pairs"})
 PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_aam": 3, "arw_weak": 3,
         "arw_aam_weak": 3, "baseline_regionbatches": 3, "arw_regionbatches": 3,
-        "arw_holdout": 3}
+        "arw_holdout": 3, "pl_holdout": 3}
 METRICS = {  # key -> (label, report path, compare row (attribute, group, metric))
     "eer": ("overall EER (%)", ("overall", "eer"), ("all", "all", "eer")),
     "gender_gap": ("gender gap (pp)", ("attributes", "gender", "summary", "eer_gap_abs"),

@@ -27,6 +27,22 @@ def table(run: Path, meta: Path) -> tuple:
     return cells, float(ranked.iloc[0]), float(top), int(weights["epoch"].max())
 
 
+def by_epoch(run: Path, meta: Path):
+    """Mean λ of women, men, the majority country and the minority countries in every epoch."""
+    import pandas as pd
+
+    weights = pd.read_csv(run / "speaker_weights.csv")
+    labels = pd.read_csv(meta, sep="\t").rename(columns={"VoxCeleb1 ID": "spk_id"})
+    frame = weights.merge(labels, on="spk_id", how="left")
+    majority = labels["Nationality"].value_counts().index[0]
+    return pd.DataFrame({
+        "women": frame[frame["Gender"] == "f"].groupby("epoch")["mean_lambda"].mean(),
+        "men": frame[frame["Gender"] == "m"].groupby("epoch")["mean_lambda"].mean(),
+        majority: frame[frame["Nationality"] == majority].groupby("epoch")["mean_lambda"].mean(),
+        "minority countries": frame[frame["Nationality"] != majority].groupby("epoch")["mean_lambda"].mean(),
+    })
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="model folders of arwsv train / arwsv study")
@@ -47,11 +63,18 @@ def main(argv=None) -> int:
                   f"speakers hold {100 * top_share:.0f} % of the weight.", "",
                   "| gender | " + " | ".join(cells.columns) + " |", "|---|" + "---|" * len(cells.columns)]
         lines += [f"| {g} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for g, row in cells.iterrows()]
+        trend = by_epoch(run, Path(args.meta))
+        lines += ["", "By epoch (weights start after the warm-up):", "",
+                  "| epoch | " + " | ".join(trend.columns) + " |", "|---|" + "---|" * len(trend.columns)]
+        lines += [f"| {e} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for e, row in trend.iterrows()]
         lines.append("")
     text = "\n".join(lines)
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
+        from arwsv.io.files import atomic_write
+
+        with atomic_write(args.out) as handle:
+            handle.write(text)
     return 0
 
 

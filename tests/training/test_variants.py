@@ -159,14 +159,15 @@ def test_adversary_objective_trains_and_is_checked(corpus, tmp_path, capsys):
     assert "needs the aam term in the recipe's loss" in capsys.readouterr().err
 
 
-def test_adversary_holdout_keeps_its_speakers_from_the_learner(corpus, tmp_path):
+@pytest.mark.parametrize("method", ["pw", "pl"])
+def test_adversary_holdout_keeps_its_speakers_from_the_learner(corpus, tmp_path, method):
     """With ``adversary_holdout`` the held-out speakers (a seeded draw) never reach the learner's
     batches, the adversary still weighs the learner's batches (λ >= 1, mean 2), and the held-out
     batches' pair loss is logged."""
     from arwsv.training.run import _holdout_speakers
 
     out = tmp_path / "holdout"
-    assert _train(corpus, out, "pw", "--epochs=6", "--reweighting.adversary_holdout=0.5",
+    assert _train(corpus, out, method, "--epochs=6", "--reweighting.adversary_holdout=0.5",
                   "--reweighting.adversary_objective=pairs") == 0
     speakers = sorted(pd.read_csv(corpus / "train.csv")["spk_id"].unique())
     held = _holdout_speakers(speakers, 0.5, seed=0)
