@@ -30,6 +30,8 @@ REWEIGHTING_DEFAULTS = {
     "adversary_objective": "loss",  # what the adversary maximises: loss (the learner's) | aam | pairs
     "adversary_holdout": 0.0,       # > 0: this share of training speakers is kept from the learner and the
                                     # adversary maximises their loss (speakers the learner has not memorised)
+    "adversary_batch_regions": 0,   # > 0 (with adversary_holdout): from epoch 2, the held-out batches are drawn
+                                    # region by region (k-means of the held-out speakers), negatives are neighbours
 }
 _CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
@@ -133,7 +135,7 @@ def load_recipe(path, overrides: dict):
         if reweighting[key] not in choices:
             raise InputError(f"reweighting.{key} is {reweighting[key]!r}; expected one of {', '.join(choices)}", path)
     limits = {"adversary_hidden": 1, "adversary_steps": 1, "warmup_steps": 0, "regions": 0, "region_refit_every": 1,
-              "memory_bank": 2, "batch_regions": 0}
+              "memory_bank": 2, "batch_regions": 0, "adversary_batch_regions": 0}
     for key, low in limits.items():
         if not isinstance(reweighting[key], int) or isinstance(reweighting[key], bool) or reweighting[key] < low:
             raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)
@@ -148,6 +150,9 @@ def load_recipe(path, overrides: dict):
     if holdout > 0 and reweighting["adversary_objective"] != "pairs":
         raise InputError("reweighting.adversary_holdout needs adversary_objective: pairs (held-out speakers "
                          "have no trained AAM class)", path)
+    if reweighting["adversary_batch_regions"] and not holdout:
+        raise InputError("reweighting.adversary_batch_regions draws the held-out speakers' batches: set "
+                         "reweighting.adversary_holdout > 0", path)
     if reweighting["method"] == "pl" and reweighting["regions"] < 2:
         raise InputError("reweighting.method: pl weighs k-means pseudo-groups: set reweighting.regions >= 2", path)
     loss = hparams.get("loss")

@@ -112,13 +112,16 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
         recoverables.update(adversary=adversary, adversary_optimizer=adversary_optimizer)
     if regions is not None:
         recoverables["regions"] = regions
+    if holdout is not None:
+        recoverables["holdout_sampler"] = holdout[1]  # its region groups, when the held-out batches use them
     checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
     settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"],
                 "adversary_steps": rw["adversary_steps"],
                 "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
                 "num_workers": num_workers, "batch_regions": rw["batch_regions"],
-                "adversary_objective": rw["adversary_objective"], "adversary_holdout": rw["adversary_holdout"]}
+                "adversary_objective": rw["adversary_objective"], "adversary_holdout": rw["adversary_holdout"],
+                "adversary_batch_regions": rw["adversary_batch_regions"]}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP

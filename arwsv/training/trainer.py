@@ -185,26 +185,28 @@ class MinMaxTrainer:
                 self._lam_count[spk] += 1
         return value
 
-    def _speaker_regions(self, epoch: int) -> list:
-        """k-means region of every training speaker (one 2 s crop of its first utterance, current model,
-        eval mode): the groups of region batches. No labels; deterministic given the model and epoch."""
+    def _speaker_regions(self, epoch: int, dataset=None, sampler=None, k=None) -> list:
+        """k-means region of every speaker of ``sampler`` (default: the learner's; one 2 s crop of its
+        first utterance, current model, eval mode): the groups of region batches. No labels;
+        deterministic given the model and epoch."""
         from sklearn.cluster import KMeans
 
+        dataset, sampler = dataset or self.dataset, sampler or self.sampler
         first = {}
-        for row, spk in enumerate(self.dataset.spk_ids):
+        for row, spk in enumerate(dataset.spk_ids):
             first.setdefault(spk, row)
-        rows = [first[s] for s in self.sampler.speakers]
+        rows = [first[s] for s in sampler.speakers]
         for m in (self.features, self.model):
             m.eval()
         with torch.no_grad():
             emb = []
             for i in range(0, len(rows), 64):
-                wavs = torch.stack([self.dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(self.device)
+                wavs = torch.stack([dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(self.device)
                 emb.append(self.model(self.features(wavs)).squeeze(1).float().cpu())
             unit = torch.nn.functional.normalize(torch.cat(emb), dim=-1).numpy().astype("float64")
         for m in (self.features, self.model):
             m.train()
-        k = min(self.s["batch_regions"], len(rows))
+        k = min(k or self.s["batch_regions"], len(rows))
         return KMeans(n_clusters=k, n_init=3, random_state=epoch).fit_predict(unit).tolist()
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -272,6 +274,11 @@ class MinMaxTrainer:
             if self.s.get("batch_regions", 0) and epoch >= 1 and self.sampler.position == 0:
                 # region batches: contrast speakers of one region (a resumed epoch keeps its saved groups)
                 self.sampler.set_groups(self._speaker_regions(epoch))
+            if self.holdout is not None and self.s.get("adversary_batch_regions", 0) and epoch >= 1 \
+                    and self.sampler.position == 0:
+                # the adversary's batches too: each held-out speaker meets its neighbours, whatever its group's size
+                self.holdout[1].set_groups(self._speaker_regions(epoch, *self.holdout, k=self.s["adversary_batch_regions"]))
+                self._holdout_epoch = (None, None, 0)  # the held-out epochs are laid out anew with the groups
             total = len(self.sampler.batches(epoch))
             bar = tqdm(total=total, initial=self.sampler.position, desc=f"epoch {epoch + 1}/{self.s['epochs']}",
                        unit="step", disable=not (progress and ddp.is_main()) or None)

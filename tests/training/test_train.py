@@ -87,10 +87,12 @@ def _assert_same_weights(a: dict, b: dict) -> None:
                                                 ("arw.yaml", "aps", []), ("arw.yaml", "pl", []),
                                                 ("arw.yaml", "oracle", []),
                                                 ("arw.yaml", "pw", ["--reweighting.batch_regions=2"]),
-                                                # 4 of 8 speakers held out: 2 steps an epoch, so 6 epochs
-                                                ("arw.yaml", "pw", ["--reweighting.adversary_holdout=0.5",
+                                                # 4 of 8 speakers held out, P = 2: 4 steps an epoch, and the
+                                                # step-6 checkpoint falls after the held-out regions of epoch 2
+                                                ("arw.yaml", "pl", ["--reweighting.adversary_holdout=0.5",
                                                                     "--reweighting.adversary_objective=pairs",
-                                                                    "--epochs=6"])])
+                                                                    "--reweighting.adversary_batch_regions=2",
+                                                                    "--speakers_per_batch=2"])])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method, more):
     extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}", *more]
     assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0

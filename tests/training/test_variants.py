@@ -180,12 +180,25 @@ def test_adversary_holdout_keeps_its_speakers_from_the_learner(corpus, tmp_path,
     assert all(np.isfinite(e["holdout_pair_loss"]) for e in after)
 
 
+def test_adversary_batch_regions_group_the_held_out_speakers(corpus, tmp_path):
+    """The held-out sampler carries a k-means region per held-out speaker from epoch 2 on, saved with
+    the checkpoint (a resumed run draws the same held-out batches)."""
+    out = tmp_path / "regions"
+    assert _train(corpus, out, "pl", "--epochs=4", "--reweighting.adversary_holdout=0.5",
+                  "--reweighting.adversary_objective=pairs", "--reweighting.adversary_batch_regions=2") == 0
+    last = sorted((out / "checkpoints").glob("CKPT+*"))[-1]
+    state = torch.load(last / "holdout_sampler.ckpt", weights_only=True)
+    assert len(state["groups"]) == 4 and set(state["groups"]) <= {0, 1}
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--reweighting.adversary_holdout=0.5"], "needs adversary_objective: pairs"),
     (["--reweighting.adversary_holdout=1.5", "--reweighting.adversary_objective=pairs"], "a share in [0, 1)"),
     (["--reweighting.adversary_holdout=0.2", "--reweighting.adversary_objective=pairs"], "each needs >= speakers_per_batch"),
     (["--reweighting.adversary_holdout=0.5", "--reweighting.adversary_objective=pairs", "--reweighting.method=oracle"],
      "needs an adversary"),
+    (["--reweighting.adversary_batch_regions=2"], "set reweighting.adversary_holdout > 0"),
+    (["--reweighting.adversary_batch_regions=-1"], "adversary_batch_regions must be an integer >= 0"),
 ])
 def test_adversary_holdout_is_checked(corpus, tmp_path, capsys, extra, message):
     assert _train(corpus, tmp_path / "x", "pw", *extra) == 2
