@@ -7,7 +7,10 @@ Steps (each reuses its output when a previous run with the same settings left it
    country), ``arwsv eval`` with a speaker bootstrap;
 4. ``OUT/README.md`` (the table), ``OUT/demo.json``, ``OUT/det.png`` (DET curves per group, both
    models) and ``OUT/weights.png`` (mean ARW weight per gender and country over training,
-   measured afterwards with the labels the trainer never saw).
+   measured afterwards with the labels the trainer never saw);
+5. whether this one-seed toy run moves the overall EER, the gender gap and the country std the same
+   way as ARW-PW in the benchmark study (``results/bench_study/summary.json``, mean over its seeds):
+   the demo is a scaled-down illustration, the study is the evidence.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from arwsv.evaluation.groups import _dig  # the report-path lookup the bootstrap
 __all__ = ["run_demo", "ROWS", "VARIANTS", "train_variant", "evaluate_model", "toy_corpus"]
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "toy"
+STUDY_SUMMARY = Path(__file__).resolve().parents[2] / "results" / "bench_study" / "summary.json"
+# demo table row -> the benchmark study's metric key
+STUDY_METRICS = {"overall EER (%)": "eer", "gender gap, abs. EER difference (pp)": "gender_gap",
+                 "country std of EER (pp)": "country_std"}
 QUICK_CORPUS = dict(speakers=24, utts_per_speaker=4, seconds=1.0, test_speakers=8)
 QUICK_MODEL = {"crop_seconds": 0.5, "speakers_per_batch": 4, "n_speakers": 16, "emb_dim": 32, "epochs": 1,
                "embedding_model": {"channels": [32, 32, 32, 32, 96], "attention_channels": 16, "se_channels": 16},
@@ -162,6 +169,33 @@ def side_by_side(reports: dict) -> tuple:
     return lines, numbers
 
 
+def direction_vs_study(numbers: dict, summary: Path = STUDY_SUMMARY, variant: str = "arw") -> list:
+    """Markdown lines: does this run's ARW change each :data:`STUDY_METRICS` row in the same direction
+    as ``variant`` did in the benchmark study (its mean relative change against the same seed's
+    baseline)? ``numbers`` is :func:`side_by_side`'s dict. No lines when the summary is absent
+    (an installed copy without the repository's results) or holds no paired seed of ``variant``."""
+    try:
+        study = json.loads(Path(summary).read_text())["summary"][variant]
+    except (OSError, KeyError, ValueError):
+        return []
+    parts, against = [], []
+    for label, key in STUDY_METRICS.items():
+        here, there = numbers[label]["relative_change"], study.get(key, {}).get("rel_diff_mean")
+        if there is None or not math.isfinite(here):
+            return []
+        name = label.split(" (")[0].split(",")[0]  # "overall EER", "gender gap", "country std of EER"
+        same = (here > 0) == (there > 0)
+        if not same:
+            against.append(name)
+        parts.append(f"{name} {here:+.1f} % here, {100 * there:+.1f} % there "
+                     f"({'same direction' if same else 'opposite'})")
+    seeds = len(study["seeds"])
+    verdict = "agrees with it in all three" if not against else f"does NOT agree with it on {', '.join(against)}"
+    return [f"Against the benchmark study (`results/bench_study/README.md`: ARW-PW, {seeds} seed"
+            f"{'s' if seeds != 1 else ''}, mean change against the same seed's baseline): " + "; ".join(parts)
+            + f". This one-seed toy run {verdict}; the study is the evidence.", ""]
+
+
 def _weights_plot(arw_dir: Path, data: Path, path: Path) -> None:
     import matplotlib
 
@@ -219,7 +253,8 @@ def run_demo(*, out="results/demo", work="exp/arwsv", seed: int = 0, quick: bool
     text = "\n".join(["# arwsv demo: baseline vs ARW on the toy corpus", "", f"Regenerate: `{command}`", "",
                       f"Trials: `{trials}` list (non-targets share gender and country). EER with 95 % speaker-"
                       f"bootstrap intervals ({0 if quick else bootstrap} replicates); same seed and budget for "
-                      "both models. Negative change = ARW lower.", "", *lines, ""])
+                      "both models. Negative change = ARW lower.", "", *lines, "",
+                      *direction_vs_study(numbers)])
     with atomic_write(out / "README.md") as handle:
         handle.write(text)
     result = {"command": command, "trials": trials, "seed": seed, "quick": quick, "table": numbers,

@@ -30,3 +30,27 @@ def test_quick_demo_writes_consistent_outputs(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(out), "--work", str(work), "--quiet"]) == 0
     assert (work / "quick" / "arw_seed0" / "final" / "embedding_model.ckpt").stat().st_mtime_ns == before
     assert re.search(r"\| overall EER \(%\) \|", table)
+
+
+def test_direction_against_the_study(tmp_path):
+    from arwsv.experiments.demo import STUDY_METRICS, direction_vs_study
+
+    def numbers(eer, gap, std):  # side_by_side's dict, relative changes in %
+        return {label: {"relative_change": change} for label, change in zip(STUDY_METRICS, (eer, gap, std))}
+
+    summary = tmp_path / "summary.json"
+    study = {"seeds": [0, 1], "eer": {"rel_diff_mean": 0.2}, "gender_gap": {"rel_diff_mean": -0.17},
+             "country_std": {"rel_diff_mean": 0.1}}
+    summary.write_text(json.dumps({"command": "x", "summary": {"arw": study}}))
+    text = " ".join(direction_vs_study(numbers(1.2, -2.8, 18.5), summary))
+    assert "agrees with it in all three" in text and "2 seeds" in text
+    assert "+20.0 % there" in text and "-2.8 % here" in text
+    text = " ".join(direction_vs_study(numbers(-1.0, -2.8, -3.0), summary))
+    assert "does NOT agree with it on overall EER, country std of EER" in text
+    assert text.count("(opposite)") == 2 and text.count("(same direction)") == 1
+    # no study next to this copy, or no paired run of the variant: nothing is claimed
+    assert direction_vs_study(numbers(1, 1, 1), tmp_path / "missing.json") == []
+    assert direction_vs_study(numbers(1, 1, 1), summary, variant="pl") == []
+    study["eer"] = {}
+    summary.write_text(json.dumps({"command": "x", "summary": {"arw": study}}))
+    assert direction_vs_study(numbers(1, 1, 1), summary) == []
