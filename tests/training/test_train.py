@@ -210,6 +210,21 @@ def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair
     assert methods == ["none", "pw"]
 
 
+def test_bench_holdout_recipe_is_the_study_variant(tmp_path):
+    """recipes/bench/arw_holdout.yaml (the best label-free variant) is arw.yaml with the study's
+    overrides of that variant, and differs from the baseline only in the reweighting block."""
+    from arwsv.experiments.bench_study import BENCH_VARIANTS
+    from arwsv.training.recipe import load_recipe
+
+    folder = ROOT / "recipes" / "bench"
+    texts = [(folder / name).read_text() for name in ("baseline.yaml", "arw_holdout.yaml")]
+    assert texts[0][: texts[0].index("\nreweighting:")] == texts[1][: texts[1].index("\nreweighting:")]
+    base, overrides = BENCH_VARIANTS["pl_holdout_regions"]
+    arw, _ = load_recipe(folder / f"{base}.yaml", {"data_folder": str(tmp_path)})
+    holdout, _ = load_recipe(folder / "arw_holdout.yaml", {"data_folder": str(tmp_path)})
+    assert holdout["reweighting"] == {**arw["reweighting"], **overrides}
+
+
 def test_resume_refuses_another_recipe(corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 0
