@@ -23,3 +23,10 @@ def update_section(path, name: str, text: str) -> None:
     updated = pattern.sub(lambda _: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
     with atomic_write(path) as handle:
         handle.write(updated)
+
+
+def publish(text: str, out, name: str) -> None:
+    """Print a benchmark's section and, when ``out`` is given, put it into that markdown file."""
+    print(text)
+    if out:
+        update_section(out, name, text)

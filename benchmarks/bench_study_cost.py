@@ -47,11 +47,9 @@ def main() -> int:
         lines.append(f"| {variant} | {device} | {len(values)} | {min(values):.0f} | {max(values):.0f} | "
                      f"{min(values) / target:.2f} | {target} |")
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        from _sections import update_section
+    from _sections import publish
 
-        update_section(args.out, "bench_study_cost", text)
+    publish(text, args.out, "bench_study_cost")
     return 0
 
 

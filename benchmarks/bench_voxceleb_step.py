@@ -138,11 +138,9 @@ def main(argv=None) -> int:
         refits = steps / 1000 * kmeans_s if m in ("pw", "aps", "pl") else 0.0
         lines.append(f"| {m} | {1000 * med:.1f} | {med / base:.3f} | {(steps * med + refits) / 3600:.1f} |")
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        from _sections import update_section
+    from _sections import publish
 
-        update_section(args.out, "bench_voxceleb_step", text)
+    publish(text, args.out, "bench_voxceleb_step")
     return 0
 
 
