@@ -150,19 +150,32 @@ def _run_one(name: str, seed: int, data: Path, work: Path, runs: Path, *, quick:
     return result
 
 
-def _paired(data: Path, runs: Path, name: str, seed: int, bootstrap: int) -> dict | None:
-    """B - A against the baseline of the same seed, from the two runs' saved scores."""
-    from arwsv.evaluation.compare import paired_comparison
+def _replicated(data: Path, runs: Path, name: str, seed: int, bootstrap: int) -> dict | None:
+    """Each study metric of one run: its value and its value in every speaker-bootstrap replicate,
+    ``{key: (value, (R,) array)}``. Every run draws with bootstrap seed 0: the replicates of all runs
+    resample the same speakers (one trial list), so differences can be paired across variants and
+    averaged across training seeds replicate by replicate."""
+    from arwsv.evaluation.compare import _finite
+    from arwsv.evaluation.groups import _dig
 
-    a, b = runs / f"baseline_seed{seed}.npz", runs / f"{name}_seed{seed}.npz"
-    if not (a.is_file() and b.is_file()):
+    path = runs / f"{name}_seed{seed}.npz"
+    if not path.is_file():
         return None
-    report_a, eval_a = _evaluate(data, np.load(a)["scores"], bootstrap, seed)
-    report_b, eval_b = _evaluate(data, np.load(b)["scores"], bootstrap, seed)
-    rows = {(r["attribute"], r["group"], r["metric"]): r
-            for r in paired_comparison(report_a, report_b, eval_a.replicates, eval_b.replicates)}
-    return {key: {k: rows[row][k] for k in ("diff", "rel_diff", "ci", "share_b_better")}
-            for key, (_, _, row) in METRICS.items()}
+    report, evaluation = _evaluate(data, np.load(path)["scores"], bootstrap, 0)
+    values = {}
+    for key, (_, where, _) in METRICS.items():
+        in_replicate = where if where[0] == "overall" else where[1:]  # replicates drop the "attributes" level
+        values[key] = (_finite(_dig(report, where)),
+                       np.array([_finite(_dig(r, in_replicate)) for r in evaluation.replicates]))
+    return values
+
+
+def _interval(d: np.ndarray) -> tuple:
+    """95 % percentile interval of paired differences (R,) and the share of replicates where B is lower."""
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return None, None
+    return [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))], float(np.mean(d < 0))
 
 
 def _summary(data: Path, runs: Path, bootstrap: int) -> dict:
@@ -170,23 +183,33 @@ def _summary(data: Path, runs: Path, bootstrap: int) -> dict:
     for path in sorted(runs.glob("*_seed*.json")):
         result = json.loads(path.read_text())
         done.setdefault(result["variant"], {})[result["seed"]] = result
+    baselines = {s: _replicated(data, runs, "baseline", s, bootstrap) for s in done.get("baseline", {})}
     summary = {}
     for name in [v for v in BENCH_VARIANTS if v in done]:
         seeds = sorted(done[name])
         row = {"seeds": seeds, "devices": sorted({done[name][s]["device"] for s in seeds})}
-        paired = {s: _paired(data, runs, name, s, bootstrap) for s in seeds} if name != "baseline" else {}
+        runs_b = {s: _replicated(data, runs, name, s, bootstrap) for s in seeds} if name != "baseline" else {}
+        paired = {s: (baselines[s], b) for s, b in runs_b.items() if b is not None and baselines.get(s) is not None}
         for key in METRICS:
             mean, std = _mean_std([done[name][s]["metrics"][key]["value"] for s in seeds])
             entry = {"mean": mean, "std": std}
-            diffs = [p[key] for p in paired.values() if p]
-            if diffs:
-                entry["paired_seeds"] = len(diffs)
-                entry["diff_mean"] = statistics.fmean(d["diff"] for d in diffs)
-                entry["rel_diff_mean"] = statistics.fmean(d["rel_diff"] for d in diffs)
-                lows = [d["ci"][0] for d in diffs if d["ci"]]
-                highs = [d["ci"][1] for d in diffs if d["ci"]]
-                entry["ci_mean"] = [statistics.fmean(lows), statistics.fmean(highs)] if lows else None
-                entry["per_seed"] = {str(s): p[key] for s, p in paired.items() if p}
+            if paired:
+                per_seed, pooled = {}, []
+                for s, (a, b) in paired.items():
+                    d = b[key][1] - a[key][1]
+                    ci, better = _interval(d)
+                    diff = b[key][0] - a[key][0]
+                    per_seed[str(s)] = {"diff": diff, "rel_diff": diff / a[key][0] if a[key][0] else float("nan"),
+                                        "ci": ci, "share_b_better": better}
+                    pooled.append(d)
+                entry["paired_seeds"] = len(per_seed)
+                entry["diff_mean"] = statistics.fmean(p["diff"] for p in per_seed.values())
+                entry["rel_diff_mean"] = statistics.fmean(p["rel_diff"] for p in per_seed.values())
+                entry["diff_std"] = _mean_std([p["diff"] for p in per_seed.values()])[1]
+                # the seeds' mean difference in each replicate (the same speakers for every seed): the
+                # interval of the mean B - A over seeds, from test-speaker sampling
+                entry["ci_mean"], entry["share_b_better"] = _interval(np.mean(pooled, axis=0))
+                entry["per_seed"] = per_seed
             row[key] = entry
         summary[name] = row
     return summary
@@ -196,14 +219,16 @@ def _markdown(summary: dict, command: str, bootstrap: int) -> str:
     lines = ["# The fairness study on the benchmark corpus", "", f"Regenerate: `{command}`", "",
              "H list of `arwsv prepare toy --preset bench`; `recipes/bench/` with each variant's overrides "
              "(`arwsv.experiments.bench_study.BENCH_VARIANTS`). Mean ± std over the seeds done; against the "
-             "baseline of the same seed, the mean paired difference B - A and the mean of the per-seed 95 % "
-             f"paired speaker-bootstrap intervals ({bootstrap} replicates). Rates and gaps in %.", "",
+             "baseline of the same seed, the paired difference B - A averaged over seeds, with the 95 % interval "
+             f"of that average from a paired speaker bootstrap ({bootstrap} replicates; each replicate draws one "
+             "set of test speakers for every run and averages the seeds' differences on it) and the relative "
+             "change. Rates and gaps in %.", "",
              "| variant | seeds done | overall EER | gender gap | country std |", "|---|---|---|---|---|"]
 
-    def cell(entry):
+    def cell(entry, seeds):
         if not math.isfinite(entry["mean"]):
             return "n/a"
-        text = f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}"
+        text = f"{100 * entry['mean']:.2f}" + (f" ± {100 * entry['std']:.2f}" if seeds > 1 else "")
         if "diff_mean" in entry and math.isfinite(entry["diff_mean"]):
             ci = entry.get("ci_mean")
             text += f" (B - A {100 * entry['diff_mean']:+.2f}" + \
@@ -212,7 +237,7 @@ def _markdown(summary: dict, command: str, bootstrap: int) -> str:
 
     for name, row in summary.items():
         lines.append(f"| {name} | {len(row['seeds'])} of {PLAN.get(name, '?')} ({', '.join(row['devices'])}) | "
-                     + " | ".join(cell(row[k]) for k in METRICS) + " |")
+                     + " | ".join(cell(row[k], len(row["seeds"])) for k in METRICS) + " |")
     missing = [f"{v} seeds {', '.join(str(s) for s in range(n) if s not in summary.get(v, {}).get('seeds', []))}"
                for v, n in PLAN.items() if len(summary.get(v, {}).get("seeds", [])) < n]
     lines += ["", "Not run yet: " + ("; ".join(missing) if missing else "none") + "."]

@@ -64,6 +64,52 @@ def test_a_rerun_skips_finished_runs_and_refuses_runs_of_another_list(study, cap
         run.write_text(saved)
 
 
+def test_pooled_interval_pairs_speakers_across_runs_and_seeds(study, tmp_path):
+    """The summary's intervals: per seed, those of `arwsv compare` (paired_comparison) on the same
+    speaker draws; over seeds, the replicate-wise mean, so two identical seeds give the one-seed
+    interval, and a monotone copy of the baseline differs by exactly 0 in every replicate."""
+    import shutil
+
+    from arwsv.evaluation.compare import paired_comparison
+    from arwsv.experiments.bench_study import METRICS, _evaluate, _summary
+
+    work, out, _ = study
+    data, runs = work / "quick" / "corpus", tmp_path / "runs"
+    shutil.copytree(out / "runs", runs)
+    one = _summary(data, runs, 40)
+    report_a, eval_a = _evaluate(data, np.load(runs / "baseline_seed0.npz")["scores"], 40, 0)
+    report_b, eval_b = _evaluate(data, np.load(runs / "arw_seed0.npz")["scores"], 40, 0)
+    rows = {(r["attribute"], r["group"], r["metric"]): r
+            for r in paired_comparison(report_a, report_b, eval_a.replicates, eval_b.replicates)}
+    for key, (_, _, row) in METRICS.items():
+        entry = one["arw"][key]
+        assert entry["per_seed"]["0"]["diff"] == pytest.approx(rows[row]["diff"], nan_ok=True)
+        if rows[row]["ci"] is None:  # undefined in every replicate (a tiny corpus): undefined here too
+            assert entry["per_seed"]["0"]["ci"] is None and entry["ci_mean"] is None
+            continue
+        assert entry["per_seed"]["0"]["ci"] == pytest.approx(rows[row]["ci"])
+        assert entry["ci_mean"] == pytest.approx(rows[row]["ci"])  # one seed: the pooled interval is its own
+
+    for name in ("baseline", "arw"):  # seed 1 = seed 0: the mean over seeds changes nothing
+        for ext in ("json", "npz"):
+            shutil.copy(runs / f"{name}_seed0.{ext}", runs / f"{name}_seed1.{ext}")
+        record = json.loads((runs / f"{name}_seed1.json").read_text())
+        (runs / f"{name}_seed1.json").write_text(json.dumps({**record, "seed": 1}))
+    base = np.load(runs / "baseline_seed0.npz")
+    np.savez(runs / "oracle_seed0.npz", scores=2 * base["scores"] + 1, trials_sha256=base["trials_sha256"])
+    record = json.loads((runs / "baseline_seed0.json").read_text())
+    (runs / "oracle_seed0.json").write_text(json.dumps({**record, "variant": "oracle"}))
+    two = _summary(data, runs, 40)
+    for key in METRICS:
+        assert two["arw"][key]["paired_seeds"] == 2
+        assert two["arw"][key]["ci_mean"] == (None if one["arw"][key]["ci_mean"] is None
+                                              else pytest.approx(one["arw"][key]["ci_mean"]))
+        if np.isfinite(one["arw"][key]["diff_mean"]):  # (a tiny corpus can leave a gap undefined)
+            assert two["arw"][key]["diff_std"] == pytest.approx(0.0)
+    assert two["oracle"]["eer"]["ci_mean"] == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert two["oracle"]["eer"]["diff_mean"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_bench_flags_are_checked(capsys):
     # a name built to miss the table: a real variant here would start a 10-minute run
     unknown = "not_" + "_".join(sorted(BENCH_VARIANTS))
