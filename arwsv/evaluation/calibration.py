@@ -1,0 +1,257 @@
+"""Calibration of verification scores: Cllr, minCllr, actual DCF, and affine calibration.
+
+A score ``s`` is a log-likelihood ratio (LLR) when ``s = log p(s | target) / p(s | non-target)``;
+then the Bayes decision for a prior P_tar and costs C_miss, C_fa accepts ``s >= θ`` with
+``θ = log(C_fa (1 - P_tar) / (C_miss P_tar))`` (= -logit(P_tar) for unit costs), and nobody has to
+choose a threshold. Definitions (Brümmer & du Preez 2006; BOSARIS toolkit):
+
+- **Cllr** = ½ [ mean_targets log2(1 + e^-s) + mean_non-targets log2(1 + e^s) ]: the
+  cross-entropy of the LLRs at P_tar = ½, in bits. 0 is perfect, 1 is a system that always says
+  ``s = 0`` (knows nothing, claims nothing); a badly calibrated system can exceed 1.
+- **minCllr**: the Cllr of the *optimal monotone* recalibration of the same scores: the
+  pool-adjacent-violators (PAV) isotonic regression of the target indicator on the score gives a
+  posterior ``p(target | s)`` at the empirical prior π; ``logit(p) - logit(π)`` is then an LLR.
+  Defined for any score (only the order of the scores matters); ties form one block.
+- **calibration loss** = Cllr - minCllr (≥ 0): what calibration, not discrimination, costs.
+- **actual DCF** at P_tar: the normalised detection cost of the Bayes decisions above,
+  ``(C_miss P_tar FNMR(θ) + C_fa (1 - P_tar) FMR(θ)) / min(C_miss P_tar, C_fa (1 - P_tar))``,
+  next to minDCF, which picks the best threshold after the fact.
+
+**Affine calibration** (:class:`AffineCalibration`) maps raw scores to LLRs, ``llr = a s + b``,
+fitted by prior-weighted logistic regression (BOSARIS's ``train_linear_calibration``): the targets
+carry total weight π, the non-targets 1 - π, and the model's log-odds is ``llr + logit(π)``.
+:func:`cross_validated_llr` fits it with **speaker-disjoint** cross-validation: speakers are split
+into k folds, and a trial whose speakers lie in folds f and g is calibrated by the model fitted on
+the trials that have no speaker in f or g, so no trial's speakers ever calibrate it.
+
+Weights: every metric takes optional per-trial ``weights`` (a trial of weight 2 counts as two),
+which is how the speaker bootstrap resamples (see :mod:`arwsv.evaluation.groups`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["cllr", "pav_llr", "min_cllr", "act_dcf", "bayes_threshold", "AffineCalibration",
+           "cross_validated_llr", "speaker_folds"]
+
+LOG2 = math.log(2.0)
+
+
+def _weighted(is_target, weights):
+    is_target = np.asarray(is_target, dtype=bool)
+    w = np.ones(len(is_target)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return is_target, w
+
+
+def cllr(llr, is_target, weights=None) -> float:
+    """Cllr in bits of LLRs (N,) with target flags (N,); nan without targets or non-targets."""
+    llr = np.asarray(llr, dtype=np.float64)
+    is_target, w = _weighted(is_target, weights)
+    n_tgt, n_non = w[is_target].sum(), w[~is_target].sum()
+    if n_tgt <= 0 or n_non <= 0:
+        return float("nan")
+    # log(1 + e^x) = logaddexp(0, x): finite for any finite x, and 0 for x = -inf
+    miss = np.logaddexp(0.0, -llr[is_target]) @ w[is_target]
+    fa = np.logaddexp(0.0, llr[~is_target]) @ w[~is_target]
+    return float(0.5 * (miss / n_tgt + fa / n_non) / LOG2)
+
+
+def _pav_blocks(sorted_scores, tgt_w, non_w):
+    """PAV on trials in ascending score order, ties pooled: per run of equal scores its target and
+    non-target weight, the run's PAV posterior, and the run index of every trial."""
+    from sklearn.isotonic import isotonic_regression  # the PAV itself (on data already in order)
+
+    starts = np.concatenate(([0], np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1))
+    marks = np.zeros(len(sorted_scores), dtype=np.int64)
+    marks[starts] = 1
+    run_of = np.cumsum(marks) - 1
+    t = np.add.reduceat(tgt_w, starts)
+    n = np.add.reduceat(non_w, starts)
+    total = t + n
+    used = total > 0  # runs whose trials all weigh 0 (speakers not drawn) take no part
+    posterior = np.full(len(starts), np.nan)
+    if used.any():
+        posterior[used] = isotonic_regression(t[used] / total[used], sample_weight=total[used], increasing=True)
+    return t, n, posterior, run_of
+
+
+def _posterior_llr(posterior, prior):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(posterior) - np.log1p(-posterior) - (math.log(prior) - math.log1p(-prior))
+
+
+def pav_llr(scores, is_target, weights=None) -> np.ndarray:
+    """The LLRs (N,) of the optimal monotone calibration of ``scores`` (N,), trial order kept.
+
+    ±inf where the PAV posterior is 0 or 1 (a score range holding one class only)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    is_target, w = _weighted(is_target, weights)
+    if len(scores) == 0:
+        return np.zeros(0)
+    order = np.argsort(scores, kind="stable")
+    tgt_w = np.where(is_target[order], w[order], 0.0)
+    t, n, posterior, run_of = _pav_blocks(scores[order], tgt_w, w[order] - tgt_w)
+    prior = t.sum() / (t.sum() + n.sum())
+    out = np.empty(len(scores))
+    out[order] = _posterior_llr(posterior, prior)[run_of]
+    return out
+
+
+def min_cllr_sorted(sorted_scores, tgt_w, non_w) -> float:
+    """minCllr of trials already in ascending score order, given each trial's target and
+    non-target weight (N,) each (one of them 0 per trial). The bootstrap's entry point."""
+    if len(sorted_scores) == 0:
+        return float("nan")
+    t, n, posterior, _ = _pav_blocks(sorted_scores, tgt_w, non_w)
+    n_tgt, n_non = t.sum(), n.sum()
+    if n_tgt <= 0 or n_non <= 0:
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # per run: targets pay -log2 of the posterior odds scaled to P_tar = ½, non-targets likewise;
+        # a run with no targets (posterior 0) costs its targets nothing (there are none): 0 * inf -> 0
+        llr = np.log(posterior) - np.log1p(-posterior) - (math.log(n_tgt) - math.log(n_non))
+        miss = np.where(t > 0, t * np.logaddexp(0.0, -llr), 0.0).sum()
+        fa = np.where(n > 0, n * np.logaddexp(0.0, llr), 0.0).sum()
+    return float(0.5 * (miss / n_tgt + fa / n_non) / LOG2)
+
+
+def min_cllr(scores, is_target, weights=None) -> float:
+    """minCllr in bits: the Cllr after the optimal monotone (PAV) calibration; any scores (N,)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    is_target, w = _weighted(is_target, weights)
+    order = np.argsort(scores, kind="stable")
+    tgt_w = np.where(is_target[order], w[order], 0.0)
+    return min_cllr_sorted(scores[order], tgt_w, w[order] - tgt_w)
+
+
+def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """θ = log(C_fa (1 - P_tar) / (C_miss P_tar)): the LLR above which accepting costs less."""
+    return math.log(c_fa * (1.0 - p_target)) - math.log(c_miss * p_target)
+
+
+def act_dcf(llr, is_target, p_target: float, c_miss: float = 1.0, c_fa: float = 1.0, weights=None) -> float:
+    """Normalised actual DCF of LLRs (N,) decided at :func:`bayes_threshold` (accept ``llr >= θ``)."""
+    llr = np.asarray(llr, dtype=np.float64)
+    is_target, w = _weighted(is_target, weights)
+    n_tgt, n_non = w[is_target].sum(), w[~is_target].sum()
+    if n_tgt <= 0 or n_non <= 0:
+        return float("nan")
+    accept = llr >= bayes_threshold(p_target, c_miss, c_fa)
+    fnmr = w[is_target & ~accept].sum() / n_tgt
+    fmr = w[~is_target & accept].sum() / n_non
+    cost = c_miss * p_target * fnmr + c_fa * (1.0 - p_target) * fmr
+    return float(cost / min(c_miss * p_target, c_fa * (1.0 - p_target)))
+
+
+class AffineCalibration:
+    """``llr = slope * score + offset``, fitted by prior-weighted logistic regression.
+
+    Minimises ``π mean_t log(1 + e^-(z)) + (1 - π) mean_n log(1 + e^z)`` with
+    ``z = slope * s + offset + logit(π)`` by Newton's method on the two parameters (each step a
+    few vectorised passes; ``benchmarks/bench_calibration.py`` compares it with scikit-learn's
+    ``LogisticRegression`` on the same objective). Perfectly separated classes have no finite
+    optimum: the fit then stops after ``max_iter`` steps with a large slope.
+
+    Parameters
+    ----------
+    prior : float
+        π, the effective target prior of the objective (½: Cllr's).
+    """
+
+    def __init__(self, prior: float = 0.5, max_iter: int = 100, tol: float = 1e-10):
+        if not 0.0 < prior < 1.0:
+            raise ValueError(f"prior must be in (0, 1), not {prior}")
+        self.prior, self.max_iter, self.tol = prior, max_iter, tol
+        self.slope_ = self.offset_ = None
+        self.n_iter_ = 0
+
+    def fit(self, scores, is_target, weights=None) -> "AffineCalibration":
+        """Fit on scores (N,) and target flags (N,); needs both classes."""
+        s = np.asarray(scores, dtype=np.float64)
+        is_target, w = _weighted(is_target, weights)
+        n_tgt, n_non = w[is_target].sum(), w[~is_target].sum()
+        if n_tgt <= 0 or n_non <= 0:
+            raise ValueError("calibration needs target and non-target trials")
+        # per-trial weight of the objective and the sign that turns both classes into one loss
+        cw = np.where(is_target, self.prior / n_tgt, (1.0 - self.prior) / n_non) * w
+        y = np.where(is_target, 1.0, -1.0)
+        shift = math.log(self.prior) - math.log1p(-self.prior)
+        # start from the standardised score (a scale-free first guess), then Newton with halving
+        scale = s.std() or 1.0
+        theta = np.array([1.0 / scale, -s.mean() / scale])
+
+        def objective(th):
+            return float(cw @ np.logaddexp(0.0, -y * (th[0] * s + th[1] + shift)))
+
+        value = objective(theta)
+        for it in range(1, self.max_iter + 1):
+            z = theta[0] * s + theta[1] + shift
+            p = 1.0 / (1.0 + np.exp(y * z))  # σ(-y z): the derivative of log(1 + e^{-y z}) is -y p
+            g = -(cw * y * p)
+            grad = np.array([g @ s, g.sum()])
+            h = cw * p * (1.0 - p)
+            hess = np.array([[h @ (s * s), h @ s], [h @ s, h.sum()]])
+            try:
+                step = np.linalg.solve(hess + 1e-12 * np.eye(2), grad)
+            except np.linalg.LinAlgError:
+                break
+            t = 1.0
+            while t > 1e-10:  # halve until the objective does not rise (Newton can overshoot)
+                candidate = theta - t * step
+                new = objective(candidate)
+                if new <= value:
+                    break
+                t /= 2
+            else:
+                break
+            done = abs(value - new) <= self.tol * max(1.0, abs(value))
+            theta, value, self.n_iter_ = candidate, new, it
+            if done:
+                break
+        self.slope_, self.offset_ = float(theta[0]), float(theta[1])
+        return self
+
+    def transform(self, scores) -> np.ndarray:
+        """The LLRs of scores (N,)."""
+        if self.slope_ is None:
+            raise ValueError("fit first")
+        return self.slope_ * np.asarray(scores, dtype=np.float64) + self.offset_
+
+
+def speaker_folds(n_speakers: int, folds: int, seed: int = 0) -> np.ndarray:
+    """Fold (0 .. folds-1) of each speaker code (n_speakers,): a seeded shuffle dealt round-robin."""
+    fold = np.empty(n_speakers, dtype=np.int64)
+    fold[np.random.default_rng(seed).permutation(n_speakers)] = np.arange(n_speakers) % folds
+    return fold
+
+
+def cross_validated_llr(scores, is_target, enrol_spk, test_spk, n_speakers: int, *, folds: int = 5,
+                        seed: int = 0, prior: float = 0.5):
+    """Speaker-disjoint cross-validated affine calibration of every trial.
+
+    Shapes: scores, is_target, enrol_spk, test_spk (N,) -> ``(llr (N,), model (N,))`` where
+    ``model[i]`` names the fold pair ``f * folds + g`` (f <= g) whose model calibrated trial i; that
+    model was fitted on the trials with no speaker in fold f or g. Raises ``ValueError`` when a
+    model has no target or no non-target trial to learn from (too few speakers for ``folds``).
+    """
+    if folds < 3:
+        raise ValueError("speaker-disjoint calibration needs at least 3 folds")
+    scores = np.asarray(scores, dtype=np.float64)
+    is_target = np.asarray(is_target, dtype=bool)
+    fold = speaker_folds(n_speakers, folds, seed)
+    fe, ft = fold[np.asarray(enrol_spk)], fold[np.asarray(test_spk)]
+    lo, hi = np.minimum(fe, ft), np.maximum(fe, ft)
+    model = lo * folds + hi
+    llr = np.empty(len(scores))
+    for key in np.unique(model):
+        f, g = divmod(int(key), folds)
+        learn = (fe != f) & (fe != g) & (ft != f) & (ft != g)
+        if not (is_target[learn].any() and (~is_target[learn]).any()):
+            raise ValueError(f"fold pair ({f}, {g}) leaves no target or no non-target trial to calibrate on; "
+                             f"too few speakers for {folds} folds")
+        use = model == key
+        llr[use] = AffineCalibration(prior).fit(scores[learn], is_target[learn]).transform(scores[use])
+    return llr, model
