@@ -49,6 +49,16 @@ def add_evaluation_arguments(p, *, bootstrap: int, csv_help: str, plot_help: str
     p.add_argument("--csv", metavar="OUT", help=csv_help)
     p.add_argument("--plot", metavar="PNG", help=plot_help)
     p.add_argument("--quiet", action="store_true", help="do not print the table")
+    c = p.add_argument_group("calibration (Cllr, minCllr, calibration loss, actual DCF per group)")
+    c.add_argument("--llr", action="store_true", help="the scores are log-likelihood ratios already")
+    c.add_argument("--calibrate", action="store_true",
+                   help="calibrate the scores to LLRs with one global affine map (prior-weighted logistic "
+                        "regression), speaker-disjoint k-fold cross-validated")
+    c.add_argument("--calibrate-on", metavar="FILE",
+                   help="the same map fitted on another labelled score file (a development list; format auto-detected)")
+    c.add_argument("--calibration-folds", type=int, default=5, help="--calibrate: speaker folds (>= 3)")
+    c.add_argument("--threshold", action="append", default=[], metavar="T",
+                   help="a deployed score threshold: per-group FNMR and FMR at T (repeatable)")
     g = p.add_argument_group("input format (auto-detected unless given)")
     g.add_argument("--format", default="auto", choices=["auto", "speechbrain", "wespeaker", "voxceleb", "kaldi", "csv"])
     g.add_argument("--trials", help="trial list with labels for kaldi-style 'enrol test score' files")
@@ -75,6 +85,28 @@ def _p_targets(text: str) -> tuple:
     return tuple(values)
 
 
+def _thresholds(values: list) -> tuple:
+    out = []
+    for text in values:
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(f"--threshold: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise InputError(f"--threshold: {text!r} is not a finite number")
+        out.append(value)
+    return tuple(dict.fromkeys(out))
+
+
+def calibration_mode(args) -> str | None:
+    """``llr``, ``cross-validated``, ``file`` or None (no calibration metrics)."""
+    if args.llr:
+        return "llr"
+    if args.calibrate:
+        return "cross-validated"
+    return "file" if args.calibrate_on else None
+
+
 def check_args(args, scores: list) -> None:
     """Every flag, before any file is read (``scores``: the score files, which no output may overwrite)."""
     if args.min_targets < 0:
@@ -95,7 +127,15 @@ def check_args(args, scores: list) -> None:
     from arwsv.io.files import check_writable
 
     _p_targets(args.p_target)
-    inputs = {os.path.realpath(p) for p in (*scores, args.meta, args.trials) if p}
+    _thresholds(args.threshold)
+    if sum(map(bool, (args.llr, args.calibrate, args.calibrate_on))) > 1:
+        raise InputError("--llr, --calibrate and --calibrate-on exclude each other")
+    if args.calibration_folds < 3:
+        raise InputError("--calibration-folds must be >= 3 (a trial's two speaker folds are left out of its model)")
+    if args.calibrate_on and os.path.realpath(args.calibrate_on) in {os.path.realpath(p) for p in scores}:
+        raise InputError("--calibrate-on names the evaluated score file; use --calibrate to calibrate a list "
+                         "on itself (cross-validated)", args.calibrate_on)
+    inputs = {os.path.realpath(p) for p in (*scores, args.meta, args.trials, args.calibrate_on) if p}
     outputs = {}
     for flag in ("json", "csv", "plot"):
         out = getattr(args, flag)
@@ -144,7 +184,49 @@ def settings_of(args):
 
     return EvalSettings(p_targets=_p_targets(args.p_target), c_miss=args.c_miss, c_fa=args.c_fa,
                         min_targets=args.min_targets, fdr_alpha=args.fdr_alpha, garbe_alpha=args.garbe_alpha,
-                        bootstrap=args.bootstrap, seed=args.seed)
+                        bootstrap=args.bootstrap, seed=args.seed, thresholds=_thresholds(args.threshold))
+
+
+def calibrate(args, table, path, command: str = "eval") -> tuple:
+    """``(llr or None, description)``: the trials' LLRs as the calibration flags ask for them."""
+    from arwsv.evaluation.calibration import AffineCalibration, cross_validated_llr
+
+    mode = calibration_mode(args)
+    if mode is None:
+        return None, None
+    if mode == "llr":
+        return table.scores.astype("float64"), {"mode": mode}
+    if mode == "cross-validated":
+        try:
+            llr, _ = cross_validated_llr(table.scores, table.is_target, table.enrol_spk, table.test_spk,
+                                         len(table.speakers), folds=args.calibration_folds, seed=args.seed)
+        except ValueError as err:
+            raise InputError(f"--calibrate: {err}", path) from None
+        return llr, {"mode": mode, "folds": args.calibration_folds, "seed": args.seed}
+    from arwsv.io.scorefile import read_scores
+
+    dev = read_scores(args.calibrate_on)
+    n_tgt = int(dev.is_target.sum())
+    if n_tgt == 0 or n_tgt == len(dev.is_target):
+        raise InputError(f"--calibrate-on: only {'non-target' if n_tgt == 0 else 'target'} trials; calibration "
+                         "needs both", args.calibrate_on)
+    shared = _shared_trials(table, dev)
+    if shared:
+        raise InputError(f"--calibrate-on: {shared[0]} of its trials are evaluated too (e.g. {shared[1]}); calibrate "
+                         "on a separate development list, or use --calibrate", args.calibrate_on)
+    model = AffineCalibration().fit(dev.scores, dev.is_target)
+    return model.transform(table.scores), {"mode": mode, "file": str(args.calibrate_on), "slope": model.slope_,
+                                           "offset": model.offset_}
+
+
+def _shared_trials(table, other) -> tuple:
+    """(count, an example) of the (enrol, test) pairs two score tables share, () if none."""
+    def pairs(t):
+        names = [str(u) for u in t.utterances]
+        return {f"{names[e]} {names[u]}" for e, u in zip(t.enrol_utt.tolist(), t.test_utt.tolist())}
+
+    common = pairs(table) & pairs(other)
+    return (len(common), min(common)) if common else ()
 
 
 def read_table(args, path, command: str = "eval"):
@@ -175,7 +257,8 @@ def evaluate(args, table, path, command: str = "eval"):
     values, meta_path, n_unknown = ({}, None, 0)
     if args.meta:
         values, meta_path, n_unknown = _speaker_values(args, table, path, lambda m: warn(m, command))
-    evaluation = FairnessEvaluation(table, values, settings, intersect=args.intersect)
+    llr, calibration = calibrate(args, table, path, command)
+    evaluation = FairnessEvaluation(table, values, settings, intersect=args.intersect, llr=llr)
     report = {
         "arwsv_version": __version__,
         "inputs": {"scores": path, "format": table.format, "trials": args.trials, "meta": meta_path,
@@ -183,7 +266,8 @@ def evaluate(args, table, path, command: str = "eval"):
         "settings": {"p_targets": list(settings.p_targets), "c_miss": settings.c_miss, "c_fa": settings.c_fa,
                      "min_targets": settings.min_targets, "fdr_alpha": settings.fdr_alpha,
                      "garbe_alpha": settings.garbe_alpha, "bootstrap": settings.bootstrap,
-                     "confidence": settings.confidence, "seed": settings.seed},
+                     "confidence": settings.confidence, "seed": settings.seed,
+                     "thresholds": list(settings.thresholds), "calibration": calibration},
         **evaluation.run(progress=True),
     }
     return report, evaluation

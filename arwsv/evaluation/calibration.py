@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-__all__ = ["cllr", "pav_llr", "min_cllr", "act_dcf", "bayes_threshold", "AffineCalibration",
+__all__ = ["cllr", "pav_llr", "min_cllr", "min_cllr_sorted", "act_dcf", "bayes_threshold", "AffineCalibration", "CalibrationTerms",
            "cross_validated_llr", "speaker_folds"]
 
 LOG2 = math.log(2.0)
@@ -168,32 +168,47 @@ class AffineCalibration:
         self.slope_ = self.offset_ = None
         self.n_iter_ = 0
 
-    def fit(self, scores, is_target, weights=None) -> "AffineCalibration":
-        """Fit on scores (N,) and target flags (N,); needs both classes."""
+    def fit(self, scores, is_target, weights=None, init=None) -> "AffineCalibration":
+        """Fit on scores (N,) and target flags (N,); needs both classes. ``init``: a starting
+        ``(slope, offset)`` [default: the two-Gaussian LLR of these trials]."""
+        from scipy.special import expit
+
         s = np.asarray(scores, dtype=np.float64)
         is_target, w = _weighted(is_target, weights)
         n_tgt, n_non = w[is_target].sum(), w[~is_target].sum()
         if n_tgt <= 0 or n_non <= 0:
             raise ValueError("calibration needs target and non-target trials")
-        # per-trial weight of the objective and the sign that turns both classes into one loss
-        cw = np.where(is_target, self.prior / n_tgt, (1.0 - self.prior) / n_non) * w
+        # per-trial weight of the objective, signed by class: the loss of trial i is log(1 + e^{-y_i z_i})
         y = np.where(is_target, 1.0, -1.0)
+        cy = np.where(is_target, self.prior / n_tgt, -(1.0 - self.prior) / n_non) * w  # cw * y
+        cw = np.abs(cy)
+        ss = s * s
         shift = math.log(self.prior) - math.log1p(-self.prior)
-        # start from the standardised score (a scale-free first guess), then Newton with halving
-        scale = s.std() or 1.0
-        theta = np.array([1.0 / scale, -s.mean() / scale])
+        if init is None:
+            # start from the LLR of two equal-variance Gaussians fitted to the classes: near the optimum for
+            # most score distributions (Newton then needs a few steps), from these trials alone
+            mt, mn = (w[is_target] @ s[is_target]) / n_tgt, (w[~is_target] @ s[~is_target]) / n_non
+            var = 0.5 * ((w[is_target] @ (s[is_target] - mt) ** 2) / n_tgt + (w[~is_target] @ (s[~is_target] - mn) ** 2) / n_non)
+            slope = (mt - mn) / var if var > 0 else 1.0
+            theta = np.array([slope, -slope * (mt + mn) / 2])
+        else:
+            theta = np.array(init, dtype=np.float64)
 
-        def objective(th):
-            return float(cw @ np.logaddexp(0.0, -y * (th[0] * s + th[1] + shift)))
+        def evaluate(th):
+            """(objective, σ(y z)) at th; the loss of a trial is -log σ(y z) (inf where it underflows:
+            the step is then halved)."""
+            q = expit(y * (th[0] * s + th[1] + shift))
+            with np.errstate(divide="ignore"):
+                return float(cw @ -np.log(q)), q
 
-        value = objective(theta)
+        value, q = evaluate(theta)
         for it in range(1, self.max_iter + 1):
-            z = theta[0] * s + theta[1] + shift
-            p = 1.0 / (1.0 + np.exp(y * z))  # σ(-y z): the derivative of log(1 + e^{-y z}) is -y p
-            g = -(cw * y * p)
-            grad = np.array([g @ s, g.sum()])
-            h = cw * p * (1.0 - p)
-            hess = np.array([[h @ (s * s), h @ s], [h @ s, h.sum()]])
+            p = 1.0 - q  # σ(-y z); d loss / d z = -y p
+            g = cy * p
+            h = cw * p * q
+            hs = h @ s
+            grad = -np.array([g @ s, g.sum()])
+            hess = np.array([[h @ ss, hs], [hs, h.sum()]])
             try:
                 step = np.linalg.solve(hess + 1e-12 * np.eye(2), grad)
             except np.linalg.LinAlgError:
@@ -201,14 +216,14 @@ class AffineCalibration:
             t = 1.0
             while t > 1e-10:  # halve until the objective does not rise (Newton can overshoot)
                 candidate = theta - t * step
-                new = objective(candidate)
+                new, q_new = evaluate(candidate)
                 if new <= value:
                     break
                 t /= 2
             else:
                 break
             done = abs(value - new) <= self.tol * max(1.0, abs(value))
-            theta, value, self.n_iter_ = candidate, new, it
+            theta, value, q, self.n_iter_ = candidate, new, q_new, it
             if done:
                 break
         self.slope_, self.offset_ = float(theta[0]), float(theta[1])
@@ -253,5 +268,90 @@ def cross_validated_llr(scores, is_target, enrol_spk, test_spk, n_speakers: int,
             raise ValueError(f"fold pair ({f}, {g}) leaves no target or no non-target trial to calibrate on; "
                              f"too few speakers for {folds} folds")
         use = model == key
-        llr[use] = AffineCalibration(prior).fit(scores[learn], is_target[learn]).transform(scores[use])
+        fitted = AffineCalibration(prior).fit(scores[learn], is_target[learn])
+        llr[use] = fitted.transform(scores[use])
     return llr, model
+
+
+class CalibrationTerms:
+    """The calibration metrics of one set of trials, exact under speaker-bootstrap weights.
+
+    A replicate gives speaker ``s`` the multiplicity ``c_s``; a target trial weighs ``c_enrol`` and a
+    non-target trial ``c_enrol c_test`` (as in :mod:`arwsv.evaluation.bootstrap`). Cllr and actual
+    DCF are sums of fixed per-trial terms, so a replicate needs no pass over the trials: the target
+    sums are dot products with per-speaker totals, the non-target sums quadratic forms ``c^T Q c``
+    of sparse speaker-pair totals. minCllr needs the PAV of the reweighted trials: one gather of the
+    weights in the LLR order sorted once here, then scikit-learn's ``isotonic_regression``.
+
+    Parameters
+    ----------
+    llr : ndarray (N,)
+    is_target : ndarray of bool (N,)
+    enrol, test : ndarray of int (N,), speaker codes < ``n_speakers``
+    p_targets : tuple of float, with ``c_miss``, ``c_fa``: the actual-DCF operating points
+
+    ``measure(multiplicity=None) -> dict`` with ``cllr``, ``min_cllr``, ``cal_loss`` (= Cllr -
+    minCllr) and ``act_dcf@P`` for each P (nan where a class is missing).
+    """
+
+    def __init__(self, llr, is_target, enrol, test, n_speakers: int, p_targets=(0.01,), c_miss: float = 1.0,
+                 c_fa: float = 1.0):
+        self.llr = np.asarray(llr, dtype=np.float64)
+        self.is_target = np.asarray(is_target, dtype=bool)
+        self.enrol, self.test = np.asarray(enrol, dtype=np.intp), np.asarray(test, dtype=np.intp)
+        self.n_speakers = n_speakers
+        self.p_targets, self.c_miss, self.c_fa = tuple(p_targets), c_miss, c_fa
+        self._ready = False  # the bootstrap's totals are built at the first replicate
+
+    def _prepare(self) -> None:
+        from scipy import sparse
+
+        self.order = np.argsort(self.llr, kind="stable")
+        tgt, non = self.is_target, ~self.is_target
+        te, ne, nt = self.enrol[tgt], self.enrol[non], self.test[non]
+
+        def per_speaker(values):
+            return np.bincount(te, weights=values, minlength=self.n_speakers)
+
+        def per_pair(values):
+            matrix = sparse.csr_matrix((values, (ne, nt)), shape=(self.n_speakers, self.n_speakers))
+            matrix.sum_duplicates()
+            return matrix
+
+        self._t_count = per_speaker(np.ones(len(te)))
+        self._t_cllr = per_speaker(np.logaddexp(0.0, -self.llr[tgt]) / LOG2)
+        self._n_count = per_pair(np.ones(len(ne)))
+        self._n_cllr = per_pair(np.logaddexp(0.0, self.llr[non]) / LOG2)
+        self._misses, self._false_alarms = {}, {}
+        for p in self.p_targets:
+            theta = bayes_threshold(p, self.c_miss, self.c_fa)
+            self._misses[p] = per_speaker((self.llr[tgt] < theta).astype(np.float64))
+            self._false_alarms[p] = per_pair((self.llr[non] >= theta).astype(np.float64))
+        self._ready = True
+
+    def measure(self, multiplicity=None) -> dict:
+        if multiplicity is None:
+            out = {"cllr": cllr(self.llr, self.is_target), "min_cllr": min_cllr(self.llr, self.is_target)}
+            out["cal_loss"] = out["cllr"] - out["min_cllr"]
+            for p in self.p_targets:
+                out[f"act_dcf@{p:g}"] = act_dcf(self.llr, self.is_target, p, self.c_miss, self.c_fa)
+            return out
+        if not self._ready:
+            self._prepare()
+        c = np.asarray(multiplicity, dtype=np.float64)
+        n_tgt, n_non = float(c @ self._t_count), float(c @ (self._n_count @ c))
+        nan = float("nan")
+        if n_tgt <= 0 or n_non <= 0:
+            return {"cllr": nan, "min_cllr": nan, "cal_loss": nan, **{f"act_dcf@{p:g}": nan for p in self.p_targets}}
+        out = {"cllr": 0.5 * (float(c @ self._t_cllr) / n_tgt + float(c @ (self._n_cllr @ c)) / n_non)}
+        e = c[self.enrol[self.order]]
+        weights = np.where(self.is_target[self.order], e, e * c[self.test[self.order]])
+        tgt_w = np.where(self.is_target[self.order], weights, 0.0)
+        out["min_cllr"] = min_cllr_sorted(self.llr[self.order], tgt_w, weights - tgt_w)
+        out["cal_loss"] = out["cllr"] - out["min_cllr"]
+        for p in self.p_targets:
+            fnmr = float(c @ self._misses[p]) / n_tgt
+            fmr = float(c @ (self._false_alarms[p] @ c)) / n_non
+            cost = self.c_miss * p * fnmr + self.c_fa * (1.0 - p) * fmr
+            out[f"act_dcf@{p:g}"] = cost / min(self.c_miss * p, self.c_fa * (1.0 - p))
+        return out

@@ -16,6 +16,8 @@ EER (at least one target and one non-target trial). A summary needs two such gro
   1 is perfectly fair.
 - ``gini``: Gini coefficient with the small-sample correction of Howard et al. 2022,
   Gini(x) = n / (n - 1) * sum_i sum_j |x_i - x_j| / (2 n^2 mean(x)); 0 when all values are equal.
+- :func:`spread_summary` gives any per-group metric the same two views: ``<name>_gap_abs``
+  (max - min) and ``<name>_std`` (population std); used for Cllr and the calibration loss.
 - ``garbe`` (Gini Aggregation Rate for Biometric Equitability, Howard et al. 2022) =
   alpha Gini(FMR_g) + (1 - alpha) Gini(FNMR_g). 0 is perfectly fair.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gini", "fdr", "garbe", "gap_summary"]
+__all__ = ["gini", "fdr", "garbe", "gap_summary", "spread_summary"]
 
 
 def _defined(values) -> np.ndarray:
@@ -98,3 +100,12 @@ def gap_summary(eers, fmr, fnmr, *, fdr_alpha: float = 0.5, garbe_alpha: float =
     out["fnmr_gini"] = gini(fnmr)
     out["garbe"] = garbe(fmr, fnmr, garbe_alpha)
     return out
+
+
+def spread_summary(values, name: str) -> dict:
+    """``{name}_gap_abs`` (max - min) and ``{name}_std`` (population std) of the defined entries of
+    per-group ``values`` (G,); nan with fewer than two."""
+    x = _defined(values)
+    if len(x) < 2:
+        return {f"{name}_gap_abs": float("nan"), f"{name}_std": float("nan")}
+    return {f"{name}_gap_abs": float(x.max() - x.min()), f"{name}_std": float(x.std())}

@@ -12,6 +12,14 @@ Groups with fewer than ``min_targets`` within-group target trials are pooled int
 With ``intersect``, the attributes are crossed (``gender/nationality`` groups such as
 ``female/USA``), built from the pooled values.
 
+Calibration
+-----------
+With LLRs (``llr``: the scores themselves, or calibrated ones, see :mod:`arwsv.evaluation.calibration`)
+every group also gets Cllr, minCllr, the calibration loss Cllr - minCllr and the actual DCF at the
+Bayes threshold of each P_tar, and each attribute the gap and std of Cllr and of the calibration
+loss: one calibration for everybody, as deployed. ``settings.thresholds`` adds each group's FNMR
+and FMR at fixed score thresholds (``fnmr@T``, ``fmr@T``).
+
 Bootstrap
 ---------
 Confidence intervals resample **speakers**, not trials (trials of one speaker are not independent):
@@ -29,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from arwsv.evaluation.fairness import gap_summary
+from arwsv.evaluation.fairness import gap_summary, spread_summary
 from arwsv.evaluation.metrics import SortedTrials
 from arwsv.io.scorefile import ScoreTable
 
@@ -53,6 +61,7 @@ class EvalSettings:
     bootstrap: int = 0
     confidence: float = 0.95
     seed: int = 0
+    thresholds: tuple = ()  # deployed score thresholds: per-group FNMR / FMR at each
 
 
 @dataclass
@@ -91,11 +100,18 @@ class FairnessEvaluation:
     sorted_like : FairnessEvaluation, optional
         An evaluation of the same table whose score sort is reused (for many labellings of the
         same trials, e.g. ``arwsv audit``'s random cohorts): building this one is then O(N).
+    llr : ndarray, shape (N,), optional
+        Each trial's log-likelihood ratio (the scores, or calibrated scores): adds the calibration
+        metrics. EER and minDCF stay those of ``table.scores``.
     """
 
     def __init__(self, table: ScoreTable, speaker_values: dict, settings: EvalSettings | None = None,
-                 intersect: bool = False, sorted_like: "FairnessEvaluation | None" = None):
+                 intersect: bool = False, sorted_like: "FairnessEvaluation | None" = None, llr=None):
         self.table = table
+        self.llr = None if llr is None else np.asarray(llr, dtype=np.float64)
+        if self.llr is not None and self.llr.shape != table.scores.shape:
+            raise ValueError(f"llr {self.llr.shape} must have one value per trial {table.scores.shape}")
+        self._calibration: dict = {}  # group -> CalibrationTerms
         self.settings = settings or EvalSettings()
         self.replicates: list = []  # the bootstrap replicates of the last run()
         self._prepared: dict = {}  # group -> WindowedTrials, built at the first bootstrap replicate
@@ -183,11 +199,27 @@ class FairnessEvaluation:
             overall_eer, threshold = self.overall.trials.det().eer()
             s = self.settings
             dcf_bound = max(s.c_miss * p / (s.c_fa * (1 - p)) for p in s.p_targets)
-            reach = np.nanmax([det.eer()[0], det.rates_at(threshold)[1], overall_eer, dcf_bound, 0.0])
+            # the window reaches every FMR a point estimate needs (deployed thresholds included)
+            needed = [det.rates_at(t)[1] for t in (threshold, *s.thresholds)]
+            reach = np.nanmax([det.eer()[0], *needed, overall_eer, dcf_bound, 0.0])
             self._prepared[key] = WindowedTrials(
                 group.trials, self.table.enrol_spk[group.index], self.table.test_spk[group.index],
                 len(self.table.speakers), window_fmr=min(1.0, WINDOW_MARGIN * reach))
         return self._prepared[key]
+
+    def _calibration_metrics(self, group: _Group, multiplicity) -> dict:
+        """Cllr, minCllr, calibration loss, actual DCF of the group's LLRs ({} without LLRs)."""
+        if self.llr is None:
+            return {}
+        from arwsv.evaluation.calibration import CalibrationTerms
+
+        key = id(group)
+        if key not in self._calibration:
+            s, i = self.settings, group.index
+            self._calibration[key] = CalibrationTerms(self.llr[i], self.table.is_target[i], self.table.enrol_spk[i],
+                                                      self.table.test_spk[i], len(self.table.speakers),
+                                                      s.p_targets, s.c_miss, s.c_fa)
+        return self._calibration[key].measure(multiplicity)
 
     def _group_metrics(self, group: _Group, multiplicity, threshold: float) -> dict:
         det = self._curve(group, multiplicity)
@@ -196,6 +228,9 @@ class FairnessEvaluation:
         for p in self.settings.p_targets:
             out[_dcf_key(p)] = det.min_dcf(p, self.settings.c_miss, self.settings.c_fa)[0]
         out["fnmr"], out["fmr"] = det.rates_at(threshold)
+        for t in self.settings.thresholds:
+            out[f"fnmr@{t:g}"], out[f"fmr@{t:g}"] = det.rates_at(t)
+        out.update(self._calibration_metrics(group, multiplicity))
         return out
 
     def measure(self, multiplicity=None) -> dict:
@@ -209,6 +244,9 @@ class FairnessEvaluation:
         overall = {"eer": eer, "eer_threshold": threshold}
         for p in self.settings.p_targets:
             overall[_dcf_key(p)] = det.min_dcf(p, self.settings.c_miss, self.settings.c_fa)[0]
+        for t in self.settings.thresholds:
+            overall[f"fnmr@{t:g}"], overall[f"fmr@{t:g}"] = det.rates_at(t)
+        overall.update(self._calibration_metrics(self.overall, multiplicity))
         out = {"overall": overall}
         for part in self.partitions:
             groups = {g.name: self._group_metrics(g, multiplicity, threshold) for g in part.groups}
@@ -218,6 +256,11 @@ class FairnessEvaluation:
                                   garbe_alpha=self.settings.garbe_alpha)
             for name, ratio in zip(groups, summary.pop("eer_ratio_to_mean")):
                 groups[name]["eer_ratio_to_mean"] = ratio
+            if self.llr is not None:  # the same groups as the EER summaries: those with a defined EER
+                defined = [np.isfinite(m["eer"]) for m in groups.values()]
+                for key in ("cllr", "cal_loss"):
+                    summary.update(spread_summary([m[key] if ok else np.nan for m, ok in zip(groups.values(), defined)],
+                                                  key))
             out[part.attribute] = {"groups": groups, "cross_group": {"fnmr": cross[0], "fmr": cross[1]},
                                    "summary": summary}
         return out

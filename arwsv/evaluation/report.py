@@ -80,6 +80,9 @@ def _ci(metrics: dict, key: str, fmt) -> str:
 def format_table(report: dict) -> str:
     """Aligned plain-text table of every group, then one summary line per attribute."""
     dcf_keys = [k for k in report["overall"] if k.startswith("min_dcf@")]
+    act_keys = [k for k in report["overall"] if k.startswith("act_dcf@")]
+    at_keys = [k for k in report["overall"] if k.startswith(("fnmr@", "fmr@"))]  # deployed thresholds
+    calibrated = "cllr" in report["overall"]
     has_ci = "ci" in report["overall"]
     rows = []
 
@@ -92,7 +95,15 @@ def format_table(report: dict) -> str:
             out[k.replace("min_dcf", "minDCF")] = _num(m.get(k))
         out["FNMR%@thr"] = _pct(m.get("fnmr"))
         out["FMR%@thr"] = _pct(m.get("fmr"))
+        for k in at_keys:
+            out[k.replace("fnmr@", "FNMR%@").replace("fmr@", "FMR%@")] = _pct(m.get(k))
         out["EER/mean"] = _num(m.get("eer_ratio_to_mean"), 2) if "eer_ratio_to_mean" in m else ""
+        if calibrated:
+            out["Cllr"], out["minCllr"], out["calLoss"] = (_num(m.get(k), 3) for k in ("cllr", "min_cllr", "cal_loss"))
+            if has_ci:
+                out["Cllr 95% CI"] = _ci(m, "cllr", lambda v: _num(v, 3))
+            for k in act_keys:
+                out[k.replace("act_dcf", "actDCF")] = _num(m.get(k))
         rows.append(out)
 
     overall = report["overall"]
@@ -111,6 +122,10 @@ def format_table(report: dict) -> str:
         table = table.rename(columns={column: column.ljust(width)})
     lines = [table.to_string(index=False)]
     lines.append(f"overall EER threshold (used for FNMR/FMR@thr): {_num(overall.get('eer_threshold'), 6)}")
+    if calibrated:
+        mode = (report.get("settings", {}).get("calibration") or {}).get("mode", "llr")
+        lines.append(f"calibration: {mode} (Cllr and minCllr in bits; calLoss = Cllr - minCllr; actDCF at the Bayes "
+                     "threshold of each P_tar)")
     for attribute, part in report["attributes"].items():
         s = part["summary"]
 
@@ -120,6 +135,9 @@ def format_table(report: dict) -> str:
         parts = [item("EER gap (pp)", "eer_gap_abs", _pct), item("rel gap", "eer_gap_rel", _num),
                  item("std (pp)", "eer_std", _pct), item("max/min", "eer_max_min_ratio", _num),
                  item("FDR", "fdr", _num), item("GARBE", "garbe", _num)]
+        if "cllr_gap_abs" in s:
+            parts += [item("Cllr gap", "cllr_gap_abs", _num), item("Cllr std", "cllr_std", _num),
+                      item("cal-loss gap", "cal_loss_gap_abs", _num), item("cal-loss std", "cal_loss_std", _num)]
         extra = []
         if part["pooled_into_other"]:
             extra.append(f"pooled into other: {', '.join(part['pooled_into_other'])}")

@@ -177,3 +177,24 @@ def test_cross_validation_refuses_too_few_speakers():
         cross_validated_llr(scores, tgt, e, t, n_spk, folds=3)
     with pytest.raises(ValueError, match="at least 3 folds"):
         cross_validated_llr(scores, tgt, e, t, n_spk, folds=2)
+
+
+def test_bootstrap_terms_equal_the_weighted_metrics():
+    from arwsv.evaluation.calibration import CalibrationTerms
+
+    scores, tgt, e, t, n_spk = _trials(n_spk=25, per_pair=2, seed=8)
+    llr = 8 * scores - 3
+    terms = CalibrationTerms(llr, tgt, e, t, n_spk, p_targets=(0.01, 0.2))
+    point = terms.measure()
+    assert point["cllr"] == cllr(llr, tgt) and point["min_cllr"] == min_cllr(llr, tgt)
+    assert point["cal_loss"] == pytest.approx(point["cllr"] - point["min_cllr"]) and point["cal_loss"] >= 0
+    rng = np.random.default_rng(9)
+    for _ in range(5):
+        c = np.bincount(rng.integers(0, n_spk, n_spk), minlength=n_spk).astype(float)
+        weights = np.where(tgt, c[e], c[e] * c[t])  # the speaker bootstrap's trial weights
+        got = terms.measure(c)
+        assert got["cllr"] == pytest.approx(cllr(llr, tgt, weights), rel=1e-12)
+        assert got["min_cllr"] == pytest.approx(min_cllr(llr, tgt, weights), rel=1e-12)
+        for p in (0.01, 0.2):
+            assert got[f"act_dcf@{p:g}"] == pytest.approx(act_dcf(llr, tgt, p, weights=weights), rel=1e-12)
+    assert all(math.isnan(v) for v in terms.measure(np.zeros(n_spk)).values())
