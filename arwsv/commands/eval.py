@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("scores", help="score file (speechbrain, wespeaker, voxceleb, kaldi or a CSV/TSV with header)")
     add_evaluation_arguments(p, bootstrap=0, csv_help="write a tidy CSV (attribute, group, metric, value, ci_low, ci_high)",
                              plot_help="write DET curves per group, one panel per attribute")
+    p.add_argument("--calibration-plot", metavar="PNG",
+                   help="with --llr/--calibrate/--calibrate-on: reliability curves per group (claimed vs observed LLR)")
     p.set_defaults(run=run)
 
 
@@ -137,13 +139,16 @@ def check_args(args, scores: list) -> None:
                          "on itself (cross-validated)", args.calibrate_on)
     inputs = {os.path.realpath(p) for p in (*scores, args.meta, args.trials, args.calibrate_on) if p}
     outputs = {}
-    for flag in ("json", "csv", "plot"):
-        out = getattr(args, flag)
+    if getattr(args, "calibration_plot", None) and calibration_mode(args) is None:
+        raise InputError("--calibration-plot needs --llr, --calibrate or --calibrate-on")
+    for flag in ("json", "csv", "plot", "calibration_plot"):
+        out = getattr(args, flag, None)
         if out:
             if os.path.realpath(out) in inputs:
-                raise InputError(f"--{flag} would overwrite an input file", out)
+                raise InputError(f"--{flag.replace('_', '-')} would overwrite an input file", out)
             if os.path.realpath(out) in outputs:
-                raise InputError(f"--{flag} and --{outputs[os.path.realpath(out)]} name the same file", out)
+                raise InputError(f"--{flag.replace('_', '-')} and --{outputs[os.path.realpath(out)].replace('_', '-')} "
+                                 "name the same file", out)
             outputs[os.path.realpath(out)] = flag
             check_writable(out)
 
@@ -296,6 +301,20 @@ def run(args) -> int:
                     panel[g.name] = (g.trials.det(), report["attributes"][part.attribute]["groups"][g.name]["eer"])
             curves["overall" if part is None else part.attribute] = panel
         plot_det(curves, args.plot, title=os.path.basename(args.scores))
+    if args.calibration_plot:
+        from arwsv.evaluation.plots import plot_calibration
+
+        llr, tgt = evaluation.llr, table.is_target
+        panels = {}
+        for part in evaluation.partitions or [None]:
+            panel = {"all": (llr, tgt, report["overall"]["cllr"])}
+            if part is not None:
+                for g in part.groups:
+                    panel[g.name] = (llr[g.index], tgt[g.index],
+                                     report["attributes"][part.attribute]["groups"][g.name]["cllr"])
+            panels["overall" if part is None else part.attribute] = panel
+        mode = report["settings"]["calibration"]["mode"]
+        plot_calibration(panels, args.calibration_plot, title=f"{os.path.basename(args.scores)}: calibration ({mode})")
     if not args.quiet:
         print(format_table(report))
     return 0

@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 __all__ = ["cllr", "pav_llr", "min_cllr", "min_cllr_sorted", "act_dcf", "bayes_threshold", "AffineCalibration", "CalibrationTerms",
-           "cross_validated_llr", "speaker_folds"]
+           "cross_validated_llr", "speaker_folds", "reliability"]
 
 LOG2 = math.log(2.0)
 
@@ -355,3 +355,23 @@ class CalibrationTerms:
             cost = self.c_miss * p * fnmr + self.c_fa * (1.0 - p) * fmr
             out[f"act_dcf@{p:g}"] = cost / min(self.c_miss * p, self.c_fa * (1.0 - p))
         return out
+
+
+def reliability(llr, is_target, bins: int = 10) -> tuple:
+    """Reliability of LLRs (N,): ``(claimed (B,), observed (B,))`` over ``bins`` quantile bins, where
+    claimed is the bin's mean LLR and observed the LLR its trials show: log(targets / non-targets in
+    the bin) - log(targets / non-targets overall). Calibrated LLRs lie on observed = claimed. Bins
+    holding one class only are left out (their observed LLR is infinite)."""
+    llr = np.asarray(llr, dtype=np.float64)
+    is_target = np.asarray(is_target, dtype=bool)
+    n_tgt, n_non = int(is_target.sum()), int((~is_target).sum())
+    if n_tgt == 0 or n_non == 0:
+        return np.zeros(0), np.zeros(0)
+    order = np.argsort(llr, kind="stable")
+    claimed, observed = [], []
+    for part in np.array_split(order, min(bins, len(order))):
+        t = int(is_target[part].sum())
+        if 0 < t < len(part):
+            claimed.append(float(llr[part].mean()))
+            observed.append(math.log(t / (len(part) - t)) - math.log(n_tgt / n_non))
+    return np.array(claimed), np.array(observed)

@@ -28,6 +28,10 @@ __all__ = ["align_trials", "paired_comparison", "format_comparison", "tidy_compa
 
 # the per-attribute summaries compared, and whether higher is better
 SUMMARIES = {"eer_gap_abs": False, "eer_gap_rel": False, "eer_std": False, "fdr": True, "garbe": False}
+# with calibration metrics (--llr, --calibrate, --calibrate-on), also compared; all lower is better
+CALIBRATION_OVERALL = ("cllr", "min_cllr", "cal_loss")
+CALIBRATION_GROUP = ("cllr", "cal_loss")
+CALIBRATION_SUMMARIES = ("cllr_gap_abs", "cllr_std", "cal_loss_gap_abs", "cal_loss_std")
 _EXTENSION = re.compile(r"\.(wav|flac|m4a|mp3|ogg|opus|sph)$", re.IGNORECASE)
 
 
@@ -86,13 +90,18 @@ def align_trials(reference: ScoreTable, other: ScoreTable) -> ScoreTable:
 
 def _metric_paths(report: dict) -> list:
     """``(attribute, group, metric, report path, replicate path, higher_is_better)`` of every compared number."""
-    paths = [("all", "all", k, ("overall", k), ("overall", k), False)
-             for k in report["overall"] if k == "eer" or k.startswith("min_dcf@")]
+    calibrated = "cllr" in report["overall"]
+    overall = [k for k in report["overall"] if k == "eer" or k.startswith("min_dcf@")]
+    if calibrated:
+        overall += [*CALIBRATION_OVERALL, *(k for k in report["overall"] if k.startswith("act_dcf@"))]
+    paths = [("all", "all", k, ("overall", k), ("overall", k), False) for k in overall]
+    summaries = {**SUMMARIES, **(dict.fromkeys(CALIBRATION_SUMMARIES, False) if calibrated else {})}
     for attribute, part in report["attributes"].items():
         for group in part["groups"]:
-            paths.append((attribute, group, "eer", ("attributes", attribute, "groups", group, "eer"),
-                          (attribute, "groups", group, "eer"), False))
-        for key, higher in SUMMARIES.items():
+            for key in ("eer", *(CALIBRATION_GROUP if calibrated else ())):
+                paths.append((attribute, group, key, ("attributes", attribute, "groups", group, key),
+                              (attribute, "groups", group, key), False))
+        for key, higher in summaries.items():
             paths.append((attribute, "(summary)", key, ("attributes", attribute, "summary", key),
                           (attribute, "summary", key), higher))
     return paths
@@ -128,12 +137,15 @@ def paired_comparison(report_a: dict, report_b: dict, replicates_a: list, replic
 
 
 _LABELS = {"eer": "EER (%)", "eer_gap_abs": "gap, abs. EER difference (pp)", "eer_gap_rel": "gap, relative",
-           "eer_std": "std of EER (pp)", "fdr": "FDR (1 = fair)", "garbe": "GARBE (0 = fair)"}
+           "eer_std": "std of EER (pp)", "fdr": "FDR (1 = fair)", "garbe": "GARBE (0 = fair)",
+           "cllr": "Cllr (bits)", "min_cllr": "minCllr (bits)", "cal_loss": "calibration loss (bits)",
+           "cllr_gap_abs": "Cllr gap (bits)", "cllr_std": "Cllr std (bits)",
+           "cal_loss_gap_abs": "calibration-loss gap (bits)", "cal_loss_std": "calibration-loss std (bits)"}
 _PERCENT = {"eer", "eer_gap_abs", "eer_std"}
 
 
 def _label(row: dict) -> str:
-    name = _LABELS.get(row["metric"], row["metric"].replace("min_dcf@", "minDCF@"))
+    name = _LABELS.get(row["metric"], row["metric"].replace("min_dcf@", "minDCF@").replace("act_dcf@", "actDCF@"))
     if row["attribute"] == "all":
         return f"overall {name}"
     if row["group"] == "(summary)":

@@ -6,7 +6,7 @@ import numpy as np
 
 from arwsv.io.files import atomic_write
 
-__all__ = ["plot_det", "plot_group_comparison"]
+__all__ = ["plot_det", "plot_group_comparison", "plot_calibration"]
 
 _TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
 
@@ -112,6 +112,49 @@ def plot_group_comparison(reports: dict, path, title: str | None = None) -> None
     axes[0][0].legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_write(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_calibration(panels: dict, path, title: str | None = None) -> None:
+    """Write a PNG of reliability curves, one panel per attribute: each group's claimed LLR (quantile
+    bins of its trials) against the LLR its trials show (:func:`arwsv.evaluation.calibration.reliability`);
+    the diagonal is perfect calibration, below it a group is over-confident.
+
+    Parameters
+    ----------
+    panels : dict attribute -> dict label -> (llr (N,), is_target (N,), cllr)
+        The first label of each panel is drawn in black (all trials).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from arwsv.evaluation.calibration import reliability
+
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 5.0), squeeze=False)
+    for ax, (attribute, panel) in zip(axes[0], panels.items()):
+        low, high = np.inf, -np.inf
+        for i, (label, (llr, is_target, cllr)) in enumerate(panel.items()):
+            claimed, observed = reliability(llr, is_target, bins=12)
+            if not len(claimed):
+                continue
+            style = {"color": "black", "linewidth": 2.2} if i == 0 else {"linewidth": 1.4}
+            ax.plot(claimed, observed, marker="o", markersize=3, label=f"{label} (Cllr {cllr:.3f})", **style)
+            low, high = min(low, claimed.min(), observed.min()), max(high, claimed.max(), observed.max())
+        if np.isfinite(low):
+            ax.plot((low, high), (low, high), color="0.6", linewidth=0.8, linestyle=":")
+        ax.axhline(0, color="0.9", linewidth=0.8)
+        ax.axvline(0, color="0.9", linewidth=0.8)
+        ax.set(xlabel="claimed LLR (bin mean)", ylabel="observed LLR", title=attribute)
+        ax.grid(True, color="0.93")
+        ax.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     with atomic_write(path, mode="wb") as handle:
         fig.savefig(handle, format="png", dpi=110)
