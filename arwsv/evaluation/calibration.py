@@ -40,6 +40,11 @@ __all__ = ["cllr", "pav_llr", "min_cllr", "min_cllr_sorted", "act_dcf", "bayes_t
 LOG2 = math.log(2.0)
 
 
+def _dot(a, b) -> float:
+    """Σ a_i b_i without BLAS (whose threads stall when the cores are busy; einsum's loop does not)."""
+    return float(np.einsum("i,i->", a, b))
+
+
 def _weighted(is_target, weights):
     is_target = np.asarray(is_target, dtype=bool)
     w = np.ones(len(is_target)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -59,23 +64,32 @@ def cllr(llr, is_target, weights=None) -> float:
     return float(0.5 * (miss / n_tgt + fa / n_non) / LOG2)
 
 
+def _run_starts(sorted_scores) -> np.ndarray:
+    """Index of the first trial of each run of equal scores (scores in ascending order)."""
+    return np.concatenate(([0], np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1))
+
+
+def _pav_runs(t, n) -> np.ndarray:
+    """PAV posterior of each run of tied scores from its target and non-target weight (R,) each;
+    nan for runs that weigh nothing (speakers not drawn)."""
+    from sklearn.isotonic import isotonic_regression  # the PAV itself (on data already in order)
+
+    total = t + n
+    used = total > 0
+    posterior = np.full(len(t), np.nan)
+    if used.any():
+        posterior[used] = isotonic_regression(t[used] / total[used], sample_weight=total[used], increasing=True)
+    return posterior
+
+
 def _pav_blocks(sorted_scores, tgt_w, non_w):
     """PAV on trials in ascending score order, ties pooled: per run of equal scores its target and
     non-target weight, the run's PAV posterior, and the run index of every trial."""
-    from sklearn.isotonic import isotonic_regression  # the PAV itself (on data already in order)
-
-    starts = np.concatenate(([0], np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1))
+    starts = _run_starts(sorted_scores)
     marks = np.zeros(len(sorted_scores), dtype=np.int64)
     marks[starts] = 1
-    run_of = np.cumsum(marks) - 1
-    t = np.add.reduceat(tgt_w, starts)
-    n = np.add.reduceat(non_w, starts)
-    total = t + n
-    used = total > 0  # runs whose trials all weigh 0 (speakers not drawn) take no part
-    posterior = np.full(len(starts), np.nan)
-    if used.any():
-        posterior[used] = isotonic_regression(t[used] / total[used], sample_weight=total[used], increasing=True)
-    return t, n, posterior, run_of
+    t, n = np.add.reduceat(tgt_w, starts), np.add.reduceat(non_w, starts)
+    return t, n, _pav_runs(t, n), np.cumsum(marks) - 1
 
 
 def _posterior_llr(posterior, prior):
@@ -100,18 +114,30 @@ def pav_llr(scores, is_target, weights=None) -> np.ndarray:
     return out
 
 
-def min_cllr_sorted(sorted_scores, tgt_w, non_w) -> float:
+def min_cllr_sorted(sorted_scores, tgt_w, non_w, starts=None) -> float:
     """minCllr of trials already in ascending score order, given each trial's target and
-    non-target weight (N,) each (one of them 0 per trial). The bootstrap's entry point."""
+    non-target weight (N,) each (one of them 0 per trial); ``starts``: the runs of tied scores,
+    if known. The bootstrap's entry point."""
     if len(sorted_scores) == 0:
         return float("nan")
-    t, n, posterior, _ = _pav_blocks(sorted_scores, tgt_w, non_w)
+    starts = _run_starts(sorted_scores) if starts is None else starts
+    return _min_cllr_runs(np.add.reduceat(tgt_w, starts), np.add.reduceat(non_w, starts))
+
+
+def _min_cllr_runs(t, n) -> float:
+    """minCllr from the target and non-target weight of each run of tied scores (R,) each."""
     n_tgt, n_non = t.sum(), n.sum()
     if n_tgt <= 0 or n_non <= 0:
         return float("nan")
+    used = (t + n) > 0  # runs of undrawn speakers take no part
+    t, n = t[used], n[used]
+    posterior = _pav_runs(t, n)
+    # PAV pools runs into blocks of one posterior: sum each block's weights and pay once per block
+    blocks = _run_starts(posterior)
+    t, n, posterior = np.add.reduceat(t, blocks), np.add.reduceat(n, blocks), posterior[blocks]
     with np.errstate(divide="ignore", invalid="ignore"):
-        # per run: targets pay -log2 of the posterior odds scaled to P_tar = ½, non-targets likewise;
-        # a run with no targets (posterior 0) costs its targets nothing (there are none): 0 * inf -> 0
+        # targets pay -log2 of the posterior odds scaled to P_tar = ½, non-targets likewise; a block
+        # with no targets (posterior 0) costs its targets nothing (there are none): 0 * inf -> 0
         llr = np.log(posterior) - np.log1p(-posterior) - (math.log(n_tgt) - math.log(n_non))
         miss = np.where(t > 0, t * np.logaddexp(0.0, -llr), 0.0).sum()
         fa = np.where(n > 0, n * np.logaddexp(0.0, llr), 0.0).sum()
@@ -171,44 +197,52 @@ class AffineCalibration:
     def fit(self, scores, is_target, weights=None, init=None) -> "AffineCalibration":
         """Fit on scores (N,) and target flags (N,); needs both classes. ``init``: a starting
         ``(slope, offset)`` [default: the two-Gaussian LLR of these trials]."""
-        from scipy.special import expit
-
         s = np.asarray(scores, dtype=np.float64)
         is_target, w = _weighted(is_target, weights)
-        n_tgt, n_non = w[is_target].sum(), w[~is_target].sum()
-        if n_tgt <= 0 or n_non <= 0:
-            raise ValueError("calibration needs target and non-target trials")
-        # per-trial weight of the objective, signed by class: the loss of trial i is log(1 + e^{-y_i z_i})
-        y = np.where(is_target, 1.0, -1.0)
-        cy = np.where(is_target, self.prior / n_tgt, -(1.0 - self.prior) / n_non) * w  # cw * y
-        cw = np.abs(cy)
-        ss = s * s
+        return self.fit_classes(s[is_target], s[~is_target], None if weights is None else w[is_target],
+                                None if weights is None else w[~is_target], init=init)
+
+    def fit_classes(self, target_scores, nontarget_scores, target_weights=None, nontarget_weights=None,
+                    init=None) -> "AffineCalibration":
+        """:meth:`fit` on the two classes' scores given apart, (N_t,) and (N_n,), optionally weighted."""
+        from scipy.special import expit
+
+        parts = []  # per class: scores, their squares, objective weight of each trial, sign y
+        for scores, weights, y in ((target_scores, target_weights, 1.0), (nontarget_scores, nontarget_weights, -1.0)):
+            x = np.asarray(scores, dtype=np.float64)
+            w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+            total = w.sum()
+            if total <= 0:
+                raise ValueError("calibration needs target and non-target trials")
+            share = self.prior if y > 0 else 1.0 - self.prior
+            parts.append((x, x * x, w * (share / total), y, float(_dot(w, x) / total)))
         shift = math.log(self.prior) - math.log1p(-self.prior)
         if init is None:
             # start from the LLR of two equal-variance Gaussians fitted to the classes: near the optimum for
             # most score distributions (Newton then needs a few steps), from these trials alone
-            mt, mn = (w[is_target] @ s[is_target]) / n_tgt, (w[~is_target] @ s[~is_target]) / n_non
-            var = 0.5 * ((w[is_target] @ (s[is_target] - mt) ** 2) / n_tgt + (w[~is_target] @ (s[~is_target] - mn) ** 2) / n_non)
+            (xt, _, ct, _, mt), (xn, _, cn, _, mn) = parts
+            var = _dot(ct, (xt - mt) ** 2) / ct.sum() / 2 + _dot(cn, (xn - mn) ** 2) / cn.sum() / 2
             slope = (mt - mn) / var if var > 0 else 1.0
             theta = np.array([slope, -slope * (mt + mn) / 2])
         else:
             theta = np.array(init, dtype=np.float64)
 
         def evaluate(th):
-            """(objective, σ(y z)) at th; the loss of a trial is -log σ(y z) (inf where it underflows:
-            the step is then halved)."""
-            q = expit(y * (th[0] * s + th[1] + shift))
+            """(objective, σ(y z) per class) at th; a trial's loss is -log σ(y z) (inf where it
+            underflows: the step is then halved)."""
+            qs = [expit(y * (th[0] * x + (th[1] + shift))) for x, _, _, y, _ in parts]
             with np.errstate(divide="ignore"):
-                return float(cw @ -np.log(q)), q
+                return float(sum(-_dot(c, np.log(q)) for (_, _, c, _, _), q in zip(parts, qs))), qs
 
-        value, q = evaluate(theta)
+        value, qs = evaluate(theta)
         for it in range(1, self.max_iter + 1):
-            p = 1.0 - q  # σ(-y z); d loss / d z = -y p
-            g = cy * p
-            h = cw * p * q
-            hs = h @ s
-            grad = -np.array([g @ s, g.sum()])
-            hess = np.array([[h @ ss, hs], [hs, h.sum()]])
+            grad, hess = np.zeros(2), np.zeros((2, 2))
+            for (x, xx, c, y, _), q in zip(parts, qs):
+                p = 1.0 - q  # σ(-y z); d loss / d z = -y p, d² loss / d z² = p q
+                g, h = c * p, c * p * q
+                hx = _dot(h, x)
+                grad -= y * np.array([_dot(g, x), g.sum()])
+                hess += np.array([[_dot(h, xx), hx], [hx, h.sum()]])
             try:
                 step = np.linalg.solve(hess + 1e-12 * np.eye(2), grad)
             except np.linalg.LinAlgError:
@@ -216,14 +250,14 @@ class AffineCalibration:
             t = 1.0
             while t > 1e-10:  # halve until the objective does not rise (Newton can overshoot)
                 candidate = theta - t * step
-                new, q_new = evaluate(candidate)
+                new, qs_new = evaluate(candidate)
                 if new <= value:
                     break
                 t /= 2
             else:
                 break
             done = abs(value - new) <= self.tol * max(1.0, abs(value))
-            theta, value, q, self.n_iter_ = candidate, new, q_new, it
+            theta, value, qs, self.n_iter_ = candidate, new, qs_new, it
             if done:
                 break
         self.slope_, self.offset_ = float(theta[0]), float(theta[1])
@@ -258,18 +292,27 @@ def cross_validated_llr(scores, is_target, enrol_spk, test_spk, n_speakers: int,
     is_target = np.asarray(is_target, dtype=bool)
     fold = speaker_folds(n_speakers, folds, seed)
     fe, ft = fold[np.asarray(enrol_spk)], fold[np.asarray(test_spk)]
-    lo, hi = np.minimum(fe, ft), np.maximum(fe, ft)
-    model = lo * folds + hi
+    model = np.minimum(fe, ft) * folds + np.maximum(fe, ft)
+    # the trials of each fold pair ("cell"), split by class, once: a model's training set is the
+    # union of the cells that touch neither of its folds, so no pass over all trials per model
+    keys = np.unique(model)
+    by_cell = np.argsort(model, kind="stable")
+    bounds = np.searchsorted(model[by_cell], keys, side="left").tolist() + [len(model)]
+    cells = {}
+    for key, lo, hi in zip(keys.tolist(), bounds[:-1], bounds[1:]):
+        rows = by_cell[lo:hi]
+        cells[key] = (scores[rows[is_target[rows]]], scores[rows[~is_target[rows]]])
     llr = np.empty(len(scores))
-    for key in np.unique(model):
-        f, g = divmod(int(key), folds)
-        learn = (fe != f) & (fe != g) & (ft != f) & (ft != g)
-        if not (is_target[learn].any() and (~is_target[learn]).any()):
+    for key, lo, hi in zip(keys.tolist(), bounds[:-1], bounds[1:]):
+        f, g = divmod(key, folds)
+        allowed = [k for k in cells if not {*divmod(k, folds)} & {f, g}]
+        tgt = np.concatenate([cells[k][0] for k in allowed]) if allowed else np.zeros(0)
+        non = np.concatenate([cells[k][1] for k in allowed]) if allowed else np.zeros(0)
+        if not (len(tgt) and len(non)):
             raise ValueError(f"fold pair ({f}, {g}) leaves no target or no non-target trial to calibrate on; "
                              f"too few speakers for {folds} folds")
-        use = model == key
-        fitted = AffineCalibration(prior).fit(scores[learn], is_target[learn])
-        llr[use] = fitted.transform(scores[use])
+        rows = by_cell[lo:hi]
+        llr[rows] = AffineCalibration(prior).fit_classes(tgt, non).transform(scores[rows])
     return llr, model
 
 
@@ -306,7 +349,11 @@ class CalibrationTerms:
     def _prepare(self) -> None:
         from scipy import sparse
 
-        self.order = np.argsort(self.llr, kind="stable")
+        self.order = order = np.argsort(self.llr, kind="stable")
+        self._sorted_llr = self.llr[order]
+        self._starts = _run_starts(self._sorted_llr) if len(order) else np.zeros(0, dtype=np.int64)
+        self._sorted_tgt = self.is_target[order]
+        self._sorted_enrol, self._sorted_test = self.enrol[order], self.test[order]
         tgt, non = self.is_target, ~self.is_target
         te, ne, nt = self.enrol[tgt], self.enrol[non], self.test[non]
 
@@ -344,10 +391,10 @@ class CalibrationTerms:
         if n_tgt <= 0 or n_non <= 0:
             return {"cllr": nan, "min_cllr": nan, "cal_loss": nan, **{f"act_dcf@{p:g}": nan for p in self.p_targets}}
         out = {"cllr": 0.5 * (float(c @ self._t_cllr) / n_tgt + float(c @ (self._n_cllr @ c)) / n_non)}
-        e = c[self.enrol[self.order]]
-        weights = np.where(self.is_target[self.order], e, e * c[self.test[self.order]])
-        tgt_w = np.where(self.is_target[self.order], weights, 0.0)
-        out["min_cllr"] = min_cllr_sorted(self.llr[self.order], tgt_w, weights - tgt_w)
+        e = c[self._sorted_enrol]
+        tgt_w = np.where(self._sorted_tgt, e, 0.0)
+        non_w = np.where(self._sorted_tgt, 0.0, e * c[self._sorted_test])
+        out["min_cllr"] = _min_cllr_runs(np.add.reduceat(tgt_w, self._starts), np.add.reduceat(non_w, self._starts))
         out["cal_loss"] = out["cllr"] - out["min_cllr"]
         for p in self.p_targets:
             fnmr = float(c @ self._misses[p]) / n_tgt
