@@ -25,6 +25,18 @@ def _thin(x: np.ndarray, y: np.ndarray, resolution: float = 0.01):
     return x[keep], y[keep]
 
 
+def _save(fig, path, title: str | None, title_size=None) -> None:
+    """Title, tight layout, and an atomic PNG write; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title, fontsize=title_size)
+    fig.tight_layout()
+    with atomic_write(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+
+
 def plot_det(curves: dict, path, title: str | None = None) -> None:
     """Write a PNG with one DET panel per attribute.
 
@@ -57,12 +69,7 @@ def plot_det(curves: dict, path, title: str | None = None) -> None:
                xlabel="false match rate (%)", ylabel="false non-match rate (%)", title=attribute)
         ax.grid(True, color="0.9")
         ax.legend(fontsize=7, loc="upper right")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_write(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def plot_group_comparison(reports: dict, path, title: str | None = None) -> None:
@@ -110,12 +117,7 @@ def plot_group_comparison(reports: dict, path, title: str | None = None) -> None
         ax.set(title=attribute, ylabel="EER (%)" if attribute == "overall" else None)
         ax.grid(True, axis="y", color="0.9")
     axes[0][0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_write(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
+    _save(fig, path, title, title_size=10)
 
 
 def plot_calibration(panels: dict, path, title: str | None = None) -> None:
@@ -153,9 +155,4 @@ def plot_calibration(panels: dict, path, title: str | None = None) -> None:
         ax.set(xlabel="claimed LLR (bin mean)", ylabel="observed LLR", title=attribute)
         ax.grid(True, color="0.93")
         ax.legend(fontsize=7, loc="upper left")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_write(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
+    _save(fig, path, title)
