@@ -9,9 +9,10 @@ Two pieces, used from a SpeechBrain hparams file and train script
   weights it equals SpeechBrain's loss.
 - :class:`ARWBrain`: subclass it instead of ``sb.Brain``. It adds the adversary (its own
   optimiser in ``optimizers_dict``, so ``freeze_optimizers`` applies; frozen during the
-  warm-up), the min-max step inside ``fit_batch`` (one forward; the learner loss uses detached
-  weights, the adversary loss uses detached predictions, so one backward updates each side in
-  its own direction, under SpeechBrain's AMP scaler and gradient accumulation), k-means region
+  warm-up), the min-max step inside ``fit_batch`` (one forward and one pass through the cost:
+  each sample's loss, weighed by detached weights for the learner and, itself detached, by the
+  weights for the adversary, so one backward updates each side in its own direction, under
+  SpeechBrain's AMP scaler and gradient accumulation; ``compute_cost`` needs ``per_sample``), k-means region
   priors, and checkpointing of the adversary, its optimiser and the ARW state through the
   recipe's ``Checkpointer``. In a classification recipe there are no pairs: ARW weighs samples
   (λ_i) in the AAM-softmax.
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 
 from arwsv.training.checkpoint import load_state, save_state
 from arwsv.training.distributed import refit_regions
+from arwsv.training.losses import AAMSoftmaxLoss
 from arwsv.training.reweighting import RegionPriors, sample_weights
 
 __all__ = ["WeightedAAMCost", "ARWBrain", "ARWState"]
@@ -48,13 +50,14 @@ class WeightedAAMCost(torch.nn.Module):
         self.margin = AdditiveAngularMargin(margin=margin, scale=scale)
 
     def forward(self, predictions, targets, lengths=None, sample_weights=None):
+        return AAMSoftmaxLoss.reduce(self.per_sample(predictions, targets), sample_weights)
+
+    def per_sample(self, predictions, targets):
+        """Each sample's AAM cross-entropy (B,): the terms ``forward`` weighs."""
         cosine = predictions.squeeze(1)
         targets = targets.reshape(-1).long()
         logits = self.margin(cosine, F.one_hot(targets, cosine.shape[-1]).to(cosine.dtype))
-        terms = F.cross_entropy(logits, targets, reduction="none")
-        if sample_weights is None:
-            return terms.mean()
-        return (sample_weights * terms).sum() / sample_weights.sum()
+        return F.cross_entropy(logits, targets, reduction="none")
 
 
 class ARWState:
@@ -135,12 +138,15 @@ class ARWBrain(sb.Brain):
                 outputs = self.compute_forward(batch, sb.Stage.TRAIN)
                 predictions, embeddings, lens = outputs
                 region = regions.assign(embeddings) if regions is not None else None
-                # the adversary sees the detached embedding and region; the learner sees detached weights
+                # the adversary sees the detached embedding and region; the learner sees detached weights.
+                # One pass through the cost: each sample's loss, weighed by detached λ for the learner
+                # and, detached itself, by λ for the adversary
                 lam = sample_weights(self.modules.adversary(embeddings.detach(), region).float())
                 spkid = batch.spk_id_encoded.data.to(self.device)
-                adversary_loss = -self.hparams.compute_cost(predictions.detach(), spkid, lens, sample_weights=lam)
+                terms = self.hparams.compute_cost.per_sample(predictions, spkid)
+                adversary_loss = -AAMSoftmaxLoss.reduce(terms.detach(), lam)
                 self._weights = lam.detach() if self.arw_active else None
-                loss = self.compute_objectives(outputs, batch, sb.Stage.TRAIN)
+                loss = AAMSoftmaxLoss.reduce(terms, self._weights)
             total = loss + adversary_loss if self.arw_active else loss
             scaled = self.scaler.scale(total / self.grad_accumulation_factor)
             self.check_loss_isfinite(scaled)

@@ -13,14 +13,21 @@ Every loss takes explicit weights and returns a scalar:
 - :class:`AAMSoftmaxLoss`: additive angular margin softmax (SpeechBrain's ``AdditiveAngularMargin``
   on a cosine classifier) with per-sample weights, ``sum_i λ_i CE_i / sum_i λ_i``.
 - :class:`MetricLoss`: the pairwise loss, the AAM loss, or their sum (a recipe switch).
+
+Each loss also splits into its **terms** (per-sample and per-pair losses, one pass through the
+loss head) and a **reduction** of the terms under weights (no parameters). The min-max loop
+computes the terms once: the learner's loss reduces them under the adversary's (detached)
+weights, the adversary's objective reduces the same terms detached, so ARW costs no second pass.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PairwiseLogisticLoss", "AAMSoftmaxLoss", "MetricLoss", "pair_targets"]
+__all__ = ["PairwiseLogisticLoss", "AAMSoftmaxLoss", "MetricLoss", "LossTerms", "pair_targets"]
 
 
 def pair_targets(speakers: torch.Tensor):
@@ -56,11 +63,16 @@ class PairwiseLogisticLoss(torch.nn.Module):
 
     def forward(self, embeddings, speakers, pair_weights=None):
         terms, same = self.pair_terms(embeddings, speakers)
+        return self.reduce(terms, same, pair_weights, zero=embeddings.sum() * 0.0)
+
+    @staticmethod
+    def reduce(terms, same, pair_weights=None, zero=None):
+        """The balanced weighted mean of per-pair losses (M,) with target mask (M,); ``zero``: the
+        value (keeping the graph) when there is no pair at all."""
         weights = torch.ones_like(terms) if pair_weights is None else pair_weights
         # a batch that lost audio may lack one kind of pair: average over the kinds present
-        # (a zero loss that keeps the graph when there is no pair at all)
         present = [mask for mask in (same, ~same) if mask.any()]
-        loss = embeddings.sum() * 0.0
+        loss = terms.sum() * 0.0 if zero is None else zero
         for mask in present:
             w = weights[mask]
             loss = loss + (w * terms[mask]).sum() / w.sum() / len(present)
@@ -88,7 +100,11 @@ class AAMSoftmaxLoss(torch.nn.Module):
         return F.cross_entropy(logits, speakers, reduction="none")
 
     def forward(self, embeddings, speakers, sample_weights=None):
-        terms = self.per_sample(embeddings, speakers)
+        return self.reduce(self.per_sample(embeddings, speakers), sample_weights)
+
+    @staticmethod
+    def reduce(terms, sample_weights=None):
+        """``sum_i λ_i CE_i / sum_i λ_i`` of per-sample losses (B,); the mean without weights."""
         if sample_weights is None:
             return terms.mean()
         return (sample_weights * terms).sum() / sample_weights.sum()
@@ -97,7 +113,9 @@ class AAMSoftmaxLoss(torch.nn.Module):
 class MetricLoss(torch.nn.Module):
     """The recipe's loss: ``pairwise``, ``aam`` or both (summed, AAM scaled by ``aam_weight``).
 
-    ``forward(embeddings (B, D), speakers (B,), sample_weights (B,) or None, pair_weights (M,) or None)``.
+    ``forward(embeddings (B, D), speakers (B,), sample_weights (B,) or None, pair_weights (M,) or None)``;
+    ``forward(..., terms=True)`` returns the :class:`LossTerms` instead (one pass through the head,
+    through a DDP wrapper too), and :meth:`reduce` turns terms and weights into the same scalar.
     """
 
     def __init__(self, pairwise: PairwiseLogisticLoss | None = None, aam: AAMSoftmaxLoss | None = None,
@@ -107,10 +125,40 @@ class MetricLoss(torch.nn.Module):
             raise ValueError("MetricLoss needs a pairwise loss, an AAM loss, or both")
         self.pairwise, self.aam, self.aam_weight = pairwise, aam, aam_weight
 
-    def forward(self, embeddings, speakers, sample_weights=None, pair_weights=None):
-        loss = 0.0
+    def forward(self, embeddings, speakers, sample_weights=None, pair_weights=None, terms: bool = False):
+        pairs = same = None
         if self.pairwise is not None:
-            loss = loss + self.pairwise(embeddings, speakers, pair_weights)
-        if self.aam is not None:
-            loss = loss + self.aam_weight * self.aam(embeddings, speakers, sample_weights)
+            pairs, same = self.pairwise.pair_terms(embeddings, speakers)
+        sample = None if self.aam is None else self.aam.per_sample(embeddings, speakers)
+        parts = LossTerms(embeddings.sum() * 0.0, pairs, same, sample)
+        return parts if terms else self.reduce(parts, sample_weights, pair_weights)
+
+    def reduce(self, terms: "LossTerms", sample_weights=None, pair_weights=None, which: str = "loss"):
+        """The loss from its terms under weights: the whole loss (``which="loss"``), or only its
+        ``"pairs"`` or ``"aam"`` term (what an adversary may maximise)."""
+        loss = 0.0
+        if terms.pairs is not None and which in ("loss", "pairs"):
+            loss = loss + PairwiseLogisticLoss.reduce(terms.pairs, terms.same, pair_weights, zero=terms.zero)
+        if terms.sample is not None and which == "loss":
+            loss = loss + self.aam_weight * AAMSoftmaxLoss.reduce(terms.sample, sample_weights)
+        if terms.sample is not None and which == "aam":  # the term alone, unscaled
+            loss = loss + AAMSoftmaxLoss.reduce(terms.sample, sample_weights)
         return loss
+
+
+class LossTerms(NamedTuple):
+    """Per-pair losses ``pairs`` (M,) with the target mask ``same`` (M,), per-sample AAM losses
+    ``sample`` (B,) (None where the recipe has no such term), and ``zero``, a 0 that keeps the
+    graph. A named tuple, so a DDP-wrapped loss can return it."""
+
+    zero: torch.Tensor
+    pairs: torch.Tensor | None = None
+    same: torch.Tensor | None = None
+    sample: torch.Tensor | None = None
+
+    def detach(self) -> "LossTerms":
+        """The same values, cut from the learner's graph (what the adversary ascends on)."""
+        def cut(t):
+            return None if t is None else t.detach()
+
+        return LossTerms(cut(self.zero), cut(self.pairs), self.same, cut(self.sample))

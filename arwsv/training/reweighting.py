@@ -181,10 +181,13 @@ class RegionPriors:
         self.centroids: torch.Tensor | None = None
         self.fits = 0
         self.last_fit_step = -1
+        self._on_device = None  # (centroids, their copy on the embeddings' device)
 
     def update(self, embeddings: torch.Tensor) -> None:
-        new = F.normalize(embeddings.detach().float().cpu(), dim=-1)
-        self.bank = new if self.bank is None else torch.cat([self.bank, new])[-self.bank_size:]
+        # the bank stays on the embeddings' device: copying each batch to the host would make the GPU
+        # wait every step; it moves to the CPU only for a refit or a checkpoint
+        new = F.normalize(embeddings.detach().float(), dim=-1)
+        self.bank = new if self.bank is None else torch.cat([self.bank.to(new.device), new])[-self.bank_size:]
 
     def due(self, step: int) -> bool:
         ready = self.bank is not None and len(self.bank) >= max(self.regions, 2)
@@ -200,7 +203,7 @@ class RegionPriors:
             kmeans = KMeans(n_clusters=self.regions, n_init=3, random_state=self.seed)
         else:  # start from the last centroids, so region r stays region r and its learned prior keeps meaning
             kmeans = KMeans(n_clusters=self.regions, init=self.centroids.numpy().astype(np.float64), n_init=1)
-        kmeans.fit(self.bank.numpy().astype(np.float64))
+        kmeans.fit(self.bank.cpu().numpy().astype(np.float64))
         self.centroids = F.normalize(torch.from_numpy(kmeans.cluster_centers_).float(), dim=-1)
         self.fits += 1
         self.last_fit_step = step
@@ -210,11 +213,13 @@ class RegionPriors:
         if self.centroids is None:
             return torch.zeros(len(embeddings), dtype=torch.long, device=embeddings.device)
         unit = F.normalize(embeddings.detach().float(), dim=-1)
-        return (unit @ self.centroids.to(unit.device).T).argmax(dim=-1)
+        if self._on_device is None or self._on_device[0] is not self.centroids or self._on_device[1].device != unit.device:
+            self._on_device = (self.centroids, self.centroids.to(unit.device))  # one copy per fit, not per step
+        return (unit @ self._on_device[1].T).argmax(dim=-1)
 
     def state_dict(self) -> dict:
-        return {"bank": self.bank, "centroids": self.centroids, "fits": self.fits,
-                "last_fit_step": self.last_fit_step, "regions": self.regions}
+        return {"bank": None if self.bank is None else self.bank.cpu(), "centroids": self.centroids,
+                "fits": self.fits, "last_fit_step": self.last_fit_step, "regions": self.regions}
 
     def load_state_dict(self, state: dict) -> None:
         if state["regions"] != self.regions:

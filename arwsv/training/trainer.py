@@ -73,13 +73,17 @@ class MinMaxTrainer:
         self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
         self.holdout, self._holdout_epoch = holdout, (None, None, 0)  # (epoch, its batches, batches before it)
         self.step, self.window = 0, defaultdict(list)
-        self._lam_sum, self._lam_count = defaultdict(float), defaultdict(int)  # per speaker, this epoch
+        self._regions_seen = []  # (regions (B,), λ (B,)) of the steps since the last log
+        self._lam_log = []  # (speakers (B,), λ (B,)) of each step this epoch, on the device until epoch end
 
     # --- one step ----------------------------------------------------------------------------
 
-    def _weights(self, feats, emb, region):
+    def _weights(self, feats, emb, region, terms):
         """λ (B,) and pair weights (M,): uniform (None, None) for the baseline and during warm-up,
-        fixed for the oracle, else the adversary's after its ascent step(s) on this batch."""
+        fixed for the oracle, else the adversary's after its ascent step(s) on this batch.
+
+        The adversary ascends on ``terms`` (the learner's per-sample and per-pair losses of this
+        step, detached): the loss head runs once per step, for both players."""
         if self.method == "none" or self.step < self.s["warmup_steps"]:
             return None, None
         rows, cols, _ = pair_targets(self._spk)
@@ -88,34 +92,27 @@ class MinMaxTrainer:
             return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
         x = adversary_input(self.method, self.s["adversary_input"], feats, emb, self._spk)
         # what the adversary ascends on: this batch, or a batch of held-out speakers
-        on = self._holdout_view() if self.holdout is not None else (x, region, emb.detach(), self._spk, rows, cols)
-        on_x, on_region, on_emb, on_spk, on_rows, on_cols = on
-        head = [p for p in self.loss_plain.parameters() if p.requires_grad]
-        for p in head:  # the adversary's pass must not touch the learner's loss head
-            p.requires_grad_(False)
-        for _ in range(self.s["adversary_steps"]):  # maximise: descend on the negated loss
-            lam = sample_weights(self.adversary(on_x, on_region))
-            pair_w = pairwise_weights(lam, on_rows, on_cols, self.s["pair_rule"])
-            loss = -self._adversary_objective(on_emb, on_spk, lam, pair_w)
-            self.adversary_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.adversary_optimizer.step()
-        for p in head:
-            p.requires_grad_(True)
+        on = self._holdout_view() if self.holdout is not None else (x, region, terms.detach(), rows, cols)
+        self._ascend(*on)
         with torch.no_grad():
             lam = sample_weights(self.adversary_plain(x, region))
         return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
 
-    def _adversary_objective(self, emb, spk, lam, pair_w):
+    def _ascend(self, x, region, terms, rows, cols) -> None:
+        """``adversary_steps`` gradient steps of the adversary that **maximise** its objective on
+        fixed (detached) loss terms: only the adversary's weights carry gradient."""
+        for _ in range(self.s["adversary_steps"]):
+            lam = sample_weights(self.adversary(x, region))
+            loss = -self._adversary_objective(terms, lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"]))
+            self.adversary_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.adversary_optimizer.step()
+
+    def _adversary_objective(self, terms, lam, pair_w):
         """What the adversary maximises: the learner's whole loss, or one of its terms. ``aam``
         contrasts each sample with every training speaker's prototype (its same-group confusers
         included), ``pairs`` only with the in-batch samples (random P x K: mostly other groups)."""
-        which = self.s.get("adversary_objective", "loss")
-        if which == "aam":
-            return self.loss_plain.aam(emb, spk, lam)
-        if which == "pairs":
-            return self.loss_plain.pairwise(emb, spk, pair_w)
-        return self.loss_plain(emb, spk, lam, pair_w)
+        return self.loss_plain.reduce(terms, lam, pair_w, which=self.s.get("adversary_objective", "loss"))
 
     def _holdout_batch(self):
         """The held-out batch of this step: the held-out sampler's epochs laid end to end, step t
@@ -131,8 +128,8 @@ class MinMaxTrainer:
         return next(iter(dataset.loader([batches[self.step - before]])))
 
     def _holdout_view(self):
-        """(adversary input, regions, embeddings, speakers, pair rows, pair cols) of the held-out batch,
-        embedded by the current model in eval mode (BatchNorm statistics untouched) without gradient."""
+        """(adversary input, regions, loss terms, pair rows, pair cols) of the held-out batch, embedded
+        by the current model in eval mode (BatchNorm statistics untouched) without gradient."""
         batch = self._holdout_batch()
         keep = batch.ok.to(self.device)
         wavs, lengths = batch.sig.data.to(self.device)[keep], batch.sig.lengths.to(self.device)[keep]
@@ -143,12 +140,13 @@ class MinMaxTrainer:
             feats = self.features(wavs, lengths)
             emb = self.model(feats, lengths).squeeze(1)
             rows, cols, _ = pair_targets(spk)
-            self.window["holdout_pair_loss"].append(float(self.loss_plain.pairwise(emb, spk)))
+            terms = self.loss_plain(emb, spk, terms=True)
+            self.window["holdout_pair_loss"].append(float(self.loss_plain.reduce(terms, which="pairs")))
         for m in (self.features, self.model):
             m.train()
         region = self.regions.assign(emb) if self.regions is not None else None
         x = adversary_input(self.method, self.s["adversary_input"], feats, emb, spk)
-        return x, region, emb, spk, rows, cols
+        return x, region, terms, rows, cols
 
     def train_step(self, batch) -> float:
         """One learner step; with ``accumulate`` N the batch is split into N slices of P/N x K whose
@@ -165,8 +163,9 @@ class MinMaxTrainer:
             emb = self.model(feats, lengths[keep]).squeeze(1)
             self._spk = batch.spk[part].to(self.device)[keep]
             region = self.regions.assign(emb) if self.regions is not None else None
-            lam, pair_w = self._weights(feats, emb, region)
-            loss = self.loss(emb, self._spk, lam, pair_w)
+            terms = self.loss(emb, self._spk, terms=True)  # the loss head's one pass (through DDP when wrapped)
+            lam, pair_w = self._weights(feats, emb, region, terms)
+            loss = self.loss_plain.reduce(terms, lam, pair_w)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss is {loss.item()} at step {self.step + 1}; stopped without saving, the "
                                     f"last good checkpoint ({self.checkpointer.latest()}) is intact")
@@ -180,9 +179,7 @@ class MinMaxTrainer:
             ddp.refit_regions(self.regions, self.step + 1)
         self._record(value, lam, region)
         if lam is not None:  # who got weight, for reports made afterwards with labels training never saw
-            for spk, weight in zip(self._spk.tolist(), lam.tolist()):
-                self._lam_sum[spk] += weight
-                self._lam_count[spk] += 1
+            self._lam_log.append((self._spk.detach(), lam.detach()))
         return value
 
     def _speaker_regions(self, epoch: int, dataset=None, sampler=None, k=None) -> list:
@@ -212,21 +209,25 @@ class MinMaxTrainer:
     # --- bookkeeping -------------------------------------------------------------------------
 
     def _record(self, loss, lam, region):
+        """Keep this step's statistics; as tensors, so that the GPU is not waited for before the log."""
         self.window["loss"].append(loss)
         if lam is not None:
             top = torch.sort(lam, descending=True).values[: max(1, round(0.1 * len(lam)))]
-            self.window["lam_min"].append(float(lam.min()))
-            self.window["lam_mean"].append(float(lam.mean()))
-            self.window["lam_max"].append(float(lam.max()))
-            self.window["top10_share"].append(float(top.sum() / lam.sum()))
+            self.window["lam_min"].append(lam.min())
+            self.window["lam_mean"].append(lam.mean())
+            self.window["lam_max"].append(lam.max())
+            self.window["top10_share"].append(top.sum() / lam.sum())
             if region is not None:
-                for r in torch.unique(region).tolist():
-                    self.window[f"region{r}_lam"].append(float(lam[region == r].mean()))
+                self._regions_seen.append((region, lam))
 
     def _log(self, epoch, since, steps_done) -> dict:
         entry = {"step": self.step, "epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"],
                  "steps_per_s": steps_done / max(time.perf_counter() - since, 1e-9)}
-        entry.update({k: sum(v) / len(v) for k, v in sorted(self.window.items())})
+        for region, lam in self._regions_seen:  # mean λ of each region present in a step
+            for r in torch.unique(region).tolist():
+                self.window[f"region{r}_lam"].append(lam[region == r].mean())
+        self._regions_seen.clear()
+        entry.update({k: sum(float(x) for x in v) / len(v) for k, v in sorted(self.window.items())})
         self.window.clear()
         if ddp.is_main():
             with open(self.log_path, "a", encoding="utf-8") as handle:
@@ -236,16 +237,19 @@ class MinMaxTrainer:
     def _log_speaker_weights(self, epoch) -> None:
         """Append this epoch's mean λ per speaker to ``speaker_weights.csv`` (epoch,spk_id,mean_lambda,n)."""
         path = self.log_path.parent / "speaker_weights.csv"
-        if self._lam_count and ddp.is_main():
+        if self._lam_log and ddp.is_main():
+            import numpy as np
+
+            spk = torch.cat([s for s, _ in self._lam_log]).cpu().numpy()
+            lam = torch.cat([w for _, w in self._lam_log]).cpu().numpy().astype(np.float64)
+            sums, counts = np.bincount(spk, weights=lam), np.bincount(spk)  # in step order, as a running sum
             new = not path.exists()
             with open(path, "a", encoding="utf-8") as handle:
                 if new:
                     handle.write("epoch,spk_id,mean_lambda,n\n")
-                for spk in sorted(self._lam_count):
-                    handle.write(f"{epoch},{self.dataset.speakers[spk]},{self._lam_sum[spk] / self._lam_count[spk]:.6f},"
-                                 f"{self._lam_count[spk]}\n")
-        self._lam_sum.clear()
-        self._lam_count.clear()
+                for s in np.flatnonzero(counts).tolist():
+                    handle.write(f"{epoch},{self.dataset.speakers[s]},{sums[s] / counts[s]:.6f},{counts[s]}\n")
+        self._lam_log.clear()
 
     def _save(self, meta, end_of_epoch=False):
         try:  # every rank takes part (SpeechBrain's Checkpointer synchronises); rank 0 writes

@@ -142,7 +142,7 @@ def test_missing_manifest(tmp_path, capsys):
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(corpus, tmp_path, capsys, monkeypatch):
     from arwsv.training.losses import MetricLoss
 
-    original = MetricLoss.forward
+    original = MetricLoss.reduce  # the learner's loss from its terms, once per step
     calls = {"n": 0}
 
     def flaky(self, *args, **kwargs):
@@ -150,7 +150,7 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(corpus, tmp_path, capsys, 
         value = original(self, *args, **kwargs)
         return value * float("nan") if calls["n"] > 12 else value
 
-    monkeypatch.setattr(MetricLoss, "forward", flaky)
+    monkeypatch.setattr(MetricLoss, "reduce", flaky)
     out = tmp_path / "nan"
     assert main(_args("baseline.yaml", corpus, out, "--epochs=4", "--ckpt_every=2")) == 3
     err = capsys.readouterr().err
