@@ -48,6 +48,9 @@ def run(args) -> int:
     from arwsv.io.files import atomic_write
 
     check_args(args, [args.scores_a, args.scores_b])
+    if args.calibrate_on:  # one development file holds one system's scores, not both
+        raise InputError("--calibrate-on takes one system's development scores; compare two systems with "
+                         "--calibrate (each calibrated on its own trials, speaker-disjoint) or --llr")
     if os.path.realpath(args.scores_a) == os.path.realpath(args.scores_b):
         raise InputError("A and B are the same file; compare two systems' score files", args.scores_b)
     names = _names(args)

@@ -132,8 +132,9 @@ def check_args(args, scores: list) -> None:
     _thresholds(args.threshold)
     if sum(map(bool, (args.llr, args.calibrate, args.calibrate_on))) > 1:
         raise InputError("--llr, --calibrate and --calibrate-on exclude each other")
-    if args.calibration_folds < 3:
-        raise InputError("--calibration-folds must be >= 3 (a trial's two speaker folds are left out of its model)")
+    if not 3 <= args.calibration_folds <= 50:
+        raise InputError("--calibration-folds must be in [3, 50] (a trial's two speaker folds are left out of its "
+                         "model; every pair of folds fits one)")
     if args.calibrate_on and os.path.realpath(args.calibrate_on) in {os.path.realpath(p) for p in scores}:
         raise InputError("--calibrate-on names the evaluated score file; use --calibrate to calibrate a list "
                          "on itself (cross-validated)", args.calibrate_on)
@@ -220,18 +221,27 @@ def calibrate(args, table, path, command: str = "eval") -> tuple:
         raise InputError(f"--calibrate-on: {shared[0]} of its trials are evaluated too (e.g. {shared[1]}); calibrate "
                          "on a separate development list, or use --calibrate", args.calibrate_on)
     model = AffineCalibration().fit(dev.scores, dev.is_target)
+    if not model.slope_ > 0:
+        raise InputError(f"--calibrate-on: the fitted map reverses the score order (slope {model.slope_:.3g}); "
+                         "higher scores must mean 'same speaker'", args.calibrate_on)
     return model.transform(table.scores), {"mode": mode, "file": str(args.calibrate_on), "slope": model.slope_,
                                            "offset": model.offset_}
 
 
 def _shared_trials(table, other) -> tuple:
-    """(count, an example) of the (enrol, test) pairs two score tables share, () if none."""
+    """(count, an example) of the trials two score tables share, () if none: the same pair of
+    utterances in either order, a trailing audio extension ignored (as ``arwsv compare`` matches)."""
+    import re
+
+    extension = re.compile(r"\.(wav|flac|m4a|mp3|ogg|opus|sph)$", re.IGNORECASE)
+
     def pairs(t):
-        names = [str(u) for u in t.utterances]
-        return {f"{names[e]} {names[u]}" for e, u in zip(t.enrol_utt.tolist(), t.test_utt.tolist())}
+        names = [extension.sub("", str(u)) for u in t.utterances]
+        return {tuple(sorted((names[e], names[u]))) for e, u in zip(t.enrol_utt.tolist(), t.test_utt.tolist())}
 
     common = pairs(table) & pairs(other)
-    return (len(common), min(common)) if common else ()
+    return (len(common), " ".join(min(common))) if common else ()
+
 
 
 def read_table(args, path, command: str = "eval"):

@@ -100,7 +100,8 @@ def _posterior_llr(posterior, prior):
 def pav_llr(scores, is_target, weights=None) -> np.ndarray:
     """The LLRs (N,) of the optimal monotone calibration of ``scores`` (N,), trial order kept.
 
-    ±inf where the PAV posterior is 0 or 1 (a score range holding one class only)."""
+    ±inf where the PAV posterior is 0 or 1 (a score range holding one class only); nan everywhere
+    without targets or non-targets."""
     scores = np.asarray(scores, dtype=np.float64)
     is_target, w = _weighted(is_target, weights)
     if len(scores) == 0:
@@ -108,6 +109,8 @@ def pav_llr(scores, is_target, weights=None) -> np.ndarray:
     order = np.argsort(scores, kind="stable")
     tgt_w = np.where(is_target[order], w[order], 0.0)
     t, n, posterior, run_of = _pav_blocks(scores[order], tgt_w, w[order] - tgt_w)
+    if t.sum() <= 0 or n.sum() <= 0:  # one class (or no weight): no likelihood ratio
+        return np.full(len(scores), np.nan)
     prior = t.sum() / (t.sum() + n.sum())
     out = np.empty(len(scores))
     out[order] = _posterior_llr(posterior, prior)[run_of]
@@ -178,8 +181,9 @@ class AffineCalibration:
     Minimises ``π mean_t log(1 + e^-(z)) + (1 - π) mean_n log(1 + e^z)`` with
     ``z = slope * s + offset + logit(π)`` by Newton's method on the two parameters (each step a
     few vectorised passes; ``benchmarks/bench_calibration.py`` compares it with scikit-learn's
-    ``LogisticRegression`` on the same objective). Perfectly separated classes have no finite
-    optimum: the fit then stops after ``max_iter`` steps with a large slope.
+    ``LogisticRegression`` on the same objective). It stops when a full Newton step would gain
+    less than ``tol`` (relative). Perfectly separated classes have no finite optimum: the fit then
+    stops once the loss is below ``tol``, with a large slope.
 
     Parameters
     ----------
@@ -228,38 +232,54 @@ class AffineCalibration:
             theta = np.array(init, dtype=np.float64)
 
         def evaluate(th):
-            """(objective, σ(y z) per class) at th; a trial's loss is -log σ(y z) (inf where it
-            underflows: the step is then halved)."""
-            qs = [expit(y * (th[0] * x + (th[1] + shift))) for x, _, _, y, _ in parts]
-            with np.errstate(divide="ignore"):
-                return float(sum(-_dot(c, np.log(q)) for (_, _, c, _, _), q in zip(parts, qs))), qs
+            """(objective, σ(-y z) per class) at th; a trial's loss is log(1 + e^{-y z}), finite for
+            any finite z (a start far from the optimum cannot make it inf)."""
+            margins = [-y * (th[0] * x + (th[1] + shift)) for x, _, _, y, _ in parts]
+            # log(1 + e^m) = max(m, 0) + log1p(e^-|m|): logaddexp's value, three times faster here
+            value = sum(_dot(c, np.maximum(m, 0.0) + np.log1p(np.exp(-np.abs(m))))
+                        for (_, _, c, _, _), m in zip(parts, margins))
+            return float(value), [expit(m) for m in margins]
 
-        value, qs = evaluate(theta)
-        for it in range(1, self.max_iter + 1):
-            grad, hess = np.zeros(2), np.zeros((2, 2))
-            for (x, xx, c, y, _), q in zip(parts, qs):
-                p = 1.0 - q  # σ(-y z); d loss / d z = -y p, d² loss / d z² = p q
-                g, h = c * p, c * p * q
-                hx = _dot(h, x)
-                grad -= y * np.array([_dot(g, x), g.sum()])
-                hess += np.array([[_dot(h, xx), hx], [hx, h.sum()]])
-            try:
-                step = np.linalg.solve(hess + 1e-12 * np.eye(2), grad)
-            except np.linalg.LinAlgError:
-                break
-            t = 1.0
-            while t > 1e-10:  # halve until the objective does not rise (Newton can overshoot)
-                candidate = theta - t * step
-                new, qs_new = evaluate(candidate)
-                if new <= value:
-                    break
-                t /= 2
-            else:
-                break
-            done = abs(value - new) <= self.tol * max(1.0, abs(value))
-            theta, value, qs, self.n_iter_ = candidate, new, qs_new, it
-            if done:
-                break
+        def newton(theta):
+            """Damped Newton from theta: (theta, iterations, converged)."""
+            value, ps = evaluate(theta)
+            for it in range(1, self.max_iter + 1):
+                grad, hess = np.zeros(2), np.zeros((2, 2))
+                for (x, xx, c, y, _), p in zip(parts, ps):
+                    g, h = c * p, c * p * (1.0 - p)  # d loss / d z = -y p, d² loss / d z² = p (1 - p)
+                    hx = _dot(h, x)
+                    grad -= y * np.array([_dot(g, x), g.sum()])
+                    hess += np.array([[_dot(h, xx), hx], [hx, h.sum()]])
+                try:
+                    step = np.linalg.solve(hess + 1e-12 * np.trace(hess) * np.eye(2), grad)
+                except np.linalg.LinAlgError:
+                    return theta, it - 1, False
+                decrement = float(grad @ step)  # the Newton decrement: how much a full step can gain
+                if not np.isfinite(decrement):  # a saturated start: no curvature to follow
+                    return theta, it - 1, False
+                if decrement / 2 <= self.tol * value + 1e-15:  # relative; the floor ends separable fits
+                    return theta, it - 1, True
+                t = 1.0
+                while t > 1e-10:  # halve until the objective falls (Newton can overshoot)
+                    candidate = theta - t * step
+                    new, ps_new = evaluate(candidate)
+                    if new < value:
+                        break
+                    t /= 2
+                else:
+                    return theta, it - 1, True  # no step gains: as close as float arithmetic gets
+                theta, value, ps = candidate, new, ps_new
+            return theta, self.max_iter, False
+
+        if init is None:
+            # the Gaussian start can saturate the trials (near-separable or quantised scores: a tiny
+            # within-class variance), where Newton finds no curvature: start from the flat map then
+            z_max = max(float(np.max(np.abs(theta[0] * x + theta[1]), initial=0.0)) for x, *_ in parts)
+            if not z_max <= 30.0:
+                theta = np.zeros(2)
+        theta, self.n_iter_, converged = newton(theta)
+        if not converged and init is None and np.any(theta):
+            theta, self.n_iter_, _ = newton(np.zeros(2))
         self.slope_, self.offset_ = float(theta[0]), float(theta[1])
         return self
 

@@ -41,7 +41,7 @@ from arwsv.evaluation.fairness import gap_summary, spread_summary
 from arwsv.evaluation.metrics import SortedTrials
 from arwsv.io.scorefile import ScoreTable
 
-__all__ = ["EvalSettings", "FairnessEvaluation", "OTHER"]
+__all__ = ["EvalSettings", "FairnessEvaluation", "OTHER", "threshold_key"]
 
 OTHER = "other"
 # a group's bootstrap window reaches this many times the largest FMR its point estimates need
@@ -85,6 +85,12 @@ def _dcf_key(p: float) -> str:
     return f"min_dcf@{p:g}"
 
 
+def threshold_key(t: float) -> str:
+    """How a threshold names its keys (``fnmr@0.5``): short, and never the same for two thresholds."""
+    short = f"{t:g}"
+    return short if float(short) == t else repr(float(t))
+
+
 class FairnessEvaluation:
     """Overall and per-group verification metrics of one score table.
 
@@ -111,6 +117,8 @@ class FairnessEvaluation:
         self.llr = None if llr is None else np.asarray(llr, dtype=np.float64)
         if self.llr is not None and self.llr.shape != table.scores.shape:
             raise ValueError(f"llr {self.llr.shape} must have one value per trial {table.scores.shape}")
+        if self.llr is not None and not np.isfinite(self.llr).all():
+            raise ValueError("llr must be finite (an infinite LLR of an undrawn speaker would turn sums into nan)")
         self._calibration: dict = {}  # group -> CalibrationTerms
         self.settings = settings or EvalSettings()
         self.replicates: list = []  # the bootstrap replicates of the last run()
@@ -229,7 +237,7 @@ class FairnessEvaluation:
             out[_dcf_key(p)] = det.min_dcf(p, self.settings.c_miss, self.settings.c_fa)[0]
         out["fnmr"], out["fmr"] = det.rates_at(threshold)
         for t in self.settings.thresholds:
-            out[f"fnmr@{t:g}"], out[f"fmr@{t:g}"] = det.rates_at(t)
+            out[f"fnmr@{threshold_key(t)}"], out[f"fmr@{threshold_key(t)}"] = det.rates_at(t)
         out.update(self._calibration_metrics(group, multiplicity))
         return out
 
@@ -245,7 +253,7 @@ class FairnessEvaluation:
         for p in self.settings.p_targets:
             overall[_dcf_key(p)] = det.min_dcf(p, self.settings.c_miss, self.settings.c_fa)[0]
         for t in self.settings.thresholds:
-            overall[f"fnmr@{t:g}"], overall[f"fmr@{t:g}"] = det.rates_at(t)
+            overall[f"fnmr@{threshold_key(t)}"], overall[f"fmr@{threshold_key(t)}"] = det.rates_at(t)
         overall.update(self._calibration_metrics(self.overall, multiplicity))
         out = {"overall": overall}
         for part in self.partitions:

@@ -12,7 +12,8 @@ Two pieces, used from a SpeechBrain hparams file and train script
   warm-up), the min-max step inside ``fit_batch`` (one forward and one pass through the cost:
   each sample's loss, weighed by detached weights for the learner and, itself detached, by the
   weights for the adversary, so one backward updates each side in its own direction, under
-  SpeechBrain's AMP scaler and gradient accumulation; ``compute_cost`` needs ``per_sample``), k-means region
+  SpeechBrain's AMP scaler and gradient accumulation; ``compute_cost`` needs ``per_sample``, and
+  training does not call ``compute_objectives``, which validation still uses), k-means region
   priors, and checkpointing of the adversary, its optimiser and the ARW state through the
   recipe's ``Checkpointer``. In a classification recipe there are no pairs: ARW weighs samples
   (λ_i) in the AAM-softmax.
@@ -85,6 +86,10 @@ class ARWBrain(sb.Brain):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not hasattr(self.hparams.compute_cost, "per_sample"):
+            raise TypeError("ARWBrain's compute_cost needs per_sample(predictions, targets) -> (B,) losses "
+                            "(arwsv.plugins.speechbrain.WeightedAAMCost has it): fit_batch weighs each sample's "
+                            "loss once for the learner and once, detached, for the adversary")
         arw = self.hparams.arw
         regions = RegionPriors(arw["regions"], arw["memory_bank"], arw["region_refit_every"]) \
             if arw.get("regions", 0) > 0 else None

@@ -112,7 +112,10 @@ def _one_class(path, tgt: bool):
     (["--threshold", "abc"], "--threshold: 'abc' is not a number"),
     (["--threshold", "nan"], "is not a finite number"),
     (["--llr", "--calibrate"], "exclude each other"),
-    (["--calibrate", "--calibration-folds", "2"], "--calibration-folds must be >= 3"),
+    (["--calibrate", "--calibration-folds", "2"], "--calibration-folds must be in [3, 50]"),
+    (["--calibrate", "--calibration-folds", "100000000000000000000"], "--calibration-folds must be in [3, 50]"),
+    (["--calibrate-on", "REVERSED"], "reverses the score order"),
+    (["--calibrate-on", "SWAPPED"], "of its trials are evaluated too"),
     (["--calibration-plot", "p.png"], "--calibration-plot needs --llr, --calibrate or --calibrate-on"),
     (["--calibrate-on", "SCORES"], "names the evaluated score file"),
     (["--calibrate-on", "ONECLASS"], "only target trials"),
@@ -128,7 +131,15 @@ def test_bad_calibration_input(tmp_path, sample_files, capsys, extra, needle):
     three = tmp_path / "three.txt"  # 3 speakers in 3 folds: a fold pair leaves one speaker, targets only
     three.write_text("".join(f"{int(a == b)} id1000{a}/v/{k}.wav id1000{b}/w/{k}.wav {k + 3 * (a == b)}\n"
                              for a in (1, 2, 3) for b in (1, 2, 3) for k in range(2)))
-    swap = {"SCORES": str(scores), "ONECLASS": str(one), "COPY": str(copy), "p.png": str(tmp_path / "p.png")}
+    frame = pd.read_csv(scores, sep=" ", header=None, names=["enrol", "test", "label", "score"])
+    reversed_ = tmp_path / "reversed.txt"  # other utterances, scores that fall for the same speaker
+    frame.assign(enrol=frame["enrol"].str.replace("/", "/dev-", n=1), score=-frame["score"]).to_csv(
+        reversed_, sep=" ", header=False, index=False)
+    swapped = tmp_path / "swapped.txt"  # the evaluated trials as test/enrol, without the extension
+    frame.assign(enrol=frame["test"].str.replace(".wav", ""), test=frame["enrol"]).to_csv(
+        swapped, sep=" ", header=False, index=False)
+    swap = {"SCORES": str(scores), "ONECLASS": str(one), "COPY": str(copy), "p.png": str(tmp_path / "p.png"),
+            "REVERSED": str(reversed_), "SWAPPED": str(swapped)}
     out = tmp_path / "r.json"
     evaluated = str(three) if "THREE" in extra else str(scores)
     extra = [a for a in extra if a != "THREE"]
@@ -145,3 +156,20 @@ def test_llr_refuses_non_finite_scores(tmp_path, capsys):
     assert main(["eval", str(scores), "--llr"]) == 2
     err = capsys.readouterr().err.strip()
     assert "s.txt:2:" in err and "score is -inf" in err
+
+
+def test_compare_refuses_one_development_file_for_two_systems(tmp_path, sample_files, capsys):
+    scores, meta = sample_files
+    other, dev = tmp_path / "b.txt", tmp_path / "dev.txt"
+    other.write_text(scores.read_text())
+    dev.write_text(scores.read_text().replace("/", "/dev-"))
+    assert main(["compare", str(scores), str(other), "--meta", str(meta), "--calibrate-on", str(dev)]) == 2
+    assert "--calibrate-on takes one system's development scores" in capsys.readouterr().err
+
+
+def test_close_thresholds_keep_their_own_keys(tmp_path, sample_files):
+    scores, meta = sample_files
+    report = _report(tmp_path, scores, meta, "--threshold", "0.12345671", "--threshold", "0.12345672",
+                     "--threshold", "1")
+    keys = [k for k in report["overall"] if k.startswith("fnmr@")]
+    assert keys == ["fnmr@0.12345671", "fnmr@0.12345672", "fnmr@1"]

@@ -198,3 +198,16 @@ def test_bootstrap_terms_equal_the_weighted_metrics():
         for p in (0.01, 0.2):
             assert got[f"act_dcf@{p:g}"] == pytest.approx(act_dcf(llr, tgt, p, weights=weights), rel=1e-12)
     assert all(math.isnan(v) for v in terms.measure(np.zeros(n_spk)).values())
+
+
+@pytest.mark.parametrize("k", [1_000, 100_000])
+def test_affine_fit_of_near_separable_binary_scores(k):
+    """Scores 0/1 with one error per class: the optimal LLR is ±log k at the two scores, i.e. slope
+    2 log k and offset -log k (a start that saturates every trial must not stall the fit)."""
+    fit = AffineCalibration().fit_classes(np.r_[np.ones(k), 0.0], np.r_[np.zeros(k), 1.0])
+    assert fit.slope_ == pytest.approx(2 * math.log(k), rel=1e-6)
+    assert fit.offset_ == pytest.approx(-math.log(k), rel=1e-6)
+
+
+def test_pav_llr_of_one_class_is_undefined():
+    assert np.isnan(pav_llr([1.0, 2.0, 3.0], [True, True, True])).all()
