@@ -127,7 +127,9 @@ def main(argv=None) -> int:
     target = "target (issue 14): every ARW step <= 1.05 x the baseline step"
     lines = [f"## VoxCeleb recipe step time (paper-scale ECAPA-TDNN), {'GPU' if on_gpu else 'CPU'}", "",
              f"Regenerate: `python benchmarks/bench_voxceleb_step.py --device {'cuda' if on_gpu else 'cpu'} "
-             f"--steps {args.steps} --warmup {args.warmup} --out results/benchmarks.md`; {target}.", "",
+             f"--steps {args.steps} --warmup {args.warmup}"
+             + ("" if args.methods == list(METHODS) else f" --methods {' '.join(args.methods)}")
+             + f" --out results/benchmarks.md`; {target}.", "",
              f"Device: {device}, torch {torch.__version__}; batch {hparams['speakers_per_batch']} speakers x "
              f"{hparams['utts_per_speaker']} crops of {hparams['crop_seconds']:g} s, random audio; "
              f"median of {args.steps} interleaved steps after {args.warmup} warm-up steps; ratios in one run. "
