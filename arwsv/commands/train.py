@@ -49,6 +49,7 @@ def run(args) -> int:
         report = run_training(hparams, resolved, resume=args.resume, device=device, progress=not args.quiet,
                               num_workers=args.num_workers)
         ddp.barrier()  # leave together: a rank that tears down while a peer still writes can abort it
+        main_rank = ddp.is_main()  # asked before leaving the group: afterwards every process is rank 0
     except (RuntimeError, ConnectionError) as err:
         if ddp.world_size() == 1 or isinstance(err, TrainingError):
             raise
@@ -57,7 +58,7 @@ def run(args) -> int:
                             "restart with --resume") from None
     finally:
         ddp.shutdown()
-    if not ddp.is_main():
+    if not main_rank:
         return 0
     print(f"trained {report['steps']} steps on {report['processes']} process(es); model in {hparams['output_folder']}")
     if report["bad_audio"]:

@@ -28,7 +28,12 @@ def _torchrun(recipe, corpus, out, *extra, nproc=2):
            "OMP_NUM_THREADS": "1"}
     cmd = [TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "arwsv", "train",
            str(ROOT / "recipes" / "toy" / recipe), f"--data_folder={corpus}", f"--output_folder={out}", *TINY, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    if proc.returncode != 0 and "terminate called without an active exception" in proc.stderr:
+        # a known Gloo race when a process leaves its group (a C++ worker thread still joinable; about
+        # 1 run in 10 on 2 cores, with or without arwsv's changes, see pytorch/pytorch#179291): run again
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    return proc
 
 
 def _params(out):
