@@ -231,12 +231,10 @@ def calibrate(args, table, path, command: str = "eval") -> tuple:
 def _shared_trials(table, other) -> tuple:
     """(count, an example) of the trials two score tables share, () if none: the same pair of
     utterances in either order, a trailing audio extension ignored (as ``arwsv compare`` matches)."""
-    import re
-
-    extension = re.compile(r"\.(wav|flac|m4a|mp3|ogg|opus|sph)$", re.IGNORECASE)
+    from arwsv.evaluation.compare import _EXTENSION  # the audio extensions compare ignores too
 
     def pairs(t):
-        names = [extension.sub("", str(u)) for u in t.utterances]
+        names = [_EXTENSION.sub("", str(u)) for u in t.utterances]
         return {tuple(sorted((names[e], names[u]))) for e, u in zip(t.enrol_utt.tolist(), t.test_utt.tolist())}
 
     common = pairs(table) & pairs(other)

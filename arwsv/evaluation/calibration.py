@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-__all__ = ["cllr", "pav_llr", "min_cllr", "min_cllr_sorted", "act_dcf", "bayes_threshold", "AffineCalibration", "CalibrationTerms",
+__all__ = ["cllr", "pav_llr", "min_cllr", "act_dcf", "bayes_threshold", "AffineCalibration", "CalibrationTerms",
            "cross_validated_llr", "speaker_folds", "reliability"]
 
 LOG2 = math.log(2.0)
@@ -117,16 +117,6 @@ def pav_llr(scores, is_target, weights=None) -> np.ndarray:
     return out
 
 
-def min_cllr_sorted(sorted_scores, tgt_w, non_w, starts=None) -> float:
-    """minCllr of trials already in ascending score order, given each trial's target and
-    non-target weight (N,) each (one of them 0 per trial); ``starts``: the runs of tied scores,
-    if known. The bootstrap's entry point."""
-    if len(sorted_scores) == 0:
-        return float("nan")
-    starts = _run_starts(sorted_scores) if starts is None else starts
-    return _min_cllr_runs(np.add.reduceat(tgt_w, starts), np.add.reduceat(non_w, starts))
-
-
 def _min_cllr_runs(t, n) -> float:
     """minCllr from the target and non-target weight of each run of tied scores (R,) each."""
     n_tgt, n_non = t.sum(), n.sum()
@@ -141,7 +131,7 @@ def _min_cllr_runs(t, n) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         # targets pay -log2 of the posterior odds scaled to P_tar = ½, non-targets likewise; a block
         # with no targets (posterior 0) costs its targets nothing (there are none): 0 * inf -> 0
-        llr = np.log(posterior) - np.log1p(-posterior) - (math.log(n_tgt) - math.log(n_non))
+        llr = _posterior_llr(posterior, n_tgt / (n_tgt + n_non))
         miss = np.where(t > 0, t * np.logaddexp(0.0, -llr), 0.0).sum()
         fa = np.where(n > 0, n * np.logaddexp(0.0, llr), 0.0).sum()
     return float(0.5 * (miss / n_tgt + fa / n_non) / LOG2)
@@ -151,9 +141,12 @@ def min_cllr(scores, is_target, weights=None) -> float:
     """minCllr in bits: the Cllr after the optimal monotone (PAV) calibration; any scores (N,)."""
     scores = np.asarray(scores, dtype=np.float64)
     is_target, w = _weighted(is_target, weights)
+    if len(scores) == 0:
+        return float("nan")
     order = np.argsort(scores, kind="stable")
     tgt_w = np.where(is_target[order], w[order], 0.0)
-    return min_cllr_sorted(scores[order], tgt_w, w[order] - tgt_w)
+    starts = _run_starts(scores[order])
+    return _min_cllr_runs(np.add.reduceat(tgt_w, starts), np.add.reduceat(w[order] - tgt_w, starts))
 
 
 def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
