@@ -61,10 +61,16 @@ BENCH_VARIANTS["pl_holdout_regions"] = ("arw", {"method": "pl", "adversary_lr": 
 # PL's K logits barely move at 0.01 (pl_holdout_regions: λ 1.65-2.40, top 10 % of speakers hold 12 %,
 # results/bench_weights.md); 0.1 is the step the toy tuning chose for PL (results/toy_tuning_round2.md)
 BENCH_VARIANTS["pl_holdout_regions_strong"] = ("arw", {**BENCH_VARIANTS["pl_holdout_regions"][1], "adversary_lr": 0.1})
+# λ is normalised within a batch, so a held-out region batch (its samples mostly in one region) gives
+# PL's logits almost no gradient: the region weights move only where a batch straddles two regions.
+# The adversary ascends instead on every region's running mean held-out loss (RegionLossMemory)
+BENCH_VARIANTS["pl_memory"] = ("arw", {**BENCH_VARIANTS["pl_holdout_regions"][1], "adversary_memory": 0.99})
+# the same with 16 pseudo-groups: at 8 the minority women share a region with Dorne's men (results/bench_signals.md)
+BENCH_VARIANTS["pl_memory_k16"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "regions": 16})
 PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_aam": 3, "arw_weak": 3,
         "arw_aam_weak": 3, "baseline_regionbatches": 3, "arw_regionbatches": 3,
         "arw_holdout": 3, "pl_holdout": 3,
-        "pl_holdout_regions": 3, "pl_holdout_regions_strong": 3}
+        "pl_holdout_regions": 3, "pl_holdout_regions_strong": 3, "pl_memory": 3, "pl_memory_k16": 3}
 METRICS = {  # key -> (label, report path, compare row (attribute, group, metric))
     "eer": ("overall EER (%)", ("overall", "eer"), ("all", "all", "eer")),
     "gender_gap": ("gender gap (pp)", ("attributes", "gender", "summary", "eer_gap_abs"),

@@ -145,6 +145,41 @@ class MetricLoss(torch.nn.Module):
             loss = loss + AAMSoftmaxLoss.reduce(terms.sample, sample_weights)
         return loss
 
+    def per_sample(self, terms: "LossTerms", n: int, which: str = "loss") -> torch.Tensor:
+        """Each sample's share of :meth:`reduce`'s loss, (B,), no gradient: the pairwise term as the
+        balanced mean of the pairs the sample is in (``1/2`` its target pairs' mean + ``1/2`` its
+        non-target pairs' mean, over the kinds it has), plus ``aam_weight`` times its AAM term (the
+        AAM term alone, unscaled, for ``which="aam"``). ``n``: the batch size B (pairs in
+        :func:`pair_targets` order)."""
+        with torch.no_grad():
+            out = None
+            if terms.pairs is not None and which in ("loss", "pairs"):
+                out = _per_sample_pairs(terms.pairs.detach(), terms.same, n)
+            if terms.sample is not None and which in ("loss", "aam"):
+                scale = self.aam_weight if which == "loss" else 1.0
+                aam = scale * terms.sample.detach()
+                out = aam if out is None else out + aam
+            return out
+
+
+def _per_sample_pairs(pairs, same, n: int) -> torch.Tensor:
+    """(M,) pair losses of a batch of ``n`` -> (n,) per-sample balanced means, through dense (n, n)
+    matrices filled by assignment (each entry written once: no index accumulation, whose CPU
+    order is not fixed)."""
+    rows, cols = torch.triu_indices(n, n, offset=1, device=pairs.device)
+    loss = pairs.new_zeros(n, n)
+    kind = torch.zeros(n, n, dtype=torch.long, device=pairs.device)  # 0 none (diagonal), 1 target, 2 non-target
+    code = torch.where(same, 1, 2)
+    loss[rows, cols], loss[cols, rows] = pairs, pairs
+    kind[rows, cols], kind[cols, rows] = code, code
+    total = kinds = 0
+    for k in (1, 2):  # a sample without a pair of one kind (its partner's audio was lost) averages the other
+        mask = (kind == k).to(pairs.dtype)
+        count = mask.sum(dim=1)
+        total = total + (loss * mask).sum(dim=1) / count.clamp(min=1)
+        kinds = kinds + (count > 0).to(pairs.dtype)
+    return total / kinds.clamp(min=1)
+
 
 class LossTerms(NamedTuple):
     """Per-pair losses ``pairs`` (M,) with the target mask ``same`` (M,), per-sample AAM losses

@@ -32,6 +32,8 @@ REWEIGHTING_DEFAULTS = {
                                     # adversary maximises their loss (speakers the learner has not memorised)
     "adversary_batch_regions": 0,   # > 0 (with adversary_holdout): from epoch 2, the held-out batches are drawn
                                     # region by region (k-means of the held-out speakers), negatives are neighbours
+    "adversary_memory": 0.0,        # in (0, 1), method pl: the adversary ascends on every region's running mean
+                                    # loss (this decay per step), not on one batch (RegionLossMemory)
 }
 _CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
@@ -150,6 +152,12 @@ def load_recipe(path, overrides: dict):
     if holdout > 0 and reweighting["adversary_objective"] != "pairs":
         raise InputError("reweighting.adversary_holdout needs adversary_objective: pairs (held-out speakers "
                          "have no trained AAM class)", path)
+    memory = reweighting["adversary_memory"]
+    if not isinstance(memory, (int, float)) or isinstance(memory, bool) or not 0 <= memory < 1:
+        raise InputError(f"reweighting.adversary_memory must be a decay in [0, 1) (0: off), got {memory!r}", path)
+    if memory > 0 and reweighting["method"] != "pl":
+        raise InputError(f"reweighting.adversary_memory remembers losses per region for PL's adversary: set "
+                         f"method: pl (not {reweighting['method']!r}) or adversary_memory: 0", path)
     if reweighting["adversary_batch_regions"] and not holdout:
         raise InputError("reweighting.adversary_batch_regions draws the held-out speakers' batches: set "
                          "reweighting.adversary_holdout > 0", path)

@@ -27,6 +27,11 @@ details of APS and PL; these are our readings of their names and one-line descri
     logit per pseudo-group and nothing else (``Adversary(input_dim=0, regions=K)``), so every
     sample of a region gets the same weight: group-level ARW (close to group DRO) with the unknown
     demographic groups approximated by clusters.
+    With ``adversary_memory`` (a decay in (0, 1)) PL's adversary ascends on a
+    :class:`RegionLossMemory`, every region's running mean loss, instead of on the current batch:
+    λ is normalised within a batch, so a batch whose samples share one region (a region batch)
+    gives its logit no gradient at all, and a random batch compares only the regions it happens
+    to hold.
 ``oracle``
     Not ARW: a reference that **does** use the demographic labels (gender x nationality of the
     training manifest), with fixed group-balanced weights (:func:`group_balanced_factors`), every
@@ -43,8 +48,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary",
-           "similarity_profile", "group_balanced_factors", "oracle_weights", "METHODS", "ADVERSARIAL",
-           "PROFILE_SIZE"]
+           "similarity_profile", "group_balanced_factors", "oracle_weights", "RegionLossMemory", "METHODS",
+           "ADVERSARIAL", "PROFILE_SIZE"]
 
 METHODS = ("none", "pw", "aps", "pl", "oracle")
 ADVERSARIAL = ("pw", "aps", "pl")  # the methods with an adversary
@@ -226,3 +231,56 @@ class RegionPriors:
             raise ValueError(f"checkpoint has {state['regions']} regions, the recipe {self.regions}")
         self.bank, self.centroids = state["bank"], state["centroids"]
         self.fits, self.last_fit_step = int(state["fits"]), int(state["last_fit_step"])
+
+
+class RegionLossMemory:
+    """Running per-region loss of the samples the adversary has seen: PL's objective over all
+    pseudo-groups at once.
+
+    ``update(region (B,) long, losses (B,))`` decays the table by ``decay`` and adds the batch:
+    ``sums_r <- decay sums_r + Σ_{i in r} loss_i``, ``counts_r <- decay counts_r + |{i in r}|``.
+    ``objective(logits (K,)) -> scalar`` is the ARW objective of a *virtual batch* holding
+    ``counts_r`` samples of loss ``sums_r / counts_r`` per region r seen so far: with
+    ``λ_r = 1 + n σ(a_r) / Σ_s counts_s σ(a_s)``, ``n = Σ_s counts_s`` (the weights of
+    :func:`sample_weights` on that batch), the weighted mean ``Σ_r counts_r λ_r L_r / Σ_r counts_r λ_r``.
+    Regions not seen yet take no part. Saved with the checkpoint (``state_dict``).
+    """
+
+    def __init__(self, regions: int, decay: float):
+        if regions < 1 or not 0 < decay < 1:
+            raise ValueError(f"RegionLossMemory needs regions >= 1 and a decay in (0, 1), got {regions}, {decay}")
+        self.regions, self.decay = regions, float(decay)
+        self.sums = torch.zeros(regions, dtype=torch.float64)
+        self.counts = torch.zeros(regions, dtype=torch.float64)
+
+    def update(self, region: torch.Tensor, losses: torch.Tensor) -> None:
+        # one-hot @ values: a fixed summation order (an index_add's order varies between CPU runs)
+        hot = F.one_hot(region.detach().long(), self.regions).to(torch.float64)
+        if self.sums.device != hot.device:
+            self.sums, self.counts = self.sums.to(hot.device), self.counts.to(hot.device)
+        self.sums = self.decay * self.sums + hot.T @ losses.detach().to(torch.float64)
+        self.counts = self.decay * self.counts + hot.sum(dim=0)
+
+    def means(self) -> torch.Tensor:
+        """(K,) running mean loss per region (NaN where none seen yet)."""
+        return torch.where(self.counts > 0, self.sums / self.counts.clamp(min=1e-300), torch.nan)
+
+    def objective(self, logits: torch.Tensor) -> torch.Tensor:
+        seen = self.counts > 0
+        if not seen.any():
+            return logits.sum() * 0.0  # nothing seen yet: no gradient
+        counts = self.counts[seen].to(logits.dtype)
+        mean = (self.sums[seen] / self.counts[seen]).to(logits.dtype)
+        a = logits.to(counts.device)[seen]
+        # counts_r σ(a_r) / Σ_s counts_s σ(a_s) as a softmax in log space: finite for any logits
+        share = torch.softmax(F.logsigmoid(a) + counts.log(), dim=0)
+        lam = 1.0 + counts.sum() * share / counts
+        return (counts * lam * mean).sum() / (counts * lam).sum()
+
+    def state_dict(self) -> dict:
+        return {"sums": self.sums.cpu(), "counts": self.counts.cpu(), "regions": self.regions, "decay": self.decay}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["regions"] != self.regions:
+            raise ValueError(f"checkpoint has a memory of {state['regions']} regions, the recipe {self.regions}")
+        self.sums, self.counts = state["sums"].to(torch.float64), state["counts"].to(torch.float64)

@@ -33,7 +33,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     from arwsv.training import distributed as ddp
     from arwsv.training.checkpoint import SafeCheckpointer
     from arwsv.data.dataio import CropDataset, load_manifest_rows
-    from arwsv.training.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
+    from arwsv.training.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionLossMemory, RegionPriors
     from arwsv.data.sampler import PKBatchSampler
     from arwsv.training.trainer import MinMaxTrainer
 
@@ -66,6 +66,9 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                          "own BatchNorm statistics)")
     if rw["adversary_holdout"] > 0 and world > 1:
         raise InputError("reweighting.adversary_holdout works in one process only")
+    if rw["adversary_memory"] > 0 and world > 1:
+        raise InputError("reweighting.adversary_memory works in one process only (each rank would remember "
+                         "its own batches)")
     if rw["adversary_holdout"] > 0 and min(len(held), len(speakers) - len(held)) < hparams["speakers_per_batch"]:
         raise InputError(f"reweighting.adversary_holdout {rw['adversary_holdout']} leaves {len(held)} held-out and "
                          f"{len(speakers) - len(held)} training speakers; each needs >= speakers_per_batch "
@@ -90,7 +93,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
                                                            eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
-    adversary = adversary_optimizer = regions = oracle = None
+    adversary = adversary_optimizer = regions = oracle = memory = None
     if rw["method"] in ADVERSARIAL:
         if rw["method"] == "aps":
             input_dim = PROFILE_SIZE
@@ -104,6 +107,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
         adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
         if rw["regions"] > 0:
             regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"], seed=hparams["seed"])
+        if rw["adversary_memory"] > 0:
+            memory = RegionLossMemory(rw["regions"], rw["adversary_memory"])
     if rw["method"] == "oracle":
         oracle = _oracle_factors(manifest, dataset.speakers)
     recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
@@ -112,6 +117,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
         recoverables.update(adversary=adversary, adversary_optimizer=adversary_optimizer)
     if regions is not None:
         recoverables["regions"] = regions
+    if memory is not None:
+        recoverables["region_memory"] = memory
     if holdout is not None:
         recoverables["holdout_sampler"] = holdout[1]  # its region groups, when the held-out batches use them
     checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
@@ -121,7 +128,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
                 "num_workers": num_workers, "batch_regions": rw["batch_regions"],
                 "adversary_objective": rw["adversary_objective"], "adversary_holdout": rw["adversary_holdout"],
-                "adversary_batch_regions": rw["adversary_batch_regions"]}
+                "adversary_batch_regions": rw["adversary_batch_regions"], "adversary_memory": rw["adversary_memory"]}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -136,7 +143,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                             settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
                             adversary_optimizer=adversary_optimizer, regions=regions, device=device,
                             loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle,
-                            holdout=holdout)
+                            holdout=holdout, memory=memory)
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
 

@@ -11,6 +11,8 @@ applied to the learner's batch: the learner memorises its own speakers, so their
 about the speakers it will meet at test time (results/bench_signals.md), held-out speakers' do.
 The ARW variants (``pw``, ``aps``, ``pl``) differ only in what the adversary sees
 (:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights.
+With ``adversary_memory`` (PL) the batch's per-sample losses go into a :class:`RegionLossMemory`
+and the adversary ascends on every region's running mean loss instead of on the batch.
 """
 
 from __future__ import annotations
@@ -58,11 +60,12 @@ class MinMaxTrainer:
     loss_plain, adversary_plain : the unwrapped modules when ``loss``/``adversary`` are DDP-wrapped
     holdout : (CropDataset, PKBatchSampler) of the held-out speakers, optional: the adversary's batches
         (the one for step t is a function of t alone, so a resumed run sees the same ones)
+    memory : RegionLossMemory, optional (PL): what the adversary ascends on
     """
 
     def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
                  settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu",
-                 loss_plain=None, adversary_plain=None, oracle_factors=None, holdout=None):
+                 loss_plain=None, adversary_plain=None, oracle_factors=None, holdout=None, memory=None):
         self.features, self.model, self.loss = features, embedding_model, loss
         self.loss_plain, self.adversary_plain = loss_plain or loss, adversary_plain or adversary
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -72,6 +75,7 @@ class MinMaxTrainer:
         self.method = settings.get("method", "none" if adversary is None else "pw")
         self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
         self.holdout, self._holdout_epoch = holdout, (None, None, 0)  # (epoch, its batches, batches before it)
+        self.memory = memory
         self.step, self.window = 0, defaultdict(list)
         self._regions_seen = []  # (regions (B,), λ (B,)) of the steps since the last log
         self._lam_log = []  # (speakers (B,), λ (B,)) of each step this epoch, on the device until epoch end
@@ -93,7 +97,11 @@ class MinMaxTrainer:
         x = adversary_input(self.method, self.s["adversary_input"], feats, emb, self._spk)
         # what the adversary ascends on: this batch, or a batch of held-out speakers
         on = self._holdout_view() if self.holdout is not None else (x, region, terms.detach(), rows, cols)
-        self._ascend(*on)
+        if self.memory is not None:  # PL: remember the batch's losses per region, ascend on all regions
+            self.memory.update(on[1], self.loss_plain.per_sample(on[2], len(on[1]), which=self._objective))
+            self._ascend_memory()
+        else:
+            self._ascend(*on)
         with torch.no_grad():
             lam = sample_weights(self.adversary_plain(x, region))
         return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
@@ -108,11 +116,25 @@ class MinMaxTrainer:
             loss.backward()
             self.adversary_optimizer.step()
 
+    def _ascend_memory(self) -> None:
+        """``adversary_steps`` steps of PL's adversary maximising the memory's objective: every
+        region's logit gets a gradient each step, whichever regions the batch held."""
+        every = torch.arange(self.regions.regions, device=self.device)
+        for _ in range(self.s["adversary_steps"]):
+            loss = -self.memory.objective(self.adversary(None, every))
+            self.adversary_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.adversary_optimizer.step()
+
+    @property
+    def _objective(self) -> str:
+        return self.s.get("adversary_objective", "loss")
+
     def _adversary_objective(self, terms, lam, pair_w):
         """What the adversary maximises: the learner's whole loss, or one of its terms. ``aam``
         contrasts each sample with every training speaker's prototype (its same-group confusers
         included), ``pairs`` only with the in-batch samples (random P x K: mostly other groups)."""
-        return self.loss_plain.reduce(terms, lam, pair_w, which=self.s.get("adversary_objective", "loss"))
+        return self.loss_plain.reduce(terms, lam, pair_w, which=self._objective)
 
     def _holdout_batch(self):
         """The held-out batch of this step: the held-out sampler's epochs laid end to end, step t

@@ -92,6 +92,12 @@ def _assert_same_weights(a: dict, b: dict) -> None:
                                                 ("arw.yaml", "pl", ["--reweighting.adversary_holdout=0.5",
                                                                     "--reweighting.adversary_objective=pairs",
                                                                     "--reweighting.adversary_batch_regions=2",
+                                                                    "--speakers_per_batch=2"]),
+                                                # PL ascending on the region memory: the table resumes too
+                                                ("arw.yaml", "pl", ["--reweighting.adversary_holdout=0.5",
+                                                                    "--reweighting.adversary_objective=pairs",
+                                                                    "--reweighting.adversary_batch_regions=2",
+                                                                    "--reweighting.adversary_memory=0.9",
                                                                     "--speakers_per_batch=2"])])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method, more):
     extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}", *more]

@@ -205,3 +205,101 @@ def test_adversary_holdout_is_checked(corpus, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_per_sample_pair_loss_matches_a_loop():
+    """Each sample's balanced mean over its pairs: 1/2 its target pairs' mean + 1/2 its non-target
+    pairs' mean (the non-target mean alone for a sample without a partner)."""
+    torch.manual_seed(1)
+    spk = torch.tensor([0, 0, 1, 1, 1, 2])  # speaker 2 has no partner
+    loss = MetricLoss(pairwise=PairwiseLogisticLoss())
+    terms = loss(torch.randn(6, 4), spk, terms=True).detach()
+    rows, cols, same = pair_targets(spk)
+    got = loss.per_sample(terms, 6, which="pairs")
+    for i in range(6):
+        mine = (rows == i) | (cols == i)
+        kinds = [terms.pairs[mine & kind].mean() for kind in (same, ~same) if (mine & kind).any()]
+        assert float(got[i]) == pytest.approx(float(sum(kinds) / len(kinds)), rel=1e-6)
+    # with an AAM term the sample's AAM loss is added (scaled by aam_weight for the whole loss)
+    from arwsv.training.losses import AAMSoftmaxLoss
+
+    both = MetricLoss(pairwise=PairwiseLogisticLoss(), aam=AAMSoftmaxLoss(embed_dim=4, n_speakers=3), aam_weight=0.5)
+    parts = both(torch.randn(6, 4), spk, terms=True)
+    assert torch.allclose(both.per_sample(parts, 6, which="loss"),
+                          both.per_sample(parts, 6, which="pairs") + 0.5 * parts.sample.detach())
+    assert torch.allclose(both.per_sample(parts, 6, which="aam"), parts.sample.detach())
+
+
+def test_region_memory_objective_is_arw_on_the_virtual_batch():
+    """After one update the memory holds whole samples: its objective and gradient equal the plain
+    ARW objective (sample_weights, weighted mean) on a batch with counts_r copies of each region's
+    mean loss; an unseen region takes no part; later updates decay the table."""
+    from arwsv.training.reweighting import RegionLossMemory
+
+    memory = RegionLossMemory(regions=4, decay=0.5)
+    region = torch.tensor([0, 0, 0, 1, 2, 2, 0, 1])  # region 3 never seen
+    losses = torch.tensor([1.0, 2.0, 0.5, 4.0, 0.2, 0.3, 1.5, 3.0])
+    memory.update(region, losses)
+    logits = torch.tensor([0.3, -1.0, 2.0, 5.0], requires_grad=True)
+    value = memory.objective(logits)
+    (grad,) = torch.autograd.grad(value, logits)
+    virtual = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
+    mean = torch.tensor([1.25, 3.5, 0.25])
+    plain = logits.detach().clone().requires_grad_(True)
+    lam = sample_weights(plain[virtual])
+    expected = (lam * mean[virtual]).sum() / lam.sum()
+    (expected_grad,) = torch.autograd.grad(expected, plain)
+    assert float(value) == pytest.approx(float(expected), rel=1e-6)
+    assert torch.allclose(grad.float(), expected_grad, atol=1e-6) and float(grad[3]) == 0.0
+    memory.update(torch.tensor([3, 1]), torch.tensor([8.0, 1.0]))
+    assert memory.counts.tolist() == [2.0, 1.0 + 1, 1.0, 1.0]
+    assert memory.sums.tolist() == pytest.approx([2.5, 3.5 + 1.0, 0.25, 8.0])
+    for extreme in (1e4, -1e4):  # saturated logits keep the objective finite
+        assert torch.isfinite(memory.objective(torch.full((4,), extreme)))
+    with pytest.raises(ValueError, match="decay in"):
+        RegionLossMemory(regions=4, decay=1.0)
+
+
+def test_region_memory_gives_every_region_a_gradient_where_a_one_region_batch_gives_none():
+    """Why the memory: λ is normalised within a batch, so a batch whose samples share one region
+    leaves that region's logit without gradient. Fed one-region batches one after the other, the
+    memory's ascent lifts the region with the highest loss above the others."""
+    from arwsv.training.reweighting import RegionLossMemory
+
+    adversary = Adversary(input_dim=0, regions=3)
+    optimizer = torch.optim.Adam(adversary.parameters(), lr=0.1)
+    one = torch.zeros(4, dtype=torch.long)
+    lam = sample_weights(adversary(None, one))
+    (grad,) = torch.autograd.grad((lam * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum() / lam.sum(),
+                                  adversary.region_prior.weight)
+    assert float(grad.abs().max()) == 0.0  # a one-region batch: no signal
+    memory = RegionLossMemory(regions=3, decay=0.9)
+    for step in range(30):
+        r = step % 3
+        memory.update(torch.full((4,), r), torch.full((4,), [0.5, 2.0, 1.0][r]))
+        loss = -memory.objective(adversary(None, torch.arange(3)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    prior = adversary.region_prior.weight.detach().squeeze(1)
+    assert int(prior.argmax()) == 1 and float(prior[1] - prior[[0, 2]].max()) > 1.0
+
+
+def test_adversary_memory_trains_saves_and_is_checked(corpus, tmp_path, capsys):
+    out = tmp_path / "memory"
+    assert _train(corpus, out, "pl", "--epochs=4", "--reweighting.adversary_holdout=0.5",
+                  "--reweighting.adversary_objective=pairs", "--reweighting.adversary_memory=0.9") == 0
+    last = sorted((out / "checkpoints").glob("CKPT+*"))[-1]
+    state = torch.load(last / "region_memory.ckpt", weights_only=True)
+    assert float(state["counts"].sum()) > 0 and torch.isfinite(state["sums"]).all()
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    weighted = [e for e in log if "lam_mean" in e]
+    assert weighted and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in weighted)
+    for extra, message in ((["--reweighting.adversary_memory=1.5"], "a decay in [0, 1)"),
+                           (["--reweighting.adversary_memory=yes"], "a decay in [0, 1)"),
+                           (["--reweighting.adversary_memory=0.9"], "set method: pl")):
+        bad = tmp_path / "bad"
+        assert _train(corpus, bad, "pw", *extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+        assert not (bad / "checkpoints").exists()
