@@ -67,10 +67,14 @@ BENCH_VARIANTS["pl_holdout_regions_strong"] = ("arw", {**BENCH_VARIANTS["pl_hold
 BENCH_VARIANTS["pl_memory"] = ("arw", {**BENCH_VARIANTS["pl_holdout_regions"][1], "adversary_memory": 0.99})
 # the same with 16 pseudo-groups: at 8 the minority women share a region with Dorne's men (results/bench_signals.md)
 BENCH_VARIANTS["pl_memory_k16"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "regions": 16})
+# the memory with random held-out batches: on unseen speakers the random-batch pair loss ranks the cells as
+# the oracle's weights do (minority women, minority men, then the majority; results/bench_signals_test.md)
+BENCH_VARIANTS["pl_memory_random"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "adversary_batch_regions": 0})
 PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_aam": 3, "arw_weak": 3,
         "arw_aam_weak": 3, "baseline_regionbatches": 3, "arw_regionbatches": 3,
         "arw_holdout": 3, "pl_holdout": 3,
-        "pl_holdout_regions": 3, "pl_holdout_regions_strong": 3, "pl_memory": 3, "pl_memory_k16": 3}
+        "pl_holdout_regions": 3, "pl_holdout_regions_strong": 3, "pl_memory": 3, "pl_memory_k16": 3,
+        "pl_memory_random": 3}
 METRICS = {  # key -> (label, report path, compare row (attribute, group, metric))
     "eer": ("overall EER (%)", ("overall", "eer"), ("all", "all", "eer")),
     "gender_gap": ("gender gap (pp)", ("attributes", "gender", "summary", "eer_gap_abs"),
