@@ -45,6 +45,7 @@ def test_summary_pairs_each_variant_with_the_baseline_of_its_seed(study):
     table = (out / "README.md").read_text()
     assert table.splitlines()[2] == "Regenerate: `arwsv study --bench --quick`"
     assert "| arw | 1 of 5 (cpu) |" in table and "Not run yet:" in table
+    assert (out / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the forest plot of the same summary
 
 
 def test_a_rerun_skips_finished_runs_and_refuses_runs_of_another_list(study, capsys):
