@@ -28,7 +28,9 @@ def main(argv=None) -> int:
     parser.add_argument("model", type=Path, help="a trained model folder (arwsv train)")
     parser.add_argument("--data", type=Path, default=Path("data/bench"))
     parser.add_argument("--manifest", default="train.csv",
-                        help="speakers to look at, in DATA: train.csv, or test.csv (unseen speakers: no AAM class)")
+                        help="speakers to look at, in DATA: train.csv, or test.csv (unseen speakers: no AAM class), or "
+                             "'heldout': the training speakers the model's recipe kept from its learner "
+                             "(reweighting.adversary_holdout): unseen, in the training corpus' proportions")
     parser.add_argument("--utts", type=int, default=3, help="utterances per speaker")
     parser.add_argument("--regions", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -48,7 +50,17 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     features, model, hparams = load_model(args.model)
-    rows = load_manifest_rows(args.data / args.manifest)
+    if args.manifest == "heldout":
+        from arwsv.training.run import _holdout_speakers
+
+        rows = load_manifest_rows(args.data / "train.csv")
+        share = (hparams.get("reweighting") or {}).get("adversary_holdout", 0)
+        if not share:
+            sys.exit(f"error: {args.model}: its recipe holds no speakers out (reweighting.adversary_holdout is 0)")
+        held = _holdout_speakers(sorted({r["spk_id"] for r in rows}), share, hparams["seed"])
+        rows = [r for r in rows if r["spk_id"] in held]
+    else:
+        rows = load_manifest_rows(args.data / args.manifest)
     speakers = sorted({r["spk_id"] for r in rows})  # CropDataset's label order: the AAM classes
     seen = args.manifest == "train.csv"  # the loss head's classes are the training speakers
     taken, kept = {}, []
