@@ -98,7 +98,8 @@ class MinMaxTrainer:
         # what the adversary ascends on: this batch, or a batch of held-out speakers
         on = self._holdout_view() if self.holdout is not None else (x, region, terms.detach(), rows, cols)
         if self.memory is not None:  # PL: remember the batch's losses per region, ascend on all regions
-            self.memory.update(on[1], self.loss_plain.per_sample(on[2], len(on[1]), which=self._objective))
+            which = self.s.get("adversary_objective", "loss")
+            self.memory.update(on[1], self.loss_plain.per_sample(on[2], len(on[1]), which=which))
             self._ascend_memory()
         else:
             self._ascend(*on)
@@ -126,15 +127,11 @@ class MinMaxTrainer:
             loss.backward()
             self.adversary_optimizer.step()
 
-    @property
-    def _objective(self) -> str:
-        return self.s.get("adversary_objective", "loss")
-
     def _adversary_objective(self, terms, lam, pair_w):
         """What the adversary maximises: the learner's whole loss, or one of its terms. ``aam``
         contrasts each sample with every training speaker's prototype (its same-group confusers
         included), ``pairs`` only with the in-batch samples (random P x K: mostly other groups)."""
-        return self.loss_plain.reduce(terms, lam, pair_w, which=self._objective)
+        return self.loss_plain.reduce(terms, lam, pair_w, which=self.s.get("adversary_objective", "loss"))
 
     def _holdout_batch(self):
         """The held-out batch of this step: the held-out sampler's epochs laid end to end, step t

@@ -225,7 +225,7 @@ def test_bench_holdout_recipe_is_the_study_variant(tmp_path):
     folder = ROOT / "recipes" / "bench"
     texts = [(folder / name).read_text() for name in ("baseline.yaml", "arw_holdout.yaml")]
     assert texts[0][: texts[0].index("\nreweighting:")] == texts[1][: texts[1].index("\nreweighting:")]
-    base, overrides = BENCH_VARIANTS["pl_holdout_regions"]
+    base, overrides = BENCH_VARIANTS["pl_memory_soft"]
     arw, _ = load_recipe(folder / f"{base}.yaml", {"data_folder": str(tmp_path)})
     holdout, _ = load_recipe(folder / "arw_holdout.yaml", {"data_folder": str(tmp_path)})
     assert holdout["reweighting"] == {**arw["reweighting"], **overrides}
