@@ -249,7 +249,7 @@ def test_region_memory_objective_is_arw_on_the_virtual_batch():
     lam = sample_weights(plain[virtual])
     expected = (lam * mean[virtual]).sum() / lam.sum()
     (expected_grad,) = torch.autograd.grad(expected, plain)
-    assert float(value) == pytest.approx(float(expected), rel=1e-6)
+    assert float(value.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     assert torch.allclose(grad.float(), expected_grad, atol=1e-6) and float(grad[3]) == 0.0
     memory.update(torch.tensor([3, 1]), torch.tensor([8.0, 1.0]))
     assert memory.counts.tolist() == [2.0, 1.0 + 1, 1.0, 1.0]
