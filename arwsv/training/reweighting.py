@@ -270,7 +270,7 @@ class RegionLossMemory:
         if not seen.any():
             return logits.sum() * 0.0  # nothing seen yet: no gradient
         counts = self.counts[seen].to(logits.dtype)
-        mean = (self.sums[seen] / self.counts[seen]).to(logits.dtype)
+        mean = self.means()[seen].to(logits.dtype)
         a = logits.to(counts.device)[seen]
         # counts_r σ(a_r) / Σ_s counts_s σ(a_s) as a softmax in log space: finite for any logits
         share = torch.softmax(F.logsigmoid(a) + counts.log(), dim=0)
@@ -278,7 +278,7 @@ class RegionLossMemory:
         return (counts * lam * mean).sum() / (counts * lam).sum()
 
     def state_dict(self) -> dict:
-        return {"sums": self.sums.cpu(), "counts": self.counts.cpu(), "regions": self.regions, "decay": self.decay}
+        return {"sums": self.sums.cpu(), "counts": self.counts.cpu(), "regions": self.regions}
 
     def load_state_dict(self, state: dict) -> None:
         if state["regions"] != self.regions:
