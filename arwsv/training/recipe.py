@@ -16,7 +16,7 @@ from arwsv.errors import InputError
 __all__ = ["parse_overrides", "load_recipe", "recipe_seed", "REWEIGHTING_DEFAULTS"]
 
 REWEIGHTING_DEFAULTS = {
-    "method": "none",               # none | pw | aps | pl | oracle (arwsv.training.reweighting)
+    "method": "none",               # none | pw | aps | pl | oracle | crowding (arwsv.training.reweighting)
     "pair_rule": "sum",             # sum (PW) | product | max
     "adversary_input": "embedding",  # embedding | features
     "adversary_hidden": 64,
@@ -34,8 +34,11 @@ REWEIGHTING_DEFAULTS = {
                                     # region by region (k-means of the held-out speakers), negatives are neighbours
     "adversary_memory": 0.0,        # in (0, 1), method pl: the adversary ascends on every region's running mean
                                     # loss (this decay per step), not on one batch (RegionLossMemory)
+    "crowding_beta": 10.0,          # method crowding: a cluster's factor is exp(beta x crowding) / size
+    "crowding_restarts": 8,         # method crowding: k-means clusterings averaged (log factors)
+    "crowding_utts": 2,             # method crowding: utterances per speaker embedded (one crop each)
 }
-_CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle"), "pair_rule": ("sum", "product", "max"),
+_CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle", "crowding"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
 
 
@@ -137,7 +140,8 @@ def load_recipe(path, overrides: dict):
         if reweighting[key] not in choices:
             raise InputError(f"reweighting.{key} is {reweighting[key]!r}; expected one of {', '.join(choices)}", path)
     limits = {"adversary_hidden": 1, "adversary_steps": 1, "warmup_steps": 0, "regions": 0, "region_refit_every": 1,
-              "memory_bank": 2, "batch_regions": 0, "adversary_batch_regions": 0}
+              "memory_bank": 2, "batch_regions": 0, "adversary_batch_regions": 0, "crowding_restarts": 1,
+              "crowding_utts": 1}
     for key, low in limits.items():
         if not isinstance(reweighting[key], int) or isinstance(reweighting[key], bool) or reweighting[key] < low:
             raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)
@@ -161,8 +165,12 @@ def load_recipe(path, overrides: dict):
     if reweighting["adversary_batch_regions"] and not holdout:
         raise InputError("reweighting.adversary_batch_regions draws the held-out speakers' batches: set "
                          "reweighting.adversary_holdout > 0", path)
-    if reweighting["method"] == "pl" and reweighting["regions"] < 2:
-        raise InputError("reweighting.method: pl weighs k-means pseudo-groups: set reweighting.regions >= 2", path)
+    if reweighting["method"] in ("pl", "crowding") and reweighting["regions"] < 2:
+        raise InputError(f"reweighting.method: {reweighting['method']} weighs k-means pseudo-groups: set "
+                         "reweighting.regions >= 2", path)
+    beta = reweighting["crowding_beta"]
+    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0 <= beta < 1000:
+        raise InputError(f"reweighting.crowding_beta must be a number in [0, 1000), got {beta!r}", path)
     loss = hparams.get("loss")
     for term in ("aam", "pairwise"):
         wanted = reweighting["adversary_objective"] == ("pairs" if term == "pairwise" else term)

@@ -37,6 +37,14 @@ details of APS and PL; these are our readings of their names and one-line descri
     training manifest), with fixed group-balanced weights (:func:`group_balanced_factors`), every
     group carrying the same total weight. It shows what reweighting by the true groups does; like the
     ARW variants it keeps uniform weights for the first ``warmup_steps`` (one schedule for all).
+``crowding``
+    Not ARW either, but label-free: the oracle's group-balanced weights with the groups replaced
+    by k-means clusters of the training speakers (pseudo-groups, as in PL), and every cluster's
+    factor raised by its **crowding** (:func:`crowding_factors`). The bench measurements
+    (results/bench_signals_heldout.md) found every loss an adversary can maximise confounded with
+    group size: a small group's speakers meet few of their confusers in a batch, so they look easy.
+    A cluster's crowding, the mean cosine between two of its speakers, does not grow with its count.
+    Recomputed at the start of every epoch from the second on (uniform weights before).
 ``none``
     Uniform weights (the baseline).
 """
@@ -48,10 +56,10 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary",
-           "similarity_profile", "group_balanced_factors", "oracle_weights", "RegionLossMemory", "METHODS",
+           "similarity_profile", "group_balanced_factors", "oracle_weights", "crowding_factors", "RegionLossMemory", "METHODS",
            "ADVERSARIAL", "PROFILE_SIZE"]
 
-METHODS = ("none", "pw", "aps", "pl", "oracle")
+METHODS = ("none", "pw", "aps", "pl", "oracle", "crowding")
 ADVERSARIAL = ("pw", "aps", "pl")  # the methods with an adversary
 PROFILE_SIZE = 4  # columns of similarity_profile
 
@@ -126,6 +134,35 @@ def oracle_weights(factors: torch.Tensor) -> torch.Tensor:
     the weights, so their scale (mean 1 here, 2 for ARW) does not matter.
     """
     return len(factors) * factors / factors.sum()
+
+
+def crowding_factors(speakers: np.ndarray, regions: int, *, beta: float, restarts: int = 8, seed: int = 0) -> np.ndarray:
+    """Label-free stand-in for :func:`group_balanced_factors`: speaker embeddings (N, D) -> factors (N,), mean 1.
+
+    Each of ``restarts`` k-means clusterings (K = ``regions``, on the unit rows) gives a speaker of
+    cluster c the log factor ``beta s_c - log n_c``: ``n_c`` its size (balancing the
+    clusters, as the oracle balances the true groups) and ``s_c`` its **crowding**, the mean cosine
+    between two of its speakers, ``(|Σ_i x_i|² - n_c) / (n_c (n_c - 1))`` (a cluster of one: the mean
+    crowding). The log factors are averaged over the restarts, because small clusters merge or split
+    with one clustering's initialisation; the factors are then scaled to mean 1.
+    """
+    from sklearn.cluster import KMeans
+
+    unit = np.asarray(speakers, dtype=np.float64)
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
+    k = min(regions, len(unit))
+    logs = np.zeros(len(unit))
+    for restart in range(restarts):
+        labels = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit_predict(unit)
+        sizes = np.bincount(labels, minlength=k).astype(np.float64)
+        sums = np.zeros((k, unit.shape[1]))
+        np.add.at(sums, labels, unit)
+        pairs = sizes * (sizes - 1)
+        crowding = np.divide((sums ** 2).sum(axis=1) - sizes, pairs, out=np.full(k, np.nan), where=pairs > 0)
+        crowding = np.where(np.isnan(crowding), np.nanmean(crowding) if (pairs > 0).any() else 0.0, crowding)
+        logs += (beta * crowding - np.log(sizes.clip(min=1)))[labels]
+    factors = np.exp(logs / restarts - (logs / restarts).max())
+    return factors / factors.mean()
 
 
 class Adversary(torch.nn.Module):

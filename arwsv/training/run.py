@@ -64,6 +64,9 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     if rw["batch_regions"] and world > 1:
         raise InputError("reweighting.batch_regions works in one process only (each rank would cluster with its "
                          "own BatchNorm statistics)")
+    if rw["method"] == "crowding" and world > 1:
+        raise InputError("reweighting.method: crowding works in one process only (each rank would cluster with "
+                         "its own BatchNorm statistics)")
     if rw["adversary_holdout"] > 0 and world > 1:
         raise InputError("reweighting.adversary_holdout works in one process only")
     if rw["adversary_memory"] > 0 and world > 1:
@@ -128,7 +131,9 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                 "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
                 "num_workers": num_workers, "batch_regions": rw["batch_regions"],
                 "adversary_objective": rw["adversary_objective"], "adversary_holdout": rw["adversary_holdout"],
-                "adversary_batch_regions": rw["adversary_batch_regions"], "adversary_memory": rw["adversary_memory"]}
+                "adversary_batch_regions": rw["adversary_batch_regions"], "adversary_memory": rw["adversary_memory"],
+                "regions": rw["regions"], "crowding_beta": rw["crowding_beta"],
+                "crowding_restarts": rw["crowding_restarts"], "crowding_utts": rw["crowding_utts"]}
     model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -10,7 +10,9 @@ speakers instead (embedded by the current model, eval mode, no gradient), and it
 applied to the learner's batch: the learner memorises its own speakers, so their losses say little
 about the speakers it will meet at test time (results/bench_signals.md), held-out speakers' do.
 The ARW variants (``pw``, ``aps``, ``pl``) differ only in what the adversary sees
-(:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights.
+(:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights, and
+``crowding`` by weights balanced over k-means clusters of the speakers and raised by each
+cluster's crowding (recomputed every epoch, label-free).
 With ``adversary_memory`` (PL) the batch's per-sample losses go into a :class:`RegionLossMemory`
 and the adversary ascends on every region's running mean loss instead of on the batch.
 """
@@ -26,7 +28,8 @@ import torch
 from arwsv.training import distributed as ddp
 from arwsv.errors import TrainingError
 from arwsv.training.losses import pair_targets
-from arwsv.training.reweighting import feature_summary, oracle_weights, pairwise_weights, sample_weights, similarity_profile
+from arwsv.training.reweighting import (crowding_factors, feature_summary, oracle_weights, pairwise_weights,
+                                        sample_weights, similarity_profile)
 
 __all__ = ["MinMaxTrainer", "TrainingError", "adversary_input"]
 
@@ -53,7 +56,7 @@ class MinMaxTrainer:
     sampler, dataset : PKBatchSampler and CropDataset
     checkpointer : SafeCheckpointer
     settings : dict with method, epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
-        ckpt_every, log_every
+        ckpt_every, log_every (and for ``crowding``: regions, crowding_beta, crowding_restarts, crowding_utts)
     oracle_factors : tensor (n_speakers,), for ``method: oracle`` only: each training speaker's
         group-balanced factor (the only place demographic labels reach training)
     log_path : path of the JSONL training log
@@ -76,6 +79,7 @@ class MinMaxTrainer:
         self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
         self.holdout, self._holdout_epoch = holdout, (None, None, 0)  # (epoch, its batches, batches before it)
         self.memory = memory
+        self.crowding = None  # (n_speakers,) factors of method crowding, this epoch's (saved with the checkpoint)
         self.step, self.window = 0, defaultdict(list)
         self._regions_seen = []  # (regions (B,), λ (B,)) of the steps since the last log
         self._lam_log = []  # (speakers (B,), λ (B,)) of each step this epoch, on the device until epoch end
@@ -91,8 +95,11 @@ class MinMaxTrainer:
         if self.method == "none" or self.step < self.s["warmup_steps"]:
             return None, None
         rows, cols, _ = pair_targets(self._spk)
-        if self.method == "oracle":
-            lam = oracle_weights(self.oracle_factors[self._spk])
+        if self.method in ("oracle", "crowding"):
+            factors = self.oracle_factors if self.method == "oracle" else self.crowding
+            if factors is None:  # crowding: no clusters before the second epoch
+                return None, None
+            lam = oracle_weights(factors[self._spk])
             return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
         x = adversary_input(self.method, self.s["adversary_input"], feats, emb, self._spk)
         # what the adversary ascends on: this batch, or a batch of held-out speakers
@@ -201,17 +208,11 @@ class MinMaxTrainer:
             self._lam_log.append((self._spk.detach(), lam.detach()))
         return value
 
-    def _speaker_regions(self, epoch: int, dataset=None, sampler=None, k=None) -> list:
-        """k-means region of every speaker of ``sampler`` (default: the learner's; one 2 s crop of its
-        first utterance, current model, eval mode): the groups of region batches. No labels;
-        deterministic given the model and epoch."""
-        from sklearn.cluster import KMeans
-
-        dataset, sampler = dataset or self.dataset, sampler or self.sampler
-        first = {}
-        for row, spk in enumerate(dataset.spk_ids):
-            first.setdefault(spk, row)
-        rows = [first[s] for s in sampler.speakers]
+    def _speaker_embeddings(self, dataset, sampler, utts: int = 1):
+        """Unit embedding (N, D) float64 of every speaker of ``sampler``: the normalised mean of one 2 s
+        crop of each of its first ``utts`` utterances, current model, eval mode, no labels."""
+        rows = [r for s in range(len(sampler.speakers)) for r in sampler.rows_of[s][:utts].tolist()]
+        owner = torch.tensor([s for s in range(len(sampler.speakers)) for _ in sampler.rows_of[s][:utts]])
         for m in (self.features, self.model):
             m.eval()
         with torch.no_grad():
@@ -219,11 +220,33 @@ class MinMaxTrainer:
             for i in range(0, len(rows), 64):
                 wavs = torch.stack([dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(self.device)
                 emb.append(self.model(self.features(wavs)).squeeze(1).float().cpu())
-            unit = torch.nn.functional.normalize(torch.cat(emb), dim=-1).numpy().astype("float64")
         for m in (self.features, self.model):
             m.train()
-        k = min(k or self.s["batch_regions"], len(rows))
+        emb = torch.cat(emb)
+        if utts > 1:  # one-hot matmul: a fixed summation order
+            emb = torch.nn.functional.one_hot(owner, len(sampler.speakers)).T.float() @ emb
+        return torch.nn.functional.normalize(emb, dim=-1).numpy().astype("float64")
+
+    def _speaker_regions(self, epoch: int, dataset=None, sampler=None, k=None) -> list:
+        """k-means region of every speaker of ``sampler`` (default: the learner's; one 2 s crop of its
+        first utterance, current model, eval mode): the groups of region batches. No labels;
+        deterministic given the model and epoch."""
+        from sklearn.cluster import KMeans
+
+        dataset, sampler = dataset or self.dataset, sampler or self.sampler
+        unit = self._speaker_embeddings(dataset, sampler)
+        k = min(k or self.s["batch_regions"], len(unit))
         return KMeans(n_clusters=k, n_init=3, random_state=epoch).fit_predict(unit).tolist()
+
+    def _crowding_factors(self, epoch: int) -> torch.Tensor:
+        """Method crowding: every training speaker's factor (n_speakers,) from :func:`crowding_factors`
+        on the current model's speaker embeddings; deterministic given the model and epoch."""
+        unit = self._speaker_embeddings(self.dataset, self.sampler, self.s["crowding_utts"])
+        found = crowding_factors(unit, self.s["regions"], beta=self.s["crowding_beta"],
+                                 restarts=self.s["crowding_restarts"], seed=epoch)
+        factors = torch.ones(len(self.dataset.speakers), dtype=torch.float32)
+        factors[[self.dataset.spk_index[s] for s in self.sampler.speakers]] = torch.from_numpy(found).float()
+        return factors.to(self.device)
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -278,11 +301,14 @@ class MinMaxTrainer:
                                 f"the last good checkpoint ({self.checkpointer.latest()}) is intact") from None
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "rng": torch.get_rng_state()}
+        return {"step": self.step, "rng": torch.get_rng_state(),
+                "crowding": None if self.crowding is None else self.crowding.cpu()}
 
     def load_state_dict(self, state) -> None:
         self.step = int(state["step"])
         torch.set_rng_state(state["rng"])
+        crowding = state.get("crowding")  # checkpoints before method crowding lack it
+        self.crowding = None if crowding is None else crowding.to(self.device)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -297,6 +323,9 @@ class MinMaxTrainer:
             if self.s.get("batch_regions", 0) and epoch >= 1 and self.sampler.position == 0:
                 # region batches: contrast speakers of one region (a resumed epoch keeps its saved groups)
                 self.sampler.set_groups(self._speaker_regions(epoch))
+            if self.method == "crowding" and epoch >= 1 and self.sampler.position == 0:
+                # a resumed epoch keeps the factors saved with its checkpoint
+                self.crowding = self._crowding_factors(epoch)
             if self.holdout is not None and self.s.get("adversary_batch_regions", 0) and epoch >= 1 \
                     and self.sampler.position == 0:
                 # the adversary's batches too: each held-out speaker meets its neighbours, whatever its group's size

@@ -86,6 +86,8 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 @pytest.mark.parametrize("recipe,method,more", [("arw.yaml", "pw", []), ("baseline.yaml", "none", []),
                                                 ("arw.yaml", "aps", []), ("arw.yaml", "pl", []),
                                                 ("arw.yaml", "oracle", []),
+                                                # the step-6 checkpoint falls in epoch 2: its cluster factors resume
+                                                ("arw.yaml", "crowding", ["--reweighting.crowding_restarts=2"]),
                                                 ("arw.yaml", "pw", ["--reweighting.batch_regions=2"]),
                                                 # 4 of 8 speakers held out, P = 2: 4 steps an epoch, and the
                                                 # step-6 checkpoint falls after the held-out regions of epoch 2

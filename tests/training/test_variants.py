@@ -13,8 +13,8 @@ import torch
 from arwsv.cli import main
 from conftest import TINY_ARW, TINY_MODEL
 from arwsv.training.losses import MetricLoss, PairwiseLogisticLoss, pair_targets
-from arwsv.training.reweighting import (Adversary, group_balanced_factors, oracle_weights, pairwise_weights, sample_weights,
-                               similarity_profile)
+from arwsv.training.reweighting import (Adversary, crowding_factors, group_balanced_factors, oracle_weights,
+                                       pairwise_weights, sample_weights, similarity_profile)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +41,43 @@ def test_group_balanced_factors_give_every_group_the_same_total():
     lam = oracle_weights(torch.tensor(factors[[0, 3, 15]], dtype=torch.float64))
     assert float(lam.mean()) == pytest.approx(1.0)
     assert float(lam[0] / lam[1]) == pytest.approx(12 / 3)  # proportional: the balance is exact
+
+
+def _blobs(sizes, spreads, dim=16, seed=0):
+    """Unit vectors in well separated blobs (one axis each) of the given sizes and spreads; their labels."""
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for g, (size, spread) in enumerate(zip(sizes, spreads)):
+        centre = np.eye(dim)[g]
+        blob = centre + spread * rng.standard_normal((size, dim))
+        rows.append(blob / np.linalg.norm(blob, axis=1, keepdims=True))
+        labels += [g] * size
+    return np.concatenate(rows), np.array(labels)
+
+
+def _mean_pair_cosine(unit):
+    return np.mean([unit[i] @ unit[j] for i in range(len(unit)) for j in range(len(unit)) if i != j])
+
+
+def test_crowding_factors_without_crowding_are_the_balanced_factors_of_the_clusters():
+    unit, labels = _blobs([3, 12, 5], [0.05, 0.05, 0.05])
+    factors = crowding_factors(unit, 3, beta=0.0, restarts=3, seed=0)
+    assert factors == pytest.approx(group_balanced_factors(labels))  # the clusters are the blobs
+
+
+def test_crowding_raises_the_tight_cluster_by_exp_beta_times_its_extra_crowding():
+    unit, labels = _blobs([10, 10, 10], [0.05, 0.3, 0.3])
+    beta = 4.0
+    factors = crowding_factors(unit, 3, beta=beta, restarts=2, seed=1)
+    crowding = [_mean_pair_cosine(unit[labels == g]) for g in range(3)]  # a loop, not the closed form
+    assert crowding[0] > crowding[1]
+    for g in (1, 2):
+        assert factors[labels == 0][0] / factors[labels == g][0] == pytest.approx(np.exp(beta * (crowding[0] - crowding[g])))
+    assert factors.mean() == pytest.approx(1.0) and np.isfinite(factors).all()
+    assert np.array_equal(factors, crowding_factors(unit, 3, beta=beta, restarts=2, seed=1))  # deterministic
+    # a cluster of one speaker (no pair) takes the mean crowding instead of failing
+    lone = np.vstack([unit, np.eye(16)[5]])
+    assert np.isfinite(crowding_factors(lone, 4, beta=beta, restarts=1)).all()
 
 
 def test_pl_weighs_whole_pseudo_groups_and_its_ascent_lifts_the_hard_one():
@@ -302,4 +339,28 @@ def test_adversary_memory_trains_saves_and_is_checked(corpus, tmp_path, capsys):
         assert _train(corpus, bad, "pw", *extra) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
+        assert not (bad / "checkpoints").exists()
+
+
+def test_crowding_trains_from_the_second_epoch_and_is_checked(corpus, tmp_path, capsys):
+    out = tmp_path / "crowding"
+    assert _train(corpus, out, "crowding", "--epochs=3", "--reweighting.crowding_restarts=2") == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert all("lam_mean" not in e for e in log if e["epoch"] == 0)  # no clusters before the second epoch
+    weighted = [e for e in log if "lam_mean" in e]
+    assert weighted and all(abs(e["lam_mean"] - 1.0) < 1e-5 and e["lam_max"] > e["lam_min"] for e in weighted)
+    weights = pd.read_csv(out / "speaker_weights.csv")
+    assert set(weights["epoch"]) == {1, 2} and weights["mean_lambda"].nunique() > 1
+    last = sorted((out / "checkpoints").glob("CKPT+*"))[-1]
+    assert not (last / "adversary.ckpt").exists()
+    assert torch.load(last / "trainer.ckpt", weights_only=True)["crowding"].shape == (8,)
+    for extra, message in ((["--reweighting.regions=0"], "set reweighting.regions >= 2"),
+                           (["--reweighting.crowding_beta=-1"], "crowding_beta must be a number in [0, 1000)"),
+                           (["--reweighting.crowding_beta=high"], "crowding_beta must be a number in [0, 1000)"),
+                           (["--reweighting.crowding_restarts=0"], "crowding_restarts must be an integer >= 1"),
+                           (["--reweighting.crowding_utts=1.5"], "crowding_utts must be an integer >= 1")):
+        bad = tmp_path / "bad"
+        assert _train(corpus, bad, "crowding", *extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
         assert not (bad / "checkpoints").exists()
