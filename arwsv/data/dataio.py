@@ -28,7 +28,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["SAMPLE_RATE", "read_audio", "CropDataset", "load_manifest_rows"]
+__all__ = ["SAMPLE_RATE", "read_audio", "CropDataset", "load_manifest_rows", "first_rows_per_speaker"]
 
 SAMPLE_RATE = 16000
 SILENCE_PEAK = 1e-4
@@ -73,6 +73,16 @@ def load_manifest_rows(path) -> list:
     data = load_data_csv(str(path))
     keep = ("wav", "start", "stop", "spk_id", "duration")
     return [{"id": key, **{k: row[k] for k in keep if k in row}} for key, row in data.items()]
+
+
+def first_rows_per_speaker(rows: list, count: int) -> list:
+    """The first ``count`` rows of every speaker (all of a speaker with fewer), in manifest order."""
+    taken, kept = {}, []
+    for row in rows:
+        if taken.get(row["spk_id"], 0) < count:
+            taken[row["spk_id"]] = taken.get(row["spk_id"], 0) + 1
+            kept.append(row)
+    return kept
 
 
 class CropDataset:

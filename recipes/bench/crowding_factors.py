@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import pandas as pd
     import torch
 
-    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.data.dataio import first_rows_per_speaker, load_manifest_rows
     from arwsv.inference.embed import extract, load_model
     from arwsv.io.files import atomic_write
     from arwsv.training.reweighting import crowding_factors, group_balanced_factors
@@ -42,13 +42,9 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     features, model, _ = load_model(args.model)
     rows = load_manifest_rows(args.data / "train.csv")
-    taken, kept = {}, []
-    for row in rows:
-        if taken.get(row["spk_id"], 0) < args.utts:
-            taken[row["spk_id"]] = taken.get(row["spk_id"], 0) + 1
-            kept.append(row)
+    kept = first_rows_per_speaker(rows, args.utts)
     _, emb = extract(features, model, kept)
-    speakers = sorted(taken)
+    speakers = sorted({r["spk_id"] for r in kept})
     owner = np.array([speakers.index(r["spk_id"]) for r in kept])
     unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     centroids = np.stack([unit[owner == s].mean(0) for s in range(len(speakers))])

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     from hyperpyyaml import load_hyperpyyaml
     from sklearn.cluster import KMeans
 
-    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.data.dataio import first_rows_per_speaker, load_manifest_rows
     from arwsv.inference.embed import extract, load_model
     from arwsv.io.files import atomic_write
 
@@ -63,11 +63,7 @@ def main(argv=None) -> int:
         rows = load_manifest_rows(args.data / args.manifest)
     speakers = sorted({r["spk_id"] for r in rows})  # CropDataset's label order: the AAM classes
     seen = args.manifest == "train.csv"  # the loss head's classes are the training speakers
-    taken, kept = {}, []
-    for row in rows:
-        if taken.get(row["spk_id"], 0) < args.utts:
-            taken[row["spk_id"]] = taken.get(row["spk_id"], 0) + 1
-            kept.append(row)
+    kept = first_rows_per_speaker(rows, args.utts)
     _, emb = extract(features, model, kept)
     spk = torch.tensor([speakers.index(r["spk_id"]) for r in kept])
     emb_t = torch.from_numpy(emb)

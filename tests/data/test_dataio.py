@@ -103,3 +103,11 @@ def test_workers_give_the_same_batches_and_counts(manifest):
     for x, y in zip(a, b):
         assert torch.equal(x.sig.data, y.sig.data) and x.id == y.id
     assert workers.counts == plain.counts and plain.counts["unreadable"] >= 1
+
+
+def test_first_rows_per_speaker_keeps_manifest_order():
+    from arwsv.data.dataio import first_rows_per_speaker
+
+    rows = [{"id": i, "spk_id": s} for i, s in enumerate("abacbbca")]
+    assert [r["id"] for r in first_rows_per_speaker(rows, 2)] == [0, 1, 2, 3, 4, 6]
+    assert [r["id"] for r in first_rows_per_speaker(rows, 1)] == [0, 1, 3]
