@@ -3,7 +3,7 @@
     python recipes/bench/weights_by_group.py exp/bench/arw_seed0 exp/bench/arw_aam_seed0 --meta data/bench/meta.csv --out results/bench_weights.md
 
 Reads each run's ``speaker_weights.csv`` (mean λ of every training speaker per epoch, written by the
-trainer) and reports, for the last epoch, the mean λ of each gender x country cell (λ >= 1, mean 2:
+trainer) and reports, for the last epoch, the mean λ of each gender x country cell (ARW: λ >= 1, mean 2:
 uniform weights give 2 everywhere), the largest λ and the share of the total weight held by the top
 10 % of speakers.
 """
@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     lines = ["# Who got the weight: mean λ per gender x country cell (bench corpus, last epoch)", "",
              f"Regenerate: `python recipes/bench/weights_by_group.py {' '.join(args.runs)} --meta {args.meta}"
              f"{' --out ' + args.out if args.out else ''}`", "",
-             "λ >= 1 with mean 2 over a batch (uniform weights give 2 to everybody); f / m rows, country columns "
+             "ARW (pw, aps, pl): λ >= 1 with mean 2 over a batch (uniform weights give 2 to everybody); oracle and "
+             "crowding: λ proportional to fixed factors, mean 1 over a batch. f / m rows, country columns "
              "(Arcadia is the majority country).", ""]
     for run in map(Path, args.runs):
         if not (run / "speaker_weights.csv").is_file():
