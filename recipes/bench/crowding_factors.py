@@ -72,6 +72,14 @@ def main(argv=None) -> int:
              "| factors | " + " | ".join(cells) + " | log corr. with oracle | rms log error |",
              "|---" * (len(cells) + 3) + "|"]
     means = table.groupby("cell").mean()
+    # what the factors try to find: each true cell's crowding, the mean cosine between two of its speakers
+    crowding = {}
+    for c in cells:
+        members = centroids[cell == c] / np.linalg.norm(centroids[cell == c], axis=1, keepdims=True)
+        total = members.sum(axis=0)
+        crowding[c] = (total @ total - len(members)) / (len(members) * (len(members) - 1))
+    lines.append("| crowding of the true cell (mean cosine between two of its speakers) | "
+                 + " | ".join(f"{crowding[c]:.2f}" for c in cells) + " | | |")
     for name in columns:
         oracle, found = np.log(columns["oracle"]), np.log(columns[name])
         corr, rms = np.corrcoef(oracle, found)[0, 1], np.sqrt(np.mean((oracle - found) ** 2))
