@@ -212,7 +212,7 @@ class MinMaxTrainer:
         """Unit embedding (N, D) float64 of every speaker of ``sampler``: the normalised mean of one 2 s
         crop of each of its first ``utts`` utterances, current model, eval mode, no labels."""
         rows = [r for s in range(len(sampler.speakers)) for r in sampler.rows_of[s][:utts].tolist()]
-        owner = torch.tensor([s for s in range(len(sampler.speakers)) for _ in sampler.rows_of[s][:utts]])
+        counts = torch.tensor([min(len(sampler.rows_of[s]), utts) for s in range(len(sampler.speakers))])
         for m in (self.features, self.model):
             m.eval()
         with torch.no_grad():
@@ -223,8 +223,13 @@ class MinMaxTrainer:
         for m in (self.features, self.model):
             m.train()
         emb = torch.cat(emb)
-        if utts > 1:  # one-hot matmul: a fixed summation order
-            emb = torch.nn.functional.one_hot(owner, len(sampler.speakers)).T.float() @ emb
+        if utts > 1:  # a speaker's rows are consecutive: add its j-th crops in turn (a fixed summation order)
+            first = torch.cumsum(counts, 0) - counts
+            total = emb[first].clone()
+            for j in range(1, utts):
+                more = counts > j
+                total[more] += emb[first[more] + j]
+            emb = total
         return torch.nn.functional.normalize(emb, dim=-1).numpy().astype("float64")
 
     def _speaker_regions(self, epoch: int, dataset=None, sampler=None, k=None) -> list:

@@ -364,3 +364,34 @@ def test_crowding_trains_from_the_second_epoch_and_is_checked(corpus, tmp_path, 
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not (bad / "checkpoints").exists()
+
+
+def test_speaker_embeddings_average_the_first_crops_of_each_speaker():
+    """What crowding clusters: per speaker, the normalised mean embedding of crop 0 of its first ``utts``
+    rows (a speaker with fewer rows uses those it has), against a loop over speakers."""
+    from arwsv.training.trainer import MinMaxTrainer
+
+    class Crops:
+        def __getitem__(self, key):
+            return {"sig": torch.from_numpy(np.random.default_rng(key[0]).standard_normal(10)).float()}
+
+    class Speakers:
+        speakers = ["a", "b", "c"]
+        rows_of = [np.array([0, 1, 2]), np.array([3]), np.array([4, 5])]
+
+    class Embed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(10, 4)
+
+        def forward(self, x):
+            return self.linear(x)[:, None, :]
+
+    trainer = MinMaxTrainer.__new__(MinMaxTrainer)  # only the model and device are needed
+    trainer.features, trainer.model, trainer.device = torch.nn.Identity(), Embed(), "cpu"
+    got = trainer._speaker_embeddings(Crops(), Speakers(), utts=2)
+    with torch.no_grad():
+        means = [trainer.model(torch.stack([Crops()[(r, 0)]["sig"] for r in rows[:2]])).mean(0).squeeze(0)
+                 for rows in Speakers.rows_of]
+    expected = torch.nn.functional.normalize(torch.stack(means), dim=-1).numpy()
+    assert got.shape == (3, 4) and np.abs(got - expected).max() < 1e-6
