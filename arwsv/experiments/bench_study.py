@@ -77,7 +77,7 @@ BENCH_VARIANTS["pl_memory_soft"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "a
 # speakers meet few of their confusers); a cluster's crowding (mean cosine between two of its speakers) does not grow
 # with its size. K = 32, beta = 10, 8 restarts, 2 utterances a speaker: the factors closest to the oracle's on
 # baseline seed 0's training speakers (results/bench_crowding.md: log correlation 0.77-0.84; 0.48-0.51 with
-# beta = 0, i.e. cluster balance alone)
+# beta = 0, i.e. cluster balance alone, at K = 32)
 BENCH_VARIANTS["crowding"] = ("arw", {"method": "crowding", "regions": 32, "crowding_beta": 10.0,
                                       "crowding_restarts": 8, "crowding_utts": 2})
 # crowding (3 seeds) moved every metric the right way but by half the target; K = 48, beta = 20 come closer to
