@@ -56,8 +56,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary",
-           "similarity_profile", "group_balanced_factors", "oracle_weights", "crowding_factors", "RegionLossMemory", "METHODS",
-           "ADVERSARIAL", "PROFILE_SIZE"]
+           "similarity_profile", "group_balanced_factors", "oracle_weights", "cluster_crowding", "crowding_factors",
+           "RegionLossMemory", "METHODS", "ADVERSARIAL", "PROFILE_SIZE"]
 
 METHODS = ("none", "pw", "aps", "pl", "oracle", "crowding")
 ADVERSARIAL = ("pw", "aps", "pl")  # the methods with an adversary
@@ -136,15 +136,26 @@ def oracle_weights(factors: torch.Tensor) -> torch.Tensor:
     return len(factors) * factors / factors.sum()
 
 
+def cluster_crowding(unit: np.ndarray, labels: np.ndarray, k: int) -> tuple:
+    """Size (k,) and crowding (k,) of each of ``k`` clusters of unit rows ``unit`` (N, D) with ``labels``
+    (N,) in 0..k-1: the crowding is the mean cosine between two of its members, in closed form
+    ``(|Σ_i x_i|² - n) / (n (n - 1))``; NaN for a cluster of fewer than two."""
+    sizes = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.zeros((k, unit.shape[1]))
+    np.add.at(sums, labels, unit)
+    pairs = sizes * (sizes - 1)
+    return sizes, np.divide((sums ** 2).sum(axis=1) - sizes, pairs, out=np.full(k, np.nan), where=pairs > 0)
+
+
 def crowding_factors(speakers: np.ndarray, regions: int, *, beta: float, restarts: int = 8, seed: int = 0) -> np.ndarray:
     """Label-free stand-in for :func:`group_balanced_factors`: speaker embeddings (N, D) -> factors (N,), mean 1.
 
     Each of ``restarts`` k-means clusterings (K = ``regions``, on the unit rows) gives a speaker of
     cluster c the log factor ``beta s_c - log n_c``: ``n_c`` its size (balancing the
     clusters, as the oracle balances the true groups) and ``s_c`` its **crowding**, the mean cosine
-    between two of its speakers, ``(|Σ_i x_i|² - n_c) / (n_c (n_c - 1))`` (a cluster of one: the mean
-    crowding). The log factors are averaged over the restarts, because small clusters merge or split
-    with one clustering's initialisation; the factors are then scaled to mean 1.
+    between two of its speakers (:func:`cluster_crowding`; a cluster of one: the mean crowding). The
+    log factors are averaged over the restarts, because small clusters merge or split with one
+    clustering's initialisation; the factors are then scaled to mean 1.
     """
     from sklearn.cluster import KMeans
 
@@ -154,12 +165,8 @@ def crowding_factors(speakers: np.ndarray, regions: int, *, beta: float, restart
     logs = np.zeros(len(unit))
     for restart in range(restarts):
         labels = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit_predict(unit)
-        sizes = np.bincount(labels, minlength=k).astype(np.float64)
-        sums = np.zeros((k, unit.shape[1]))
-        np.add.at(sums, labels, unit)
-        pairs = sizes * (sizes - 1)
-        crowding = np.divide((sums ** 2).sum(axis=1) - sizes, pairs, out=np.full(k, np.nan), where=pairs > 0)
-        crowding = np.where(np.isnan(crowding), np.nanmean(crowding) if (pairs > 0).any() else 0.0, crowding)
+        sizes, crowding = cluster_crowding(unit, labels, k)
+        crowding = np.where(np.isnan(crowding), np.nanmean(crowding) if (sizes > 1).any() else 0.0, crowding)
         logs += (beta * crowding - np.log(sizes.clip(min=1)))[labels]
     factors = np.exp(logs / restarts - (logs / restarts).max())
     return factors / factors.mean()

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from arwsv.data.dataio import first_rows_per_speaker, load_manifest_rows
     from arwsv.inference.embed import extract, load_model
     from arwsv.io.files import atomic_write
-    from arwsv.training.reweighting import crowding_factors, group_balanced_factors
+    from arwsv.training.reweighting import cluster_crowding, crowding_factors, group_balanced_factors
 
     torch.manual_seed(args.seed)
     features, model, _ = load_model(args.model)
@@ -73,11 +73,8 @@ def main(argv=None) -> int:
              "|---" * (len(cells) + 3) + "|"]
     means = table.groupby("cell").mean()
     # what the factors try to find: each true cell's crowding, the mean cosine between two of its speakers
-    crowding = {}
-    for c in cells:
-        members = centroids[cell == c] / np.linalg.norm(centroids[cell == c], axis=1, keepdims=True)
-        total = members.sum(axis=0)
-        crowding[c] = (total @ total - len(members)) / (len(members) * (len(members) - 1))
+    unit_centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    crowding = dict(zip(cells, cluster_crowding(unit_centroids, np.searchsorted(cells, cell), len(cells))[1]))
     lines.append("| crowding of the true cell (mean cosine between two of its speakers) | "
                  + " | ".join(f"{crowding[c]:.2f}" for c in cells) + " | | |")
     for name in columns:
