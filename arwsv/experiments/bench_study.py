@@ -83,12 +83,19 @@ BENCH_VARIANTS["crowding"] = ("arw", {"method": "crowding", "regions": 32, "crow
 # crowding (3 seeds) moved every metric the right way but by half the target; K = 48, beta = 20 come closer to
 # the oracle's spread of factors (minority women 3.9-5.4, majority men 0.44-0.50; log correlation 0.81-0.83)
 BENCH_VARIANTS["crowding_strong"] = ("arw", {**BENCH_VARIANTS["crowding"][1], "regions": 48, "crowding_beta": 20.0})
+# crowding_strong met the gender target but not the country one: its factors are right only from the 4th epoch
+# (results/bench_weights.md: until the model separates the crowded cells the minority countries get *less* weight,
+# 0.87-0.91 against 1.04-1.07); the same factors from the trained baseline of the same seed (two passes, as in Just
+# Train Twice; results/bench_crowding.md measured K = 48, beta = 20 on exactly such a model) hold from the warm-up on
+SAME_SEED_BASELINE = "<the baseline of the same seed>"  # resolved by _run_one (trained first if missing)
+BENCH_VARIANTS["crowding_twopass"] = ("arw", {**BENCH_VARIANTS["crowding_strong"][1],
+                                              "crowding_reference": SAME_SEED_BASELINE})
 PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_aam": 3, "arw_weak": 3,
         "arw_aam_weak": 3, "baseline_regionbatches": 3, "arw_regionbatches": 3,
         "arw_holdout": 3, "pl_holdout": 3,
         "pl_holdout_regions": 3, "pl_holdout_regions_strong": 3, "pl_memory": 3, "pl_memory_k16": 3,
         "pl_memory_random": 3, "pl_memory_soft": 3, "crowding": 3,
-        "crowding_strong": 5}
+        "crowding_strong": 5, "crowding_twopass": 5}
 METRICS = {  # key -> (label, report path, compare row (attribute, group, metric))
     "eer": ("overall EER (%)", ("overall", "eer"), ("all", "all", "eer")),
     "gender_gap": ("gender gap (pp)", ("attributes", "gender", "summary", "eer_gap_abs"),
@@ -155,7 +162,11 @@ def _run_one(name: str, seed: int, data: Path, work: Path, runs: Path, *, quick:
     from arwsv.io.scorefile import read_trials
 
     start = time.perf_counter()
-    model = train_variant(name, data, work, seed, quick, progress, device=device, recipes=RECIPES,
+    extra = {}
+    if BENCH_VARIANTS[name][1].get("crowding_reference") == SAME_SEED_BASELINE:  # two passes: the baseline first
+        extra["crowding_reference"] = str(train_variant("baseline", data, work, seed, quick, progress, device=device,
+                                                        recipes=RECIPES, variants=BENCH_VARIANTS))
+    model = train_variant(name, data, work, seed, quick, progress, reweighting=extra, device=device, recipes=RECIPES,
                           variants=BENCH_VARIANTS)
     features, embedding_model, _ = load_model(model, device=device)
     ids, emb = extract(features, embedding_model, load_manifest_rows(data / "test.csv"), device=device,

@@ -72,7 +72,7 @@ def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, pro
                   recipes: Path = RECIPES, variants: dict = VARIANTS) -> Path:
     """Train variant ``name`` (of ``variants``, recipes in ``recipes``) with extra ``reweighting``
     overrides into ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe."""
-    from arwsv.training.recipe import load_recipe
+    from arwsv.training.recipe import load_recipe, recipe_changes
     from arwsv.training.run import FINAL_WEIGHTS, run_training, seed_everything
 
     recipe, variant = variants[name]
@@ -88,7 +88,7 @@ def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, pro
     seed_everything(seed)
     hparams, resolved = load_recipe(recipes / f"{recipe}.yaml", overrides)
     recorded = out / "hyperparams.yaml"
-    same = recorded.is_file() and recorded.read_text(encoding="utf-8") == resolved
+    same = recorded.is_file() and not recipe_changes(recorded.read_text(encoding="utf-8"), resolved)
     if same and (out / FINAL_WEIGHTS).is_file():
         return out  # trained before with the same recipe
     if not same and out.exists():

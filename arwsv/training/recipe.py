@@ -13,7 +13,7 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "REWEIGHTING_DEFAULTS"]
+__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "recipe_changes", "REWEIGHTING_DEFAULTS"]
 
 REWEIGHTING_DEFAULTS = {
     "method": "none",               # none | pw | aps | pl | oracle | crowding (arwsv.training.reweighting)
@@ -37,6 +37,8 @@ REWEIGHTING_DEFAULTS = {
     "crowding_beta": 10.0,          # method crowding: a cluster's factor is exp(beta x crowding) / size
     "crowding_restarts": 8,         # method crowding: k-means clusterings averaged (log factors)
     "crowding_utts": 2,             # method crowding: utterances per speaker embedded (one crop each)
+    "crowding_reference": None,     # method crowding: a trained model folder (e.g. the baseline's): factors from
+                                    # its embeddings, once, for the whole run (two passes), not every epoch
 }
 _CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle", "crowding"), "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
@@ -110,6 +112,24 @@ def recipe_seed(path, overrides: dict) -> int:
     return seed
 
 
+def recipe_changes(recorded: str, resolved: str) -> list:
+    """The lines in which two resolved recipes differ, comments and layout aside (``-`` recorded, ``+``
+    resolved); empty when they build the same run. A reworded comment in a recipe must neither
+    refuse a ``--resume`` nor make a study train a finished run again."""
+    import difflib
+
+    import yaml
+
+    def tokens(text):  # YAML's scanner drops comments and reads tags without building anything
+        return [(type(t).__name__, getattr(t, "value", None)) for t in yaml.scan(text)]
+
+    if recorded == resolved or tokens(recorded) == tokens(resolved):
+        return []
+    lines = [line for line in difflib.unified_diff(recorded.splitlines(), resolved.splitlines(), lineterm="", n=0)
+             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return [line for line in lines if not line[1:].lstrip().startswith("#")] or lines
+
+
 def load_recipe(path, overrides: dict):
     """Load a recipe with overrides; returns ``(hparams, resolved_yaml_text)``."""
     import ruamel.yaml
@@ -171,6 +191,13 @@ def load_recipe(path, overrides: dict):
     beta = reweighting["crowding_beta"]
     if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0 <= beta < 1000:
         raise InputError(f"reweighting.crowding_beta must be a number in [0, 1000), got {beta!r}", path)
+    reference = reweighting["crowding_reference"]
+    if reference is not None and (not isinstance(reference, str) or not reference.strip()):
+        raise InputError(f"reweighting.crowding_reference must be a model folder (arwsv train's output) or null, "
+                         f"got {reference!r}", path)
+    if reference is not None and reweighting["method"] != "crowding":
+        raise InputError(f"reweighting.crowding_reference is read by method: crowding only, not "
+                         f"{reweighting['method']!r}", path)
     loss = hparams.get("loss")
     for term in ("aam", "pairwise"):
         wanted = reweighting["adversary_objective"] == ("pairs" if term == "pairwise" else term)

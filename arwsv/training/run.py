@@ -16,6 +16,7 @@ import torch
 from arwsv.errors import InputError
 from arwsv.inference.embed import FINAL_WEIGHTS  # the model folder layout is inference's contract
 from arwsv.io.files import atomic_write
+from arwsv.training.recipe import recipe_changes
 
 __all__ = ["run_training", "FINAL_WEIGHTS"]
 
@@ -114,6 +115,15 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
             memory = RegionLossMemory(rw["regions"], rw["adversary_memory"])
     if rw["method"] == "oracle":
         oracle = _oracle_factors(manifest, dataset.speakers)
+    reference = None
+    if rw["crowding_reference"] is not None:  # a trained model whose embeddings give crowding's factors
+        from arwsv.inference.embed import load_model
+
+        try:
+            with torch.random.fork_rng(devices=[]):  # building its modules must not move the learner's RNG stream
+                reference = load_model(rw["crowding_reference"], device=device)[:2]
+        except InputError as err:
+            raise InputError(f"reweighting.crowding_reference: {err.message}", err.path) from None
     recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
                     "scheduler": scheduler, "sampler": sampler}
     if adversary is not None:
@@ -148,7 +158,7 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                             settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
                             adversary_optimizer=adversary_optimizer, regions=regions, device=device,
                             loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle,
-                            holdout=holdout, memory=memory)
+                            holdout=holdout, memory=memory, reference=reference)
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
 
@@ -268,12 +278,8 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
         raise InputError("has checkpoints from an earlier run: pass --resume to continue it, or choose another "
                          "output_folder", out)
     recorded = out / "hyperparams.yaml"
-    if resume and recorded.is_file() and recorded.read_text(encoding="utf-8") != resolved_yaml:
-        import difflib
-
-        diff = [line for line in difflib.unified_diff(recorded.read_text(encoding="utf-8").splitlines(),
-                                                      resolved_yaml.splitlines(), lineterm="", n=0)
-                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    diff = recipe_changes(recorded.read_text(encoding="utf-8"), resolved_yaml) if resume and recorded.is_file() else []
+    if diff:
         raise InputError(f"--resume with another recipe than this run's ({'; '.join(diff[:2])}); resume with the "
                          "same recipe and overrides, or train into a new output_folder", recorded)
     ddp.barrier()  # every rank has looked before rank 0 writes anything

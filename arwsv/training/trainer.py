@@ -12,7 +12,8 @@ about the speakers it will meet at test time (results/bench_signals.md), held-ou
 The ARW variants (``pw``, ``aps``, ``pl``) differ only in what the adversary sees
 (:func:`adversary_input`); ``oracle`` replaces the adversary by fixed group-balanced weights, and
 ``crowding`` by weights balanced over k-means clusters of the speakers and raised by each
-cluster's crowding (recomputed every epoch, label-free).
+cluster's crowding (label-free; recomputed every epoch with the current model, or computed once with
+a trained ``reference`` model: two passes, as in Just Train Twice).
 With ``adversary_memory`` (PL) the batch's per-sample losses go into a :class:`RegionLossMemory`
 and the adversary ascends on every region's running mean loss instead of on the batch.
 """
@@ -64,11 +65,14 @@ class MinMaxTrainer:
     holdout : (CropDataset, PKBatchSampler) of the held-out speakers, optional: the adversary's batches
         (the one for step t is a function of t alone, so a resumed run sees the same ones)
     memory : RegionLossMemory, optional (PL): what the adversary ascends on
+    reference : (features, embedding_model) of a trained model, optional (``crowding`` only): the factors
+        come from its embeddings, once, before the first step, instead of from the current model every epoch
     """
 
     def __init__(self, *, features, embedding_model, loss, optimizer, scheduler, sampler, dataset, checkpointer,
                  settings, log_path, adversary=None, adversary_optimizer=None, regions=None, device="cpu",
-                 loss_plain=None, adversary_plain=None, oracle_factors=None, holdout=None, memory=None):
+                 loss_plain=None, adversary_plain=None, oracle_factors=None, holdout=None, memory=None,
+                 reference=None):
         self.features, self.model, self.loss = features, embedding_model, loss
         self.loss_plain, self.adversary_plain = loss_plain or loss, adversary_plain or adversary
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -78,7 +82,7 @@ class MinMaxTrainer:
         self.method = settings.get("method", "none" if adversary is None else "pw")
         self.oracle_factors = None if oracle_factors is None else oracle_factors.to(device)
         self.holdout, self._holdout_epoch = holdout, (None, None, 0)  # (epoch, its batches, batches before it)
-        self.memory = memory
+        self.memory, self.reference = memory, reference
         self.crowding = None  # (n_speakers,) factors of method crowding, this epoch's (saved with the checkpoint)
         self.step, self.window = 0, defaultdict(list)
         self._regions_seen = []  # (regions (B,), λ (B,)) of the steps since the last log
@@ -97,7 +101,7 @@ class MinMaxTrainer:
         rows, cols, _ = pair_targets(self._spk)
         if self.method in ("oracle", "crowding"):
             factors = self.oracle_factors if self.method == "oracle" else self.crowding
-            if factors is None:  # crowding: no clusters before the second epoch
+            if factors is None:  # crowding from the current model: no clusters before the second epoch
                 return None, None
             lam = oracle_weights(factors[self._spk])
             return lam, pairwise_weights(lam, rows, cols, self.s["pair_rule"])
@@ -208,20 +212,23 @@ class MinMaxTrainer:
             self._lam_log.append((self._spk.detach(), lam.detach()))
         return value
 
-    def _speaker_embeddings(self, dataset, sampler, utts: int = 1):
+    def _speaker_embeddings(self, dataset, sampler, utts: int = 1, encoder=None):
         """Unit embedding (N, D) float64 of every speaker of ``sampler``: the normalised mean of one 2 s
-        crop of each of its first ``utts`` utterances, current model, eval mode, no labels."""
+        crop of each of its first ``utts`` utterances, eval mode, no labels; by ``encoder`` (features,
+        embedding_model), by default the current model (put back in training mode afterwards)."""
         rows = [r for s in range(len(sampler.speakers)) for r in sampler.rows_of[s][:utts].tolist()]
         counts = torch.tensor([min(len(sampler.rows_of[s]), utts) for s in range(len(sampler.speakers))])
-        for m in (self.features, self.model):
+        features, model = encoder or (self.features, self.model)
+        for m in (features, model):
             m.eval()
         with torch.no_grad():
             emb = []
             for i in range(0, len(rows), 64):
                 wavs = torch.stack([dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(self.device)
-                emb.append(self.model(self.features(wavs)).squeeze(1).float().cpu())
-        for m in (self.features, self.model):
-            m.train()
+                emb.append(model(features(wavs)).squeeze(1).float().cpu())
+        if encoder is None:
+            for m in (features, model):
+                m.train()
         emb = torch.cat(emb)
         if utts > 1:  # a speaker's rows are consecutive: add its j-th crops in turn (a fixed summation order)
             first = torch.cumsum(counts, 0) - counts
@@ -245,8 +252,9 @@ class MinMaxTrainer:
 
     def _crowding_factors(self, epoch: int) -> torch.Tensor:
         """Method crowding: every training speaker's factor (n_speakers,) from :func:`crowding_factors`
-        on the current model's speaker embeddings; deterministic given the model and epoch."""
-        unit = self._speaker_embeddings(self.dataset, self.sampler, self.s["crowding_utts"])
+        on the speaker embeddings of the reference model if there is one, else of the current model;
+        deterministic given the model and epoch."""
+        unit = self._speaker_embeddings(self.dataset, self.sampler, self.s["crowding_utts"], self.reference)
         found = crowding_factors(unit, self.s["regions"], beta=self.s["crowding_beta"],
                                  restarts=self.s["crowding_restarts"], seed=epoch)
         factors = torch.ones(len(self.dataset.speakers), dtype=torch.float32)
@@ -328,7 +336,10 @@ class MinMaxTrainer:
             if self.s.get("batch_regions", 0) and epoch >= 1 and self.sampler.position == 0:
                 # region batches: contrast speakers of one region (a resumed epoch keeps its saved groups)
                 self.sampler.set_groups(self._speaker_regions(epoch))
-            if self.method == "crowding" and epoch >= 1 and self.sampler.position == 0:
+            if self.method == "crowding" and self.reference is not None and self.crowding is None:
+                # a trained reference model: its factors, once, for the whole run (a resumed run keeps the saved ones)
+                self.crowding = self._crowding_factors(epoch)
+            elif self.method == "crowding" and self.reference is None and epoch >= 1 and self.sampler.position == 0:
                 # a resumed epoch keeps the factors saved with its checkpoint
                 self.crowding = self._crowding_factors(epoch)
             if self.holdout is not None and self.s.get("adversary_batch_regions", 0) and epoch >= 1 \

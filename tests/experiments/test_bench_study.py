@@ -122,3 +122,16 @@ def test_bench_flags_are_checked(capsys):
     assert main(["study", "--variants", "arw_aam"]) == 2
     assert "only with --bench" in capsys.readouterr().err
     assert main(["study", "--device", "cuda"]) == 2
+
+
+def test_a_two_pass_variant_takes_its_factors_from_the_baseline_of_its_seed(study):
+    """crowding_twopass reads the finished baseline of the same seed (not trained again) as its reference."""
+    work, out, args = study
+    final = work / "quick" / "baseline_seed0" / "final" / "embedding_model.ckpt"
+    stamp = final.stat().st_mtime_ns
+    variants = args.index("--variants")
+    assert main(args[:variants + 1] + ["crowding_twopass"] + args[variants + 3:]) == 0
+    recorded = (work / "quick" / "crowding_twopass_seed0" / "hyperparams.yaml").read_text()
+    assert f"crowding_reference: {work / 'quick' / 'baseline_seed0'}\n" in recorded
+    assert final.stat().st_mtime_ns == stamp
+    assert (out / "runs" / "crowding_twopass_seed0.json").is_file()

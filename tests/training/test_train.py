@@ -240,6 +240,18 @@ def test_bench_best_recipes_are_the_study_variants(tmp_path, recipe, variant, un
         {k: v for k, v in expected.items() if k not in unread}
 
 
+def test_recipe_changes_ignore_comments_and_name_changed_values():
+    from arwsv.training.recipe import recipe_changes
+
+    recorded = "# a recipe\nseed: 0  # the seed\nmodel: !new:torch.nn.Linear\n    in_features: 3\n"
+    assert recipe_changes(recorded, recorded.replace("# a recipe", "# a reworded recipe").replace(
+        "  # the seed", "")) == []
+    assert recipe_changes(recorded, recorded.replace("in_features: 3", "in_features: 4")) == \
+        ["-    in_features: 3", "+    in_features: 4"]
+    assert recipe_changes(recorded, recorded.replace("!new:torch.nn.Linear", "!new:torch.nn.Bilinear")) == \
+        ["-model: !new:torch.nn.Linear", "+model: !new:torch.nn.Bilinear"]
+
+
 def test_resume_refuses_another_recipe(corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args("baseline.yaml", corpus, out, "--epochs=1")) == 0
@@ -248,6 +260,8 @@ def test_resume_refuses_another_recipe(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--resume with another recipe" in err and "emb_dim" in err
     assert (out / "hyperparams.yaml").read_text() == recorded  # the run's record is untouched
+    (out / "hyperparams.yaml").write_text("# a comment added since\n" + recorded)
+    assert main(_args("baseline.yaml", corpus, out, "--epochs=1", "--resume")) == 0  # comments aside, the same
     assert main(["embed", str(out), str(corpus / "test.csv"), "--out", str(tmp_path / "e.npz"), "--quiet"]) == 0
 
 
