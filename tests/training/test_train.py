@@ -221,12 +221,12 @@ def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair
 @pytest.mark.parametrize("recipe,variant,unread", [
     ("arw_holdout.yaml", "pl_memory_soft", ()),
     # no adversary and no region priors: the keys only they read may keep their defaults
-    ("crowding.yaml", "crowding_strong", ("adversary_input", "adversary_hidden", "adversary_lr", "adversary_steps",
-                                          "region_refit_every", "memory_bank"))])
+    ("crowding.yaml", "crowding_twopass", ("adversary_input", "adversary_hidden", "adversary_lr", "adversary_steps",
+                                           "region_refit_every", "memory_bank"))])
 def test_bench_best_recipes_are_the_study_variants(tmp_path, recipe, variant, unread):
     """recipes/bench/arw_holdout.yaml and crowding.yaml (the best label-free variants) are arw.yaml with the
     study's overrides of that variant, and differ from the baseline only in the reweighting block."""
-    from arwsv.experiments.bench_study import BENCH_VARIANTS
+    from arwsv.experiments.bench_study import BENCH_VARIANTS, SAME_SEED_BASELINE
     from arwsv.training.recipe import load_recipe
 
     folder = ROOT / "recipes" / "bench"
@@ -236,6 +236,12 @@ def test_bench_best_recipes_are_the_study_variants(tmp_path, recipe, variant, un
     arw, _ = load_recipe(folder / f"{base}.yaml", {"data_folder": str(tmp_path)})
     best, _ = load_recipe(folder / recipe, {"data_folder": str(tmp_path)})
     expected = {**arw["reweighting"], **overrides}
+    if expected.get("crowding_reference") == SAME_SEED_BASELINE:  # two passes: where baseline.yaml writes
+        for seed in (0, 3):
+            base_run, _ = load_recipe(folder / "baseline.yaml", {"data_folder": str(tmp_path), "seed": seed})
+            run, _ = load_recipe(folder / recipe, {"data_folder": str(tmp_path), "seed": seed})
+            assert run["reweighting"]["crowding_reference"] == base_run["output_folder"]
+        expected["crowding_reference"] = best["reweighting"]["crowding_reference"]
     assert {k: v for k, v in best["reweighting"].items() if k not in unread} == \
         {k: v for k, v in expected.items() if k not in unread}
 
