@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--out", help="update this markdown file's bench_feature_share section")
     args = parser.parse_args()
+    if args.steps < 1:
+        print(f"bench_feature_share: error: --steps must be >= 1, got {args.steps}", file=sys.stderr)
+        return 2
     if not (Path(args.data) / "train.csv").is_file():
         print(f"bench_feature_share: error: {args.data}: no train.csv (arwsv prepare toy --preset bench)", file=sys.stderr)
         return 2
