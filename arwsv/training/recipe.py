@@ -120,11 +120,16 @@ def recipe_changes(recorded: str, resolved: str) -> list:
 
     import yaml
 
-    def tokens(text):  # YAML's scanner drops comments and reads tags without building anything
-        return [(type(t).__name__, getattr(t, "value", None)) for t in yaml.scan(text)]
+    def tokens(text):  # YAML's scanner drops comments and reads tags without building anything; a
+        # scalar's quoting stays (1 and "1", null and "null" build different values)
+        return [(type(t).__name__, getattr(t, "value", None), getattr(t, "plain", None), getattr(t, "style", None))
+                for t in yaml.scan(text)]
 
-    if recorded == resolved or tokens(recorded) == tokens(resolved):
-        return []
+    try:
+        if recorded == resolved or tokens(recorded) == tokens(resolved):
+            return []
+    except yaml.YAMLError:  # a damaged record: compare as text
+        pass
     lines = [line for line in difflib.unified_diff(recorded.splitlines(), resolved.splitlines(), lineterm="", n=0)
              if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     return [line for line in lines if not line[1:].lstrip().startswith("#")] or lines

@@ -124,6 +124,9 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                 reference = load_model(rw["crowding_reference"], device=device)[:2]
         except InputError as err:
             raise InputError(f"reweighting.crowding_reference: {err.message}", err.path) from None
+        except Exception as err:  # a damaged or mismatched model: its recipe or weights do not load
+            raise InputError(f"reweighting.crowding_reference: cannot load the model ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''})", rw["crowding_reference"]) from None
     recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
                     "scheduler": scheduler, "sampler": sampler}
     if adversary is not None:

@@ -256,6 +256,9 @@ def test_recipe_changes_ignore_comments_and_name_changed_values():
         ["-    in_features: 3", "+    in_features: 4"]
     assert recipe_changes(recorded, recorded.replace("!new:torch.nn.Linear", "!new:torch.nn.Bilinear")) == \
         ["-model: !new:torch.nn.Linear", "+model: !new:torch.nn.Bilinear"]
+    for plain, quoted in (("seed: 0", 'seed: "0"'), ("seed: 0", "seed: null"), ("seed: 0", "seed: 'null'")):
+        assert recipe_changes(recorded, recorded.replace(plain, quoted)), quoted  # another value, another run
+    assert recipe_changes(recorded, recorded + 'x: "unclosed\n')  # a damaged record is compared as text
 
 
 def test_resume_refuses_another_recipe(corpus, tmp_path, capsys):

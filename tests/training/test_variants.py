@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -366,22 +367,28 @@ def test_crowding_trains_from_the_second_epoch_and_is_checked(corpus, tmp_path, 
         assert not (bad / "checkpoints").exists()
 
 
-def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models_factors(corpus, tmp_path, capsys):
+def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models_factors(corpus, tmp_path, capsys,
+                                                                                        monkeypatch):
     """Two passes: the factors come once from a trained model's embeddings (crop 0 of each speaker's first
     ``crowding_utts`` rows, k-means seeded 0), against the same computed here with the model loaded by hand."""
     from arwsv.data.dataio import CropDataset, load_manifest_rows
     from arwsv.inference.embed import load_model
+    from arwsv.training.trainer import MinMaxTrainer
 
     ref = tmp_path / "reference"
     assert _train(corpus, ref, "none", "--epochs=1") == 0
     plain, out = tmp_path / "plain", tmp_path / "twopass"
     common = ("--epochs=2", "--reweighting.crowding_restarts=2")
     assert _train(corpus, plain, "crowding", *common) == 0
+    calls = []
+    original = MinMaxTrainer._crowding_factors
+    monkeypatch.setattr(MinMaxTrainer, "_crowding_factors", lambda self, epoch: calls.append(epoch) or original(self, epoch))
     assert _train(corpus, out, "crowding", *common, f"--reweighting.crowding_reference={ref}") == 0
+    assert calls == [0]  # once, before the first step: not again in the second epoch
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert any("lam_mean" in e for e in log if e["epoch"] == 0)  # weighted from the warm-up's end, first epoch
     first = [json.loads(line) for line in (plain / "train_log.jsonl").read_text().splitlines()][0]
-    assert first["step"] == log[0]["step"] == 2 and first["loss"] == log[0]["loss"]  # the reference moved no RNG
+    assert first["step"] == log[0]["step"] == 2 and first["loss"] == log[0]["loss"]  # same run until the weights start
     saved = torch.load(sorted((out / "checkpoints").glob("CKPT+*"))[-1] / "trainer.ckpt", weights_only=True)
     rows = load_manifest_rows(corpus / "train.csv")
     speakers = sorted({r["spk_id"] for r in rows})
@@ -394,9 +401,13 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
     unit = torch.nn.functional.normalize(torch.cat(means), dim=-1).numpy().astype("float64")
     expected = crowding_factors(unit, 3, beta=10.0, restarts=2, seed=0)
     assert np.abs(saved["crowding"].numpy() - expected).max() < 1e-4
+    damaged = tmp_path / "damaged"
+    shutil.copytree(ref, damaged)
+    (damaged / "final" / "embedding_model.ckpt").write_bytes(b"not a checkpoint")
     for extra, message in (([f"--reweighting.crowding_reference={tmp_path / 'none'}"], "crowding_reference: not a "
                                                                                        "trained model folder"),
                            (["--reweighting.crowding_reference=5"], "must be a model folder"),
+                           ([f"--reweighting.crowding_reference={damaged}"], "crowding_reference: cannot load the model"),
                            ([f"--reweighting.crowding_reference={ref}", "--reweighting.method=pw"],
                             "read by method: crowding only")):
         bad = tmp_path / "bad"
