@@ -382,7 +382,8 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
     assert _train(corpus, plain, "crowding", *common) == 0
     calls = []
     original = MinMaxTrainer._crowding_factors
-    monkeypatch.setattr(MinMaxTrainer, "_crowding_factors", lambda self, epoch: calls.append(epoch) or original(self, epoch))
+    monkeypatch.setattr(MinMaxTrainer, "_crowding_factors",
+                        lambda self, epoch: calls.append(epoch) or original(self, epoch))
     assert _train(corpus, out, "crowding", *common, f"--reweighting.crowding_reference={ref}") == 0
     assert calls == [0]  # once, before the first step: not again in the second epoch
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
