@@ -71,9 +71,10 @@ def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, pro
                   reweighting: dict | None = None, folder: str | None = None, device: str = "cpu",
                   recipes: Path = RECIPES, variants: dict = VARIANTS) -> Path:
     """Train variant ``name`` (of ``variants``, recipes in ``recipes``) with extra ``reweighting``
-    overrides into ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe."""
+    overrides into ``work/<folder or name_seedS>``; reuses a finished run of the same resolved recipe
+    (and of the same crowding reference model, where the run recorded it)."""
     from arwsv.training.recipe import load_recipe, recipe_changes
-    from arwsv.training.run import FINAL_WEIGHTS, run_training, seed_everything
+    from arwsv.training.run import FINAL_WEIGHTS, reference_changed, run_training, seed_everything
 
     recipe, variant = variants[name]
     out = work / (folder or f"{name}_seed{seed}")
@@ -89,6 +90,7 @@ def train_variant(name: str, data: Path, work: Path, seed: int, quick: bool, pro
     hparams, resolved = load_recipe(recipes / f"{recipe}.yaml", overrides)
     recorded = out / "hyperparams.yaml"
     same = recorded.is_file() and not recipe_changes(recorded.read_text(encoding="utf-8"), resolved)
+    same = same and not reference_changed(hparams)  # two passes: a retrained reference makes it another run
     if same and (out / FINAL_WEIGHTS).is_file():
         return out  # trained before with the same recipe
     if not same and out.exists():

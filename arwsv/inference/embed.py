@@ -18,7 +18,7 @@ import numpy as np
 from arwsv.errors import InputError
 from arwsv.io.files import atomic_write
 
-__all__ = ["FINAL_WEIGHTS", "load_model", "extract", "save_embeddings", "load_embeddings"]
+__all__ = ["FINAL_WEIGHTS", "load_model", "model_digest", "extract", "save_embeddings", "load_embeddings"]
 
 # Where a model folder keeps the trained embedding model (``arwsv train`` writes it there).
 FINAL_WEIGHTS = "final/embedding_model.ckpt"
@@ -45,6 +45,20 @@ def load_model(model_dir, device: str = "cpu"):
     for module in (features, model):
         module.to(device).eval()
     return features, model, hparams
+
+
+def model_digest(model_dir) -> str | None:
+    """SHA-256 (hex) of a model folder's recipe and final weights, the two files :func:`load_model`
+    reads; ``None`` when either is missing. Tells whether a folder still holds the model a run used."""
+    import hashlib
+
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in (model_dir / "hyperparams.yaml", model_dir / FINAL_WEIGHTS):
+        if not path.is_file():
+            return None
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def extract(features, model, rows: list, *, device: str = "cpu", batch_seconds: float = 120.0,

@@ -2,7 +2,9 @@
 
 Output folder: ``hyperparams.yaml`` (the recipe with overrides and references resolved),
 ``train_log.jsonl``, ``checkpoints/`` (SpeechBrain layout, crash-safe), ``final/`` (the embedding
-model's weights, read by ``arwsv embed`` / ``arwsv score``), ``train_report.json``.
+model's weights, read by ``arwsv embed`` / ``arwsv score``), ``train_report.json``, and with
+``reweighting.crowding_reference`` ``crowding_reference.json`` (the reference folder and the
+:func:`~arwsv.inference.embed.model_digest` of the model the factors came from).
 """
 
 from __future__ import annotations
@@ -14,11 +16,32 @@ from pathlib import Path
 import torch
 
 from arwsv.errors import InputError
-from arwsv.inference.embed import FINAL_WEIGHTS  # the model folder layout is inference's contract
+from arwsv.inference.embed import FINAL_WEIGHTS, model_digest  # the model folder layout is inference's contract
 from arwsv.io.files import atomic_write
 from arwsv.training.recipe import recipe_changes
 
-__all__ = ["run_training", "FINAL_WEIGHTS"]
+__all__ = ["run_training", "FINAL_WEIGHTS", "REFERENCE_RECORD", "reference_changed"]
+
+REFERENCE_RECORD = "crowding_reference.json"  # in the output folder: which reference model gave the factors
+
+
+def reference_changed(hparams: dict) -> str | None:
+    """Why the output folder's recorded crowding reference is not the model now in
+    ``reweighting.crowding_reference`` (a line), or ``None``: no reference, no record (a run from
+    before the record, or not started), or the same model (same digest)."""
+    folder = hparams["reweighting"].get("crowding_reference")
+    record = Path(hparams["output_folder"]) / REFERENCE_RECORD
+    if folder is None or not record.is_file():
+        return None
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"its record {record} is unreadable ({type(err).__name__})"
+    now = model_digest(folder)
+    if now == recorded:
+        return None
+    return (f"the model in {folder} is not the one this run started from (sha256 {recorded[:12]}... recorded, "
+            f"{'none' if now is None else now[:12] + '...'} now)")
 
 
 def _embedding_size(hparams, device) -> int:
@@ -285,6 +308,10 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     if diff:
         raise InputError(f"--resume with another recipe than this run's ({'; '.join(diff[:2])}); resume with the "
                          "same recipe and overrides, or train into a new output_folder", recorded)
+    changed = reference_changed(hparams) if resume else None
+    if changed:  # its factors, saved in the checkpoint, would belong to a model that is gone
+        raise InputError(f"--resume: reweighting.crowding_reference: {changed}; restore that model, or train "
+                         "into a new output_folder", out)
     ddp.barrier()  # every rank has looked before rank 0 writes anything
     if ddp.is_main():
         try:
@@ -295,6 +322,7 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
             raise InputError(f"cannot write the output folder: {err.strerror}", out) from None
     ddp.barrier()
     trainer = build_trainer(hparams, device, progress, num_workers)
+    _record_reference(hparams, out, resume)
     last = trainer.fit(resume=resume, progress=progress,
                        on_epoch_end=validation(hparams, trainer, device, progress))
     report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,
@@ -310,6 +338,18 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     with atomic_write(out / "train_report.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def _record_reference(hparams: dict, out: Path, resume: bool) -> None:
+    """Write which reference model this run takes its factors from (a fresh run; a resumed run keeps
+    its record, and one started before records existed gets none: its reference is not known)."""
+    from arwsv.training import distributed as ddp
+
+    folder = hparams["reweighting"].get("crowding_reference")
+    if folder is None or not ddp.is_main() or (resume and (out / "checkpoints").exists()):
+        return
+    with atomic_write(out / REFERENCE_RECORD) as handle:
+        handle.write(json.dumps({"folder": str(folder), "sha256": model_digest(folder)}, indent=1) + "\n")
 
 
 def seed_everything(seed: int) -> None:

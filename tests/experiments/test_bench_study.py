@@ -135,3 +135,40 @@ def test_a_two_pass_variant_takes_its_factors_from_the_baseline_of_its_seed(stud
     assert f"crowding_reference: {work / 'quick' / 'baseline_seed0'}\n" in recorded
     assert final.stat().st_mtime_ns == stamp
     assert (out / "runs" / "crowding_twopass_seed0.json").is_file()
+
+
+
+def test_a_two_pass_run_is_trained_again_when_its_reference_model_changed(study, monkeypatch):
+    """The study reuses a finished two-pass run only while the baseline it took its factors from is unchanged.
+    (Last in this file: the changed case removes the module's two-pass run folder.)"""
+    import hashlib
+
+    import arwsv.training.run
+    from arwsv.experiments.bench_study import RECIPES
+    from arwsv.experiments.demo import train_variant
+
+    work, _, args = study
+    variants = args.index("--variants")
+    assert main(args[:variants + 1] + ["crowding_twopass"] + args[variants + 3:]) == 0
+    quick, baseline = work / "quick", work / "quick" / "baseline_seed0"
+    record = json.loads((quick / "crowding_twopass_seed0" / "crowding_reference.json").read_text())
+    by_hand = hashlib.sha256((baseline / "hyperparams.yaml").read_bytes() +
+                             (baseline / "final" / "embedding_model.ckpt").read_bytes()).hexdigest()
+    assert record == {"folder": str(baseline), "sha256": by_hand}
+    calls = []
+    monkeypatch.setattr(arwsv.training.run, "run_training", lambda hparams, *a, **k: calls.append(k["resume"]))
+
+    def again():  # as the study's _run_one calls it
+        return train_variant("crowding_twopass", quick / "corpus", quick, 0, True, False,
+                             reweighting={"crowding_reference": str(baseline)}, recipes=RECIPES,
+                             variants=BENCH_VARIANTS)
+
+    again()
+    assert calls == []  # the same baseline: reused
+    recipe = (baseline / "hyperparams.yaml").read_text()
+    try:
+        (baseline / "hyperparams.yaml").write_text(recipe + "# trained again\n")
+        again()
+    finally:
+        (baseline / "hyperparams.yaml").write_text(recipe)
+    assert calls == [False]  # from scratch: the old run's factors belong to another model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -402,6 +403,18 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
     unit = torch.nn.functional.normalize(torch.cat(means), dim=-1).numpy().astype("float64")
     expected = crowding_factors(unit, 3, beta=10.0, restarts=2, seed=0)
     assert np.abs(saved["crowding"].numpy() - expected).max() < 1e-4
+    record = json.loads((out / "crowding_reference.json").read_text())  # which model the factors came from
+    by_hand = hashlib.sha256((ref / "hyperparams.yaml").read_bytes() + (ref / "final" / "embedding_model.ckpt").read_bytes())
+    assert record == {"folder": str(ref), "sha256": by_hand.hexdigest()}
+    recipe = (out / "hyperparams.yaml").read_text()
+    with open(ref / "hyperparams.yaml", "a", encoding="utf-8") as handle:  # the reference changes under the run
+        handle.write("# trained again\n")
+    capsys.readouterr()
+    assert _train(corpus, out, "crowding", *common, f"--reweighting.crowding_reference={ref}", "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not the one this run started from" in err[0], err
+    assert (out / "hyperparams.yaml").read_text() == recipe
+    assert json.loads((out / "crowding_reference.json").read_text()) == record
     damaged = tmp_path / "damaged"
     shutil.copytree(ref, damaged)
     (damaged / "final" / "embedding_model.ckpt").write_bytes(b"not a checkpoint")
