@@ -10,7 +10,8 @@ A rerun skips runs whose files exist, so the study can be finished across sessio
 committed run by run. The summary is rebuilt from those files alone: per variant the mean ± std over
 its seeds, and against the baseline of the same seed the paired difference (``arwsv compare``'s
 paired speaker bootstrap) of the overall EER, the gender gap and the country std, pooled over seeds
-as the mean difference with the mean of the per-seed interval bounds.
+as the mean difference over seeds, its interval from bootstrap replicates that each draw one set of
+test speakers for every run and average the seeds' differences on it.
 
 Writes ``OUT/README.md``, ``OUT/summary.json`` and ``OUT/study.png`` (:func:`plot_study`). Models go to ``WORK/<variant>_seed<S>``.
 """
