@@ -40,8 +40,10 @@ def add_parser(sub) -> None:
     d = ToyConfig()
     t.add_argument("--out", required=True, help="output folder")
     t.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="named corpus: default (200 speakers, the demo's) or bench (2,400 speakers, 400 test "
-                        "speakers, the fairness benchmark); the flags below override its values")
+                   help="named corpus: default (200 speakers, the demo's), bench (2,400 speakers, 400 test "
+                        "speakers, the fairness benchmark) or one of the benchmark's variations no setting was "
+                        "tuned on (reseeded, shares, uncrowded, crowded, espeak; arwsv/data/toy/config.py); the "
+                        "flags below override its values")
     flags = [("speakers", int, None), ("utts-per-speaker", int, None), ("seconds", float, "length of each utterance"),
              ("female-share", float, "share of female speakers"), ("countries", int, "number of countries (accents)"),
              ("minority-share", float, "share of speakers from the minority countries (all but the first)"),
@@ -56,8 +58,9 @@ def add_parser(sub) -> None:
         default = getattr(d, flag.replace("-", "_"))
         t.add_argument(f"--{flag}", type=kind, default=argparse.SUPPRESS,  # unset: the preset's value
                        help=f"{text + ' ' if text else ''}[default: {default}]")
-    t.add_argument("--backend", choices=["synth", "espeak"], default=d.backend,
-                   help="synth: built-in synthesiser; espeak: espeak-ng voices (needs the espeak-ng program)")
+    t.add_argument("--backend", choices=["synth", "espeak"], default=None,
+                   help="synth: built-in synthesiser; espeak: espeak-ng voices (needs the espeak-ng program) "
+                        f"[default: the preset's, else {d.backend}]")
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
     t.set_defaults(run=run_toy)
 
@@ -89,7 +92,9 @@ def run_toy(args) -> int:
     from arwsv.data.toy.config import PRESETS, ToyConfig
     from arwsv.data.toy.corpus import generate_corpus
 
-    values = dict(PRESETS[args.preset], backend=args.backend)
+    values = dict(PRESETS[args.preset])
+    if args.backend is not None:
+        values["backend"] = args.backend
     for field in fields(ToyConfig):
         given = getattr(args, field.name, None)
         if given is not None and field.name != "backend":
@@ -99,7 +104,7 @@ def run_toy(args) -> int:
         config.check()
     except ValueError as err:
         raise InputError(str(err)) from None
-    if args.backend == "espeak":
+    if config.backend == "espeak":
         from arwsv.data.toy.espeak import check_available
 
         check_available()

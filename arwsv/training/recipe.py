@@ -39,8 +39,11 @@ REWEIGHTING_DEFAULTS = {
     "crowding_utts": 2,             # method crowding: utterances per speaker embedded (one crop each)
     "crowding_reference": None,     # method crowding: a trained model folder (e.g. the baseline's): factors from
                                     # its embeddings, once, for the whole run (two passes), not every epoch
+    "speaker_factors": None,        # method speaker_factors: a CSV (spk_id,factor) of fixed per-speaker factors,
+                                    # e.g. written by arwsv select from a reference model (label-free)
 }
-_CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle", "crowding"), "pair_rule": ("sum", "product", "max"),
+_CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle", "crowding", "speaker_factors"),
+            "pair_rule": ("sum", "product", "max"),
             "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
 
 
@@ -203,6 +206,12 @@ def load_recipe(path, overrides: dict):
     if reference is not None and reweighting["method"] != "crowding":
         raise InputError(f"reweighting.crowding_reference is read by method: crowding only, not "
                          f"{reweighting['method']!r}", path)
+    factors = reweighting["speaker_factors"]
+    if (factors is None) != (reweighting["method"] != "speaker_factors"):
+        raise InputError("reweighting.method: speaker_factors and reweighting.speaker_factors (a CSV of spk_id,factor) "
+                         "go together", path)
+    if factors is not None and (not isinstance(factors, str) or not factors.strip()):
+        raise InputError(f"reweighting.speaker_factors must be a CSV file (spk_id,factor), got {factors!r}", path)
     loss = hparams.get("loss")
     for term in ("aam", "pairwise"):
         wanted = reweighting["adversary_objective"] == ("pairs" if term == "pairwise" else term)

@@ -45,6 +45,10 @@ details of APS and PL; these are our readings of their names and one-line descri
     group size: a small group's speakers meet few of their confusers in a batch, so they look easy.
     A cluster's crowding, the mean cosine between two of its speakers, does not grow with its count.
     Recomputed at the start of every epoch from the second on (uniform weights before).
+``speaker_factors``
+    Fixed per-speaker factors read from a CSV (``spk_id,factor``), used as the oracle's are: how
+    ``arwsv select`` trains its candidates (factors from a reference model's embeddings, no labels), and
+    how a user brings weights of their own.
 ``none``
     Uniform weights (the baseline).
 """
@@ -59,7 +63,7 @@ __all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "Reg
            "similarity_profile", "group_balanced_factors", "oracle_weights", "cluster_crowding", "crowding_factors",
            "RegionLossMemory", "METHODS", "ADVERSARIAL", "PROFILE_SIZE"]
 
-METHODS = ("none", "pw", "aps", "pl", "oracle", "crowding")
+METHODS = ("none", "pw", "aps", "pl", "oracle", "crowding", "speaker_factors")
 ADVERSARIAL = ("pw", "aps", "pl")  # the methods with an adversary
 PROFILE_SIZE = 4  # columns of similarity_profile
 

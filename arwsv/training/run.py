@@ -20,9 +20,19 @@ from arwsv.inference.embed import FINAL_WEIGHTS, model_digest  # the model folde
 from arwsv.io.files import atomic_write
 from arwsv.training.recipe import recipe_changes
 
-__all__ = ["run_training", "FINAL_WEIGHTS", "REFERENCE_RECORD", "reference_changed"]
+__all__ = ["run_training", "FINAL_WEIGHTS", "REFERENCE_RECORD", "reference_changed", "read_speaker_factors"]
 
 REFERENCE_RECORD = "crowding_reference.json"  # in the output folder: which reference model gave the factors
+FACTORS_RECORD = "speaker_factors.json"  # in the output folder: the digest of the speaker_factors file read
+
+
+def _file_digest(path) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def reference_changed(hparams: dict) -> str | None:
@@ -138,6 +148,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
             memory = RegionLossMemory(rw["regions"], rw["adversary_memory"])
     if rw["method"] == "oracle":
         oracle = _oracle_factors(manifest, dataset.speakers)
+    if rw["method"] == "speaker_factors":
+        oracle = read_speaker_factors(rw["speaker_factors"], dataset.speakers)
     reference = None
     if rw["crowding_reference"] is not None:  # a trained model whose embeddings give crowding's factors
         from arwsv.inference.embed import load_model
@@ -197,6 +209,36 @@ def _holdout_speakers(speakers: list, share: float, seed: int) -> set:
     if count == 0:
         return set()
     return {speakers[i] for i in np.random.default_rng([seed, 1]).choice(len(speakers), size=count, replace=False)}
+
+
+def read_speaker_factors(path, speakers: list) -> torch.Tensor:
+    """Factor of each training speaker (order of ``speakers``) from a CSV with columns ``spk_id,factor``
+    (one row per speaker, factors finite and > 0; extra speakers are ignored). Method ``speaker_factors``."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype={"spk_id": str}, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError("reweighting.speaker_factors: no such file", path) from None
+    except (ValueError, pd.errors.ParserError) as err:
+        raise InputError(f"reweighting.speaker_factors: cannot read: {str(err).splitlines()[0]}", path) from None
+    if list(frame.columns[:2]) != ["spk_id", "factor"]:
+        raise InputError("reweighting.speaker_factors: the header must be spk_id,factor", path, 1)
+    factor = pd.to_numeric(frame["factor"], errors="coerce").to_numpy(dtype=float)
+    bad = ~(np.isfinite(factor) & (factor > 0))
+    if bad.any():
+        row = int(bad.argmax())
+        raise InputError(f"factor {frame['factor'].iloc[row]!r} of speaker {frame['spk_id'].iloc[row]!r} is not a "
+                         "number > 0", path, row + 2)
+    dup = frame["spk_id"].duplicated()
+    if dup.any():
+        raise InputError(f"speaker {frame['spk_id'][dup].iloc[0]!r} appears twice", path, int(dup.to_numpy().argmax()) + 2)
+    table = dict(zip(frame["spk_id"], factor))
+    missing = [s for s in speakers if s not in table]
+    if missing:
+        raise InputError(f"{len(missing)} training speaker(s) have no factor (e.g. {missing[0]!r})", path)
+    return torch.tensor([table[s] for s in speakers], dtype=torch.float32)
 
 
 def _oracle_factors(manifest: Path, speakers: list) -> torch.Tensor:
@@ -309,6 +351,12 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
         raise InputError(f"--resume with another recipe than this run's ({'; '.join(diff[:2])}); resume with the "
                          "same recipe and overrides, or train into a new output_folder", recorded)
     changed = reference_changed(hparams) if resume else None
+    factors = hparams["reweighting"].get("speaker_factors")
+    record = out / FACTORS_RECORD
+    if resume and factors is not None and record.is_file() and \
+            json.loads(record.read_text(encoding="utf-8")).get("sha256") != _file_digest(factors):
+        raise InputError(f"--resume: reweighting.speaker_factors: {factors} is not the file this run started "
+                         "from (its SHA-256 differs); restore it, or train into a new output_folder", out)
     if changed:  # its factors, saved in the checkpoint, would belong to a model that is gone
         raise InputError(f"--resume: reweighting.crowding_reference: {changed}; restore that model, or train "
                          "into a new output_folder", out)
@@ -323,6 +371,9 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     ddp.barrier()
     trainer = build_trainer(hparams, device, progress, num_workers)
     _record_reference(hparams, out, resume)
+    if factors is not None and ddp.is_main() and not (resume and record.is_file()):
+        with atomic_write(record) as handle:
+            handle.write(json.dumps({"file": str(factors), "sha256": _file_digest(factors)}, indent=1) + "\n")
     last = trainer.fit(resume=resume, progress=progress,
                        on_epoch_end=validation(hparams, trainer, device, progress))
     report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,

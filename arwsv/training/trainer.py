@@ -58,8 +58,8 @@ class MinMaxTrainer:
     checkpointer : SafeCheckpointer
     settings : dict with method, epochs, warmup_steps, adversary_steps, adversary_input, pair_rule,
         ckpt_every, log_every (and for ``crowding``: regions, crowding_beta, crowding_restarts, crowding_utts)
-    oracle_factors : tensor (n_speakers,), for ``method: oracle`` only: each training speaker's
-        group-balanced factor (the only place demographic labels reach training)
+    oracle_factors : tensor (n_speakers,), for ``method: oracle`` (each training speaker's group-balanced
+        factor: the only place demographic labels reach training) and ``speaker_factors`` (read from a file)
     log_path : path of the JSONL training log
     loss_plain, adversary_plain : the unwrapped modules when ``loss``/``adversary`` are DDP-wrapped
     holdout : (CropDataset, PKBatchSampler) of the held-out speakers, optional: the adversary's batches
@@ -99,8 +99,8 @@ class MinMaxTrainer:
         if self.method == "none" or self.step < self.s["warmup_steps"]:
             return None, None
         rows, cols, _ = pair_targets(self._spk)
-        if self.method in ("oracle", "crowding"):
-            factors = self.oracle_factors if self.method == "oracle" else self.crowding
+        if self.method in ("oracle", "crowding", "speaker_factors"):
+            factors = self.crowding if self.method == "crowding" else self.oracle_factors
             if factors is None:  # crowding from the current model: no clusters before the second epoch
                 return None, None
             lam = oracle_weights(factors[self._spk])

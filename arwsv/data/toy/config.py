@@ -59,3 +59,18 @@ PRESETS = {
     # O / E / H lists give every gender and country group >= 2,000 target trials.
     "bench": {"speakers": 2400, "test_speakers": 400, "utts_per_speaker": 10, "trials_per_utt": 2},
 }
+# Corpora that no choice was tuned on (the label-free selection study, results/select_study): the benchmark's
+# size, each varying what the benchmark fixes. Fixed before the first run on any of them (2026-11-30).
+_BENCH = PRESETS["bench"]
+PRESETS.update({
+    # only the seed differs: other voices, accents and channels
+    "reseeded": {**_BENCH, "seed": 7},
+    # other shares, six countries, and five minority-country women cells with 13-30 training speakers
+    "shares": {**_BENCH, "seed": 11, "female_share": 0.25, "minority_share": 0.4, "countries": 6, "test_speakers": 360},
+    # groups under-represented only: women and minority countries are as spread out as the majority
+    "uncrowded": {**_BENCH, "seed": 13, "minority_spread": 1.0, "countries": 3},
+    # a stronger crowding (spread 0.45 twice for minority women) with more women and fewer minority speakers
+    "crowded": {**_BENCH, "seed": 17, "minority_spread": 0.45, "female_share": 0.4, "minority_share": 0.3},
+    # another synthesiser: espeak-ng voices, the accents en-us, en-gb, en-gb-scotland, en-029
+    "espeak": {**_BENCH, "seed": 19, "backend": "espeak"},
+})

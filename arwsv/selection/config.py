@@ -1,0 +1,112 @@
+"""The settings of ``arwsv select``: the candidates and how they are judged, read from a YAML table.
+
+Example (``recipes/bench/select.yaml``)::
+
+    dev_share: 0.15          # training speakers held out as development speakers
+    pseudo_groups: 8         # k-means clusters of the development speakers
+    warmup_steps: 1000       # uniform weights first, as the reweighting recipes
+    candidates:              # name: {signal, clusters, beta}; `uniform` (signal none) is required
+      uniform: {signal: none}
+      crowding_k48_b20: {signal: crowding, clusters: 48, beta: 20}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from arwsv.errors import InputError
+
+__all__ = ["Candidate", "SelectionConfig", "load_selection_config"]
+
+SIGNALS = ("none", "balance", "crowding", "difficulty")  # none: uniform weights
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One reweighting candidate: ``signal`` (none | balance | crowding | difficulty), k-means ``clusters``
+    of the training speakers and the signal's strength ``beta`` (:mod:`arwsv.selection.signals`)."""
+
+    signal: str
+    clusters: int = 0
+    beta: float = 0.0
+
+
+@dataclass
+class SelectionConfig:
+    """Everything ``arwsv select`` needs besides the recipe (see the module docstring)."""
+
+    candidates: dict = field(default_factory=lambda: {"uniform": Candidate("none")})
+    dev_share: float = 0.15
+    pseudo_groups: int = 8
+    bootstrap: int = 500
+    max_eer_increase: float = 0.0   # pp: how much higher the overall dev EER may be (point estimate)
+    restarts: int = 8               # k-means restarts averaged per signal
+    reference_utts: int = 2         # utterances per training speaker embedded by the reference model
+    warmup_steps: int = 0           # uniform weights for the first steps of every reweighted candidate
+
+    def block(self, name: str, work: Path) -> dict:
+        """The ``reweighting`` overrides of candidate ``name``."""
+        if self.candidates[name].signal == "none":
+            return {"method": "none"}
+        return {"method": "speaker_factors", "speaker_factors": str(Path(work) / "factors" / f"{name}.csv"),
+                "warmup_steps": self.warmup_steps}
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "candidates": {n: asdict(c) for n, c in self.candidates.items()}}
+
+
+def _number(value, kind, low, high, name, path):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+    if not ok or not low <= value <= high:
+        raise InputError(f"{name} must be {'an integer' if kind is int else 'a number'} in [{low}, {high}], "
+                         f"got {value!r}", path)
+    return kind(value)
+
+
+def load_selection_config(path) -> SelectionConfig:
+    """Read and check a selection YAML; :class:`InputError` naming the file and the bad key."""
+    import yaml
+
+    try:
+        tree = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such selection file", path) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(err, 'problem', None) or err}", path,
+                         None if mark is None else mark.line + 1) from None
+    if not isinstance(tree, dict):
+        raise InputError("must be a mapping of settings with a `candidates` table", path)
+    defaults = SelectionConfig()
+    known = set(asdict(defaults))
+    unknown = sorted(set(tree) - known)
+    if unknown:
+        raise InputError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path)
+    limits = {"dev_share": (float, 0.01, 0.5), "pseudo_groups": (int, 2, 1000), "bootstrap": (int, 50, 100000),
+              "max_eer_increase": (float, 0.0, 100.0), "restarts": (int, 1, 100), "reference_utts": (int, 1, 1000),
+              "warmup_steps": (int, 0, 10 ** 9)}
+    values = {k: _number(tree[k], *limits[k], k, path) for k in limits if k in tree}
+    table = tree.get("candidates")
+    if not isinstance(table, dict) or not table:
+        raise InputError("`candidates` must be a table name: {signal: ..., clusters: ..., beta: ...}", path)
+    candidates = {}
+    for name, spec in table.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+            raise InputError(f"candidate name {name!r} must be letters, digits and _ (it names a folder)", path)
+        if not isinstance(spec, dict) or set(spec) - {"signal", "clusters", "beta"}:
+            raise InputError(f"candidate {name}: expected keys signal, clusters, beta; got {spec!r}", path)
+        signal = spec.get("signal")
+        if signal not in SIGNALS:
+            raise InputError(f"candidate {name}: signal must be one of {', '.join(SIGNALS)}, got {signal!r}", path)
+        clusters = _number(spec.get("clusters", 0), int, 0 if signal == "none" else 2, 100000,
+                           f"candidate {name}: clusters", path)
+        beta = _number(spec.get("beta", 0.0), float, 0.0, 1000.0, f"candidate {name}: beta", path)
+        candidates[name] = Candidate(signal, clusters, beta)
+    if candidates.get("uniform") != Candidate("none"):
+        raise InputError("`candidates` must hold `uniform: {signal: none}` (the reference model and the baseline "
+                         "every candidate is compared with)", path)
+    extra_none = [n for n, c in candidates.items() if c.signal == "none" and n != "uniform"]
+    if extra_none:
+        raise InputError(f"candidate {extra_none[0]}: signal none is the `uniform` candidate's", path)
+    return SelectionConfig(candidates=candidates, **values)

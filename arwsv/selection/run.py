@@ -1,0 +1,244 @@
+"""``arwsv select``: choose a reweighting method and its settings without demographic labels, in pieces.
+
+Steps, each skipped when a previous run left its output (so a killed run resumes where it stopped):
+
+1. ``WORK/split/``: the development speakers (:func:`arwsv.selection.split.write_split`);
+2. ``WORK/candidates/uniform``: the recipe with uniform weights on the other training speakers; it is the
+   reference model of every other candidate and the baseline of the comparison;
+3. ``WORK/reference.npz``: its embeddings of the training speakers and of every development utterance;
+4. ``WORK/factors/<name>.csv``: each candidate's per-speaker factors (:mod:`arwsv.selection.signals`);
+5. ``WORK/candidates/<name>``: each candidate trained with ``method: speaker_factors`` (``--jobs`` of them
+   at once, as ``arwsv train`` processes; on a GPU several fit at once);
+6. ``WORK/dev/<name>.npz``: its scores of the development trials (:mod:`arwsv.selection.pseudo_groups`);
+7. ``OUT/selection.md``, ``OUT/selection.json``, ``OUT/selection.png``: every candidate against uniform
+   weights with paired speaker-bootstrap intervals, and the choice (:func:`arwsv.selection.rule.select`).
+
+No step reads a gender or nationality column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from arwsv.errors import InputError
+
+__all__ = ["train_candidate", "candidate_overrides"]
+
+
+def _flatten(tree: dict, prefix: str = "") -> list:
+    """``{"a": {"b": 1}}`` -> ``["--a.b=1"]`` (arwsv train's override syntax; values as JSON, which YAML reads)."""
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append(f"--{prefix}{key}={json.dumps(value)}")
+    return out
+
+
+def candidate_overrides(work: Path, name: str, block: dict, seed: int, n_speakers: int, extra: dict) -> dict:
+    """The recipe overrides that train candidate ``name`` (reweighting ``block``) on the split's speakers."""
+    overrides = dict(extra)
+    overrides.update({"train_manifest": str(work / "split" / "train.csv"), "n_speakers": n_speakers,
+                      "output_folder": str(work / "candidates" / name), "seed": seed})
+    if block:
+        overrides["reweighting"] = dict(block)
+    return overrides
+
+
+def _state(recipe, overrides: dict) -> str:
+    """``done`` (final weights of this very recipe), ``resume`` (its checkpoints) or ``fresh``."""
+    from arwsv.training.recipe import load_recipe, recipe_changes
+    from arwsv.training.run import FINAL_WEIGHTS
+
+    out = Path(overrides["output_folder"])
+    _, resolved = load_recipe(recipe, overrides)
+    recorded = out / "hyperparams.yaml"
+    same = recorded.is_file() and not recipe_changes(recorded.read_text(encoding="utf-8"), resolved)
+    if same and (out / FINAL_WEIGHTS).is_file():
+        return "done"
+    if not same and out.exists():
+        import shutil
+
+        shutil.rmtree(out)  # a run of other settings (or of another split) in the candidate's folder
+    return "resume" if same and (out / "checkpoints").exists() else "fresh"
+
+
+def train_candidate(recipe, overrides: dict, *, device: str, log: Path, quiet: bool = True):
+    """Start ``arwsv train`` for one candidate; returns the process (``None`` when already trained).
+
+    A process rather than a call: several candidates train at once on a GPU, and a crash of one leaves
+    the others and this command running."""
+    state = _state(recipe, overrides)
+    if state == "done":
+        return None
+    command = [sys.executable, "-m", "arwsv", "train", str(recipe), "--device", device] + _flatten(overrides)
+    if state == "resume":
+        command.append("--resume")
+    if quiet:
+        command.append("--quiet")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(log, "a", encoding="utf-8")
+    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def wait_all(processes: dict) -> None:
+    """Wait for ``{name: (process, log)}``; a failed one is reported by name with its log's last line."""
+    failed = []
+    for name, (process, log) in processes.items():
+        if process is not None and process.wait() != 0:
+            lines = Path(log).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            failed.append(f"{name} (exit {process.returncode}: {lines[-1] if lines else 'no output'})")
+    if failed:
+        raise InputError(f"candidate training failed: {'; '.join(failed)}; fix it and rerun (finished candidates "
+                         "are kept)")
+
+
+def _embed(model: Path, rows: list, device: str, progress: bool):
+    from arwsv.inference.embed import extract, load_model
+
+    features, embedding_model, _ = load_model(model, device=device)
+    return extract(features, embedding_model, rows, device=device, progress=progress)
+
+
+def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) -> dict:
+    """Training speakers (mean of the unit embeddings of their first ``utts`` utterances) and every
+    development utterance, by the uniform candidate; cached in ``WORK/reference.npz``."""
+    import numpy as np
+
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.io.files import atomic_write
+    from arwsv.selection.signals import unit_rows
+
+    path = work / "reference.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["utts"]) == utts:
+                return {k: data[k] for k in data.files}
+    model = work / "candidates" / "uniform"
+    train = load_manifest_rows(work / "split" / "train.csv")
+    chosen, seen = [], {}
+    for row in sorted(train, key=lambda r: r["id"]):
+        if seen.get(row["spk_id"], 0) < utts:
+            seen[row["spk_id"]] = seen.get(row["spk_id"], 0) + 1
+            chosen.append(row)
+    ids, emb = _embed(model, chosen, device, progress)
+    speakers = np.array([r["spk_id"] for r in chosen])
+    names, codes = np.unique(speakers, return_inverse=True)
+    means = np.zeros((len(names), emb.shape[1]))
+    np.add.at(means, codes, unit_rows(emb))
+    dev_rows = load_manifest_rows(work / "split" / "dev.csv")
+    dev_ids, dev_emb = _embed(model, dev_rows, device, progress)
+    out = {"train_speakers": names, "train": unit_rows(means), "dev_ids": dev_ids,
+           "dev_speakers": np.array([r["spk_id"] for r in dev_rows]), "dev": dev_emb, "utts": np.array(utts)}
+    with atomic_write(path, mode="wb") as handle:
+        np.savez(handle, **out)
+    return out
+
+
+def _write_factors(path: Path, speakers, factors) -> None:
+    import io
+
+    import pandas as pd
+
+    from arwsv.io.files import write_if_changed
+
+    buffer = io.StringIO()
+    pd.DataFrame({"spk_id": speakers, "factor": factors}).to_csv(buffer, index=False, float_format="%.9g",
+                                                                 lineterminator="\n")
+    write_if_changed(path, buffer.getvalue().encode("utf-8"))
+
+
+def _dev_scores(work: Path, name: str, trials, device: str, progress: bool):
+    """The development-trial scores (N,) of one trained candidate, cached in ``WORK/dev/<name>.npz``
+    (with the SHA-256 of the candidate's final weights, so a retrained candidate is scored again)."""
+    import hashlib
+
+    import numpy as np
+
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.io.files import atomic_write
+    from arwsv.training.run import FINAL_WEIGHTS
+
+    model = work / "candidates" / name
+    digest = hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
+    path = work / "dev" / f"{name}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["weights_sha256"]) == digest and len(data["scores"]) == len(trials):
+                return data["scores"].astype(np.float64)
+    ids, emb = _embed(model, load_manifest_rows(work / "split" / "dev.csv"), device, progress)
+    scores = trials.scores(ids, emb).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, mode="wb") as handle:
+        np.savez_compressed(handle, scores=scores, weights_sha256=np.array(digest))
+    return scores.astype(np.float64)
+
+
+def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, device: str = "cpu", jobs: int = 1,
+                  progress: bool = True, only: str | None = None) -> dict:
+    """Run every step of this module's docstring; returns the selection (also written to ``OUT``).
+
+    ``settings``: a :class:`arwsv.selection.config.SelectionConfig`. ``only="train"`` stops after the
+    candidates are trained (e.g. on a GPU machine, scoring later elsewhere)."""
+    import numpy as np
+
+    from arwsv.data.manifest import read_manifest
+    from arwsv.io.files import atomic_write
+    from arwsv.selection.pseudo_groups import DevTrials, pseudo_groups
+    from arwsv.selection.rule import evaluate_candidates, select
+    from arwsv.selection.signals import speaker_factors
+    from arwsv.selection.split import write_split
+    from arwsv.training.recipe import load_recipe
+
+    work, out = Path(work), Path(out)
+    base, _ = load_recipe(recipe, {**overrides, "seed": seed})
+    split = write_split(base["train_manifest"], work / "split", settings.dev_share, seed)
+    n_speakers = split["train_speakers"]
+    read_manifest(work / "split" / "train.csv")
+
+    def overrides_of(name):
+        return candidate_overrides(work, name, settings.block(name, work), seed, n_speakers, overrides)
+
+    logs = work / "logs"
+    wait_all({"uniform": (train_candidate(recipe, overrides_of("uniform"), device=device, log=logs / "uniform.log",
+                                          quiet=not progress), logs / "uniform.log")})
+    reference = _reference_embeddings(work, settings.reference_utts, device, progress)
+    for name, spec in settings.candidates.items():
+        if spec.signal == "none":
+            continue
+        factors = speaker_factors(reference["train"], signal=spec.signal, clusters=spec.clusters, beta=spec.beta,
+                                  restarts=settings.restarts, seed=seed, dev=reference["dev"],
+                                  dev_speakers=reference["dev_speakers"])
+        _write_factors(work / "factors" / f"{name}.csv", reference["train_speakers"], factors)
+    pending = [n for n in settings.candidates if n != "uniform"]
+    while pending:  # at most `jobs` candidate trainings at once
+        batch, pending = pending[:jobs], pending[jobs:]
+        wait_all({n: (train_candidate(recipe, overrides_of(n), device=device, log=logs / f"{n}.log",
+                                      quiet=True), logs / f"{n}.log") for n in batch})
+    if only == "train":
+        return {}
+    group_of = pseudo_groups(reference["dev"], reference["dev_speakers"], settings.pseudo_groups, seed)
+    trials = DevTrials(reference["dev_ids"], reference["dev_speakers"], group_of)
+    scores = {n: _dev_scores(work, n, trials, device, progress) for n in settings.candidates}
+    rows = evaluate_candidates(trials, scores, bootstrap=settings.bootstrap, seed=seed, progress=progress)
+    choice = select(rows, max_eer_increase=settings.max_eer_increase / 100)
+    choice["model"] = str(work / "candidates" / choice["selected"])
+    result = {"recipe": str(recipe), "seed": seed, "split": split, "settings": settings.as_dict(),
+              "pseudo_groups": {g: int(sum(v == g for v in group_of.values())) for g in sorted(set(group_of.values()))},
+              "dev_trials": {"n": len(trials), "targets": int(trials.is_target.sum())}, "candidates": rows,
+              "selection": choice}
+    out.mkdir(parents=True, exist_ok=True)
+    from arwsv.evaluation.report import to_json
+    from arwsv.selection.report import plot_selection, selection_markdown
+
+    with atomic_write(out / "selection.json") as handle:
+        handle.write(to_json(result))
+    with atomic_write(out / "selection.md") as handle:
+        handle.write(selection_markdown(result))
+    plot_selection(result, out / "selection.png")
+    return result
