@@ -16,6 +16,12 @@ def add_parser(sub) -> None:
                                    "OUT/runs/ and skipped on rerun, paired differences against the baseline of the "
                                    "same seed in OUT/README.md. Finished models are reused.")
     p.add_argument("--bench", action="store_true", help="the benchmark corpus (arwsv prepare toy --preset bench)")
+    p.add_argument("--select", action="store_true",
+                   help="the label-free selection (arwsv select) on the benchmark and on the corpora no choice was "
+                        "tuned on, with ARW-PW and AS-norm beside it [OUT: results/select_study, WORK: exp/select, "
+                        "corpora under --data, default data/]")
+    p.add_argument("--corpora", nargs="+", help="--select: corpora to run [default: all, each its plan of seeds]")
+    p.add_argument("--jobs", type=int, default=1, help="--select: candidates trained at once (on a GPU: several)")
     p.add_argument("--out", help="folder for the tables (results, with --bench results/bench_study; with --quick "
                                  "under WORK/quick)")
     p.add_argument("--work", help="corpus and models [default: exp/arwsv, shared with `arwsv demo`; --bench: exp/bench]")
@@ -40,6 +46,29 @@ def run(args) -> int:
         raise InputError("--seeds and --bootstrap must be >= 0")
     if (seeds and len(set(seeds)) != len(seeds)) or (variants and len(set(variants)) != len(variants)):
         raise InputError("--seeds and --variants must not repeat a value")
+    if args.select:
+        from arwsv.experiments.select_study import CORPORA
+
+        corpora = args.corpora
+        unknown = [c for c in corpora or [] if c not in CORPORA]
+        if unknown or (corpora and len(set(corpora)) != len(corpora)):
+            raise InputError(f"--corpora: each once, of {', '.join(CORPORA)}")
+        if args.bench or variants or args.quick or args.jobs < 1:
+            raise InputError("--select takes --corpora, --seeds, --jobs >= 1, --device, --bootstrap, --out, --work, "
+                             "--data (not --bench, --variants or --quick)")
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError("--device cuda: no CUDA device is visible")
+        from arwsv.experiments.select_study import run_select_study
+
+        run_select_study(out=args.out or "results/select_study", work=args.work or "exp/select",
+                         data=args.data or "data", corpora=corpora, seeds=seeds, bootstrap=args.bootstrap,
+                         device=args.device, jobs=args.jobs, progress=not args.quiet)
+        return 0
+    if args.corpora or args.jobs != 1:
+        raise InputError("--corpora and --jobs go with --select")
     if args.bench:
         from arwsv.experiments.bench_study import BENCH_VARIANTS, run_bench_study
 

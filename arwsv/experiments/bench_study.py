@@ -31,7 +31,7 @@ import numpy as np
 from arwsv.experiments.demo import QUICK_CORPUS, VARIANTS, train_variant
 from arwsv.experiments.study import _mean_std
 
-__all__ = ["run_bench_study", "BENCH_VARIANTS", "PLAN", "bench_corpus"]
+__all__ = ["run_bench_study", "BENCH_VARIANTS", "PLAN", "bench_corpus", "record_run"]
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "bench"
 BENCH_VARIANTS = {name: VARIANTS[name] for name in ("baseline", "arw", "arw_noregions", "aps", "pl", "oracle")}
@@ -160,10 +160,8 @@ def _evaluate(data: Path, scores: np.ndarray, bootstrap: int, seed: int):
 def _run_one(name: str, seed: int, data: Path, work: Path, runs: Path, *, quick: bool, bootstrap: int,
              device: str, progress: bool) -> dict:
     from arwsv.data.dataio import load_manifest_rows
-    from arwsv.evaluation.groups import _dig
     from arwsv.inference.embed import extract, load_model
     from arwsv.inference.score import score_trials
-    from arwsv.io.files import atomic_write
     from arwsv.io.scorefile import read_trials
 
     start = time.perf_counter()
@@ -177,13 +175,26 @@ def _run_one(name: str, seed: int, data: Path, work: Path, runs: Path, *, quick:
     ids, emb = extract(features, embedding_model, load_manifest_rows(data / "test.csv"), device=device,
                        progress=progress)
     scores = score_trials(read_trials(data / "trials" / "H.txt"), ids, emb)["score"].to_numpy(np.float32)
+    return record_run(name, seed, data, runs, scores, bootstrap=bootstrap, device=device,
+                      wall_s=time.perf_counter() - start)
+
+
+def record_run(name: str, seed: int, data: Path, runs: Path, scores, *, bootstrap: int, device: str, wall_s: float,
+               extra: dict | None = None) -> dict:
+    """Evaluate one run's H-list ``scores`` (trial-list order) with the labels and write
+    ``runs/<name>_seed<seed>.npz`` and then ``.json`` (whose presence marks the run done)."""
+    from arwsv.evaluation.groups import _dig
+    from arwsv.io.files import atomic_write
+
+    scores = np.asarray(scores, dtype=np.float32)
     report, _ = _evaluate(data, scores, bootstrap, seed)
-    result = {"variant": name, "seed": seed, "device": device, "wall_s": round(time.perf_counter() - start, 1),
+    result = {"variant": name, "seed": seed, "device": device, "wall_s": round(wall_s, 1), **(extra or {}),
               "trials_sha256": _sha(data / "trials" / "H.txt"), "bootstrap": bootstrap,
               "metrics": {key: {"value": _dig(report, path), "ci": (_dig(report, path[:-1]).get("ci") or {}).get(path[-1])}
                           for key, (_, path, _) in METRICS.items()},
               "groups": {a: {g: v["eer"] for g, v in part["groups"].items()} for a, part in report["attributes"].items()}}
     stem = runs / f"{name}_seed{seed}"
+    runs.mkdir(parents=True, exist_ok=True)
     with atomic_write(stem.with_suffix(".npz"), mode="wb") as handle:
         np.savez_compressed(handle, scores=scores, trials_sha256=np.array(result["trials_sha256"]))
     from arwsv.evaluation.report import to_json
@@ -221,17 +232,19 @@ def _interval(d: np.ndarray) -> tuple:
     return [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))], float(np.mean(d < 0))
 
 
-def _summary(data: Path, runs: Path, bootstrap: int) -> dict:
+def _summary(data: Path, runs: Path, bootstrap: int, names=None, baseline: str = "baseline") -> dict:
+    """Per variant of ``names`` (default: the benchmark's) with runs in ``runs``: mean ± std over its seeds and the
+    paired difference from ``baseline`` of the same seed, pooled over seeds (module docstring)."""
     done = {}
     for path in sorted(runs.glob("*_seed*.json")):
         result = json.loads(path.read_text())
         done.setdefault(result["variant"], {})[result["seed"]] = result
-    baselines = {s: _replicated(data, runs, "baseline", s, bootstrap) for s in done.get("baseline", {})}
+    baselines = {s: _replicated(data, runs, baseline, s, bootstrap) for s in done.get(baseline, {})}
     summary = {}
-    for name in [v for v in BENCH_VARIANTS if v in done]:
+    for name in [v for v in (names or BENCH_VARIANTS) if v in done]:
         seeds = sorted(done[name])
         row = {"seeds": seeds, "devices": sorted({done[name][s]["device"] for s in seeds})}
-        runs_b = {s: _replicated(data, runs, name, s, bootstrap) for s in seeds} if name != "baseline" else {}
+        runs_b = {s: _replicated(data, runs, name, s, bootstrap) for s in seeds} if name != baseline else {}
         paired = {s: (baselines[s], b) for s, b in runs_b.items() if b is not None and baselines.get(s) is not None}
         for key in METRICS:
             mean, std = _mean_std([done[name][s]["metrics"][key]["value"] for s in seeds])

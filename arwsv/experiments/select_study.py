@@ -1,0 +1,280 @@
+"""``arwsv study --select``: the label-free selection on the benchmark and on corpora no choice was tuned on.
+
+For each corpus (:data:`CORPORA`: the benchmark and the presets ``reseeded``, ``shares``, ``uncrowded``,
+``crowded``, ``espeak`` of :mod:`arwsv.data.toy.config`, fixed before any run on them) and seed (:data:`PLAN`):
+
+1. ``arwsv select recipes/bench/baseline.yaml recipes/bench/select.yaml`` (:mod:`arwsv.selection`): the split,
+   every candidate, the choice; its table goes to ``OUT/<corpus>/seed<S>/``;
+2. ARW-PW (``recipes/bench/arw.yaml``) on the same training speakers, the same seed;
+3. labels joined only now, for the report: every system scored on the corpus's H list and evaluated per
+   gender and country (:func:`arwsv.experiments.bench_study.record_run`): ``uniform`` (the baseline), every
+   candidate, ``selected`` (the rule's choice, a copy of that candidate's scores), ``arw_pw``, and post-hoc
+   AS-norm of the baseline (no retraining; cohort: one mean embedding per speaker, top 200) with the training
+   speakers as cohort (``asnorm_train``, speakers the model memorised) and with the development speakers
+   (``asnorm_unseen``, speakers it never trained on), into ``OUT/<corpus>/runs/``.
+
+Every finished piece is kept and skipped on rerun (the candidates by ``arwsv select``, each scored system by its
+JSON), so the study finishes across sessions. The tables are rebuilt from ``OUT/*/runs`` alone:
+``OUT/<corpus>/README.md`` (every system against the same seed's ``uniform``, paired speaker bootstrap pooled over
+seeds as in the benchmark study) and ``OUT/README.md`` (one row per corpus: where each method helps, does
+nothing or hurts, and what the rule chose).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CORPORA", "PLAN", "run_select_study", "verdict"]
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "recipes" / "bench" / "baseline.yaml"
+ARW_RECIPE = ROOT / "recipes" / "bench" / "arw.yaml"
+SELECTION = ROOT / "recipes" / "bench" / "select.yaml"
+CORPORA = ("bench", "uncrowded", "shares", "crowded", "espeak", "reseeded")
+PLAN = {"bench": 5, "uncrowded": 2, "shares": 2, "crowded": 2, "espeak": 2, "reseeded": 2}
+POST_HOC = ("asnorm_train", "asnorm_unseen")
+
+
+def corpus_data(name: str, root: Path, progress: bool) -> Path:
+    """The corpus of preset ``name`` under ``root/name`` (generated once; same preset, same bytes)."""
+    from dataclasses import asdict
+
+    from arwsv.data.toy.config import PRESETS, ToyConfig
+    from arwsv.data.toy.corpus import generate_corpus
+
+    config = ToyConfig(**PRESETS[name])
+    data = root / name
+    described = data / "corpus.json"
+    if not (described.is_file() and json.loads(described.read_text())["config"] == asdict(config)):
+        if config.backend == "espeak":
+            from arwsv.data.toy.espeak import check_available
+
+            check_available()
+        generate_corpus(config, data, jobs=os.cpu_count() or 1, progress=progress)
+    return data
+
+
+def _test_embeddings(model: Path, data: Path, device: str, progress: bool):
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.inference.embed import extract, load_model
+
+    features, embedding_model, _ = load_model(model, device=device)
+    return extract(features, embedding_model, load_manifest_rows(data / "test.csv"), device=device, progress=progress)
+
+
+def _score_systems(corpus: str, seed: int, data: Path, work: Path, runs: Path, selection: dict, *, bootstrap: int,
+                   device: str, progress: bool) -> None:
+    """Step 3 of the module docstring: every system's H-list scores and report, labels joined here only."""
+    from arwsv.experiments.bench_study import record_run
+    from arwsv.inference.score import score_trials
+    from arwsv.io.scorefile import read_trials
+
+    trials = read_trials(data / "trials" / "H.txt")
+    systems = {name: work / "candidates" / name for name in selection["settings"]["candidates"]}
+    systems["arw_pw"] = work / "candidates" / "arw_pw"
+    chosen = selection["selection"]["selected"]
+    for name, model in systems.items():
+        missing = [n for n in ((name, *POST_HOC) if name == "uniform" else (name,))
+                   if not (runs / f"{n}_seed{seed}.json").is_file()]
+        if not missing:
+            continue
+        start = time.perf_counter()
+        ids, emb = _test_embeddings(model, data, device, progress)
+        if not (runs / f"{name}_seed{seed}.json").is_file():
+            record_run(name, seed, data, runs, score_trials(trials, ids, emb)["score"].to_numpy(),
+                       bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start)
+        if name == "uniform":  # post-hoc score normalisation of the baseline: no retraining
+            with np.load(work / "reference.npz", allow_pickle=False) as ref:
+                dev_speakers, dev = ref["dev_speakers"], ref["dev"].astype(np.float64)
+                cohorts = {"asnorm_train": ref["train"],
+                           "asnorm_unseen": np.stack([dev[dev_speakers == s].mean(0) for s in np.unique(dev_speakers)])}
+            for post, cohort in cohorts.items():
+                if not (runs / f"{post}_seed{seed}.json").is_file():
+                    record_run(post, seed, data, runs, score_trials(trials, ids, emb, cohort, 200)["score"].to_numpy(),
+                               bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start,
+                               extra={"cohort_speakers": len(cohort)})
+    if not (runs / f"selected_seed{seed}.json").is_file():
+        with np.load(runs / f"{chosen}_seed{seed}.npz") as data_npz:
+            scores = data_npz["scores"]
+        record_run("selected", seed, data, runs, scores, bootstrap=bootstrap, device=device, wall_s=0.0,
+                   extra={"candidate": chosen, "reason": selection["selection"]["reason"]})
+
+
+def _cell_eers(data: Path, scores: Path) -> dict:
+    """H-list EER of every gender x country cell (``"f/Arcadia"``) of a run's saved scores."""
+    from arwsv.evaluation.groups import FairnessEvaluation
+    from arwsv.experiments.bench_study import _table
+    from arwsv.io.metadata import read_metadata
+
+    with np.load(scores) as saved:
+        table = _table(data, saved["scores"])
+    meta = read_metadata(data / "meta.csv")
+    values = {a: meta.values(a, table.speakers) for a in ("gender", "nationality")}
+    report = FairnessEvaluation(table, values, intersect=True).run(progress=False)
+    return {g: v["eer"] for g, v in report["attributes"]["gender/nationality"]["groups"].items()}
+
+
+def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
+    """Who got weight, with the labels joined afterwards: per true gender x country cell of the training speakers,
+    its count, its crowding by the uniform model (mean cosine between two of its speakers), its H-list EER under
+    uniform weights, and each candidate's mean factor (mean 1 over the training speakers). Markdown."""
+    import pandas as pd
+
+    from arwsv.training.reweighting import cluster_crowding
+
+    frame = pd.read_csv(work / "split" / "train.csv", keep_default_na=False).groupby("spk_id").first()
+    cell_of = frame["gender"] + "/" + frame["nationality"]
+    with np.load(work / "reference.npz", allow_pickle=False) as ref:
+        speakers, unit = ref["train_speakers"], ref["train"]
+    cells = cell_of.reindex(speakers).to_numpy()
+    names, codes = np.unique(cells, return_inverse=True)
+    sizes, crowding = cluster_crowding(unit, codes, len(names))
+    table = pd.DataFrame({"cell": names, "training speakers": sizes.astype(int), "crowding": crowding})
+    table["uniform H EER (%)"] = [100 * _cell_eers(data, runs / f"uniform_seed{seed}.npz").get(c, float("nan"))
+                                  for c in names]
+    for path in sorted((work / "factors").glob("*.csv")):
+        factors = pd.read_csv(path, dtype={"spk_id": str}).set_index("spk_id")["factor"].reindex(speakers).to_numpy()
+        table[path.stem] = [factors[codes == i].mean() for i in range(len(names))]
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: Path, bootstrap: int, device: str,
+              jobs: int, progress: bool) -> None:
+    """Steps 1-3 of the module docstring for one corpus and seed (each skipped where already done)."""
+    from arwsv.selection.config import load_selection_config
+    from arwsv.selection.run import candidate_overrides, run_selection, train_candidate, wait_all
+
+    data = corpus_data(corpus, data_root, progress)
+    work = work_root / f"{corpus}_seed{seed}"
+    overrides = {"data_folder": str(data)}
+    selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work,
+                              out=out / corpus / f"seed{seed}", overrides=overrides, seed=seed, device=device,
+                              jobs=jobs, progress=progress)
+    log = work / "logs" / "arw_pw.log"
+    arw = candidate_overrides(work, "arw_pw", {}, seed, selection["split"]["train_speakers"], overrides)
+    wait_all({"arw_pw": (train_candidate(ARW_RECIPE, arw, device=device, log=log), log)})
+    runs = out / corpus / "runs"
+    _score_systems(corpus, seed, data, work, runs, json.loads(
+        (out / corpus / f"seed{seed}" / "selection.json").read_text()), bootstrap=bootstrap, device=device,
+        progress=progress)
+    from arwsv.io.files import atomic_write
+
+    with atomic_write(out / corpus / f"seed{seed}" / "factors_by_cell.md") as handle:
+        handle.write(f"# Who got weight: corpus `{corpus}`, seed {seed}\n\nMade by `arwsv study --select` after "
+                     "training, with the labels joined for this table only. Per true cell of the training speakers: "
+                     "its crowding by the uniform model (mean cosine between two of its speakers), its H-list EER "
+                     "under uniform weights, and each candidate's mean factor (mean 1 over training speakers).\n\n"
+                     + factors_by_cell(work, data, runs, seed))
+
+
+def verdict(entry: dict) -> str:
+    """``helps`` / ``hurts`` / ``nothing`` for a pooled paired difference (lower is better)."""
+    ci = entry.get("ci_mean")
+    if not ci:
+        return "n/a"
+    return "helps" if ci[1] < 0 else "hurts" if ci[0] > 0 else "nothing"
+
+
+def _systems(runs: Path) -> list:
+    names = sorted({json.loads(p.read_text())["variant"] for p in runs.glob("*_seed*.json")})
+    first = ["uniform", "selected"]
+    last = ["arw_pw", *POST_HOC]
+    return [n for n in first if n in names] + [n for n in names if n not in first + last] + [n for n in last if n in names]
+
+
+def _cell(entry: dict) -> str:
+    if not math.isfinite(entry.get("mean", float("nan"))):
+        return "n/a"
+    text = f"{100 * entry['mean']:.2f}"
+    if "diff_mean" in entry and math.isfinite(entry["diff_mean"]):
+        ci = entry.get("ci_mean")
+        text += f" ({100 * entry['diff_mean']:+.2f}" + (f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]" if ci else "") + \
+                f", {100 * entry['rel_diff_mean']:+.0f} %)"
+    return text
+
+
+def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
+    """Rebuild every corpus table and the cross-corpus table from the run files."""
+    from arwsv.evaluation.report import to_json
+    from arwsv.experiments.bench_study import METRICS, _summary
+    from arwsv.io.files import atomic_write
+
+    overview = {}
+    for corpus in CORPORA:
+        runs = out / corpus / "runs"
+        if not runs.is_dir() or not any(runs.glob("uniform_seed*.json")):
+            continue
+        summary = _summary(data_root / corpus, runs, bootstrap, names=_systems(runs), baseline="uniform")
+        chosen = {}
+        for path in sorted(runs.glob("selected_seed*.json")):
+            result = json.loads(path.read_text())
+            chosen[result["seed"]] = result["candidate"]
+        overview[corpus] = {"summary": summary, "selected": chosen}
+        lines = [f"# Label-free selection study: corpus `{corpus}`", "",
+                 "Regenerate: `arwsv study --select` (pieces kept; `arwsv prepare toy --preset "
+                 f"{corpus}` makes the corpus)", "",
+                 "H list; every system against `uniform` (the baseline recipe on the same training speakers, same "
+                 "seed): mean over seeds and, in brackets, the paired difference averaged over seeds with its 95 % "
+                 f"interval (paired speaker bootstrap, {bootstrap} replicates) and the relative change. Rates in %. "
+                 "Labels were joined for this table only.", "",
+                 "Selected per seed: " + (", ".join(f"seed {s}: `{c}`" for s, c in sorted(chosen.items())) or "none yet")
+                 + ".", "", "| system | seeds | overall EER | gender gap | country std |", "|---|---|---|---|---|"]
+        for name, row in summary.items():
+            lines.append(f"| {name} | {', '.join(map(str, row['seeds']))} | " +
+                         " | ".join(_cell(row[k]) for k in METRICS) + " |")
+        with atomic_write(out / corpus / "README.md") as handle:
+            handle.write("\n".join(lines) + "\n")
+    lines = ["# The label-free selection on the benchmark and on corpora no choice was tuned on", "",
+             "Regenerate: `arwsv study --select`. One row per corpus (presets in `arwsv/data/toy/config.py`, fixed "
+             "before any run); each cell: the pooled paired change against the same seed's uniform baseline in pp "
+             "with its 95 % interval, and the verdict (helps: interval below 0; hurts: above 0; nothing: across 0). "
+             "Per-corpus tables: `<corpus>/README.md`; the rule's tables: `<corpus>/seed<S>/selection.md`.", "",
+             "| corpus | seeds | rule chose | selected: EER / gender gap / country std | crowding K48 b20 (the "
+             "label-chosen setting) | ARW-PW | AS-norm, training cohort | AS-norm, unseen cohort |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def short(row):
+        if row is None:
+            return "not run"
+        parts = []
+        for key in METRICS:
+            entry = row[key]
+            if "diff_mean" not in entry:
+                return "n/a"
+            parts.append(f"{100 * entry['diff_mean']:+.2f} ({verdict(entry)})")
+        return " / ".join(parts)
+
+    for corpus, item in overview.items():
+        summary = item["summary"]
+        lines.append(f"| {corpus} | {len(summary['uniform']['seeds'])} of {PLAN[corpus]} | "
+                     f"{', '.join(sorted(set(item['selected'].values()))) or 'n/a'} | {short(summary.get('selected'))} | "
+                     f"{short(summary.get('crowding_k48_b20'))} | {short(summary.get('arw_pw'))} | "
+                     f"{short(summary.get('asnorm_train'))} | {short(summary.get('asnorm_unseen'))} |")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "README.md") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with atomic_write(out / "summary.json") as handle:
+        handle.write(to_json(overview))
+    return overview
+
+
+def run_select_study(*, out="results/select_study", work="exp/select", data="data", corpora=None, seeds=None,
+                     bootstrap: int = 200, device: str = "cpu", jobs: int = 1, progress: bool = True) -> dict:
+    """Run the missing pieces asked for (seed by seed, so every corpus gets its first seed early), then the tables."""
+    out, work, data = Path(out), Path(work), Path(data)
+    todo = [(c, s) for c in (corpora or CORPORA) for s in (seeds if seeds is not None else range(PLAN[c]))]
+    todo.sort(key=lambda job: (job[1], CORPORA.index(job[0])))
+    for corpus, seed in todo:
+        run_piece(corpus, seed, out=out, work_root=work, data_root=data, bootstrap=bootstrap, device=device,
+                  jobs=jobs, progress=progress)
+        print(f"done: {corpus} seed {seed}", flush=True)
+    return summarize(out, data)

@@ -1,0 +1,67 @@
+"""The selection study's tables, rebuilt from run files: pairing, pooling and verdicts (no training)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from arwsv.cli import main
+from arwsv.experiments.bench_study import record_run
+from arwsv.experiments.select_study import summarize, verdict
+from arwsv.io.scorefile import read_trials
+
+
+def test_summary_pairs_each_system_with_the_same_seeds_uniform(corpus, tmp_path, monkeypatch):
+    import arwsv.experiments.select_study as study
+
+    monkeypatch.setattr(study, "CORPORA", ("tiny",))
+    monkeypatch.setattr(study, "PLAN", {"tiny": 2})
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    (data_root / "tiny").symlink_to(corpus)
+    labels = read_trials(corpus / "trials" / "H.txt")["label"].to_numpy()
+    runs = tmp_path / "out" / "tiny" / "runs"
+    eers = []
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        noisy = labels * 0.5 + rng.standard_normal(len(labels))
+        eers.append(record_run("uniform", seed, corpus, runs, noisy, bootstrap=30, device="cpu",
+                               wall_s=0.0)["metrics"]["eer"]["value"])
+        record_run("selected", seed, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0,
+                   extra={"candidate": "perfect"})
+        record_run("perfect", seed, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0)
+    overview = summarize(tmp_path / "out", data_root, bootstrap=50)
+    row = overview["tiny"]["summary"]["selected"]["eer"]
+    # perfect scores have EER 0: the paired difference is minus the uniform EER, averaged over seeds
+    assert row["diff_mean"] == pytest.approx(-np.mean(eers)) and row["paired_seeds"] == 2
+    assert verdict(row) == "helps" and overview["tiny"]["selected"] == {0: "perfect", 1: "perfect"}
+    table = (tmp_path / "out" / "README.md").read_text()
+    assert "| tiny | 2 of 2 | perfect |" in table and "helps" in table
+    assert "| perfect | 0, 1 |" in (tmp_path / "out" / "tiny" / "README.md").read_text()
+
+
+def test_verdicts():
+    assert verdict({"ci_mean": [-0.02, -0.01]}) == "helps"
+    assert verdict({"ci_mean": [0.01, 0.02]}) == "hurts"
+    assert verdict({"ci_mean": [-0.01, 0.02]}) == "nothing"
+    assert verdict({}) == "n/a"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--corpora", "nope"], "--corpora: each once"),
+    (["--corpora", "bench", "bench"], "--corpora: each once"),
+    (["--jobs", "0"], "--select takes"),
+    (["--bench"], "--select takes"),
+])
+def test_select_study_flags_are_checked(flags, message, capsys, tmp_path):
+    assert main(["study", "--select", "--out", str(tmp_path / "o"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_corpora_and_jobs_need_select(capsys):
+    assert main(["study", "--corpora", "bench"]) == 2
+    assert "go with --select" in capsys.readouterr().err

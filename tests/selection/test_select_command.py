@@ -1,0 +1,129 @@
+"""``arwsv select`` end to end on a tiny corpus, its settings file, and the ``speaker_factors`` method it trains with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from arwsv.cli import main
+from arwsv.selection.config import Candidate, load_selection_config
+from tests.conftest import TINY_MODEL
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_SELECT = """\
+dev_share: 0.25
+pseudo_groups: 2
+bootstrap: 50
+warmup_steps: 2
+restarts: 2
+candidates:
+  uniform: {signal: none}
+  balance_k2: {signal: balance, clusters: 2}
+  difficulty_k2_b10: {signal: difficulty, clusters: 2, beta: 10}
+"""
+
+
+def _tiny(extra=()):
+    return [f for f in TINY_MODEL if not f.startswith("--n_speakers")] + ["--epochs=1", *extra]
+
+
+def test_select_trains_every_candidate_writes_the_table_and_resumes(corpus, tmp_path, capsys):
+    settings = tmp_path / "select.yaml"
+    settings.write_text(TINY_SELECT)
+    work, out = tmp_path / "work", tmp_path / "out"
+    argv = ["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(settings), "--work", str(work), "--out",
+            str(out), "--quiet", f"--data_folder={corpus}", *_tiny()]
+    assert main(argv) == 0
+    result = json.loads((out / "selection.json").read_text())
+    assert [r["candidate"] for r in result["candidates"]] == ["uniform", "balance_k2", "difficulty_k2_b10"]
+    assert result["selection"]["selected"] in {"uniform", "balance_k2", "difficulty_k2_b10"}
+    assert (out / "selection.png").stat().st_size > 0 and "| uniform |" in (out / "selection.md").read_text()
+    # no candidate trained on a development speaker, and none read a label
+    dev = set(pd.read_csv(work / "split" / "dev.csv")["spk_id"])
+    train = set(pd.read_csv(work / "split" / "train.csv")["spk_id"])
+    assert dev and not dev & train and dev | train == set(pd.read_csv(corpus / "train.csv")["spk_id"])
+    factors = pd.read_csv(work / "factors" / "balance_k2.csv")
+    assert set(factors["spk_id"]) == train and abs(factors["factor"].mean() - 1) < 1e-6
+    # a rerun trains nothing again and gives the same table
+    stamps = {p: p.stat().st_mtime_ns for p in work.glob("candidates/*/final/*")}
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in work.glob("candidates/*/final/*")} == stamps
+    assert json.loads((out / "selection.json").read_text())["candidates"] == result["candidates"]
+    capsys.readouterr()
+
+
+def test_speaker_factors_of_the_oracles_values_train_exactly_as_the_oracle(corpus, tmp_path):
+    """The same factors through a file give the same run, bit for bit (a second path to the same weights)."""
+    frame = pd.read_csv(corpus / "train.csv", keep_default_na=False)
+    cell = frame["gender"] + "/" + frame["nationality"]
+    counts = cell.map(cell.value_counts())
+    per_utt = len(frame) / (cell.nunique() * counts)  # group-balanced, counted in utterances
+    factors = tmp_path / "factors.csv"
+    pd.DataFrame({"spk_id": frame["spk_id"], "factor": per_utt}).groupby("spk_id").first().reset_index() \
+        .to_csv(factors, index=False, float_format="%.17g")
+    common = [str(ROOT / "recipes" / "toy" / "arw.yaml"), f"--data_folder={corpus}", *TINY_MODEL, "--epochs=2",
+              "--reweighting.warmup_steps=2", "--quiet"]
+    assert main(["train", *common, f"--output_folder={tmp_path / 'oracle'}", "--reweighting.method=oracle"]) == 0
+    assert main(["train", *common, f"--output_folder={tmp_path / 'file'}", "--reweighting.method=speaker_factors",
+                 f"--reweighting.speaker_factors={factors}"]) == 0
+    a = torch.load(tmp_path / "oracle" / "final" / "embedding_model.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "file" / "final" / "embedding_model.ckpt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # a changed factors file refuses --resume
+    text = factors.read_text().splitlines()
+    text[1] = text[1].split(",")[0] + ",2.5"
+    factors.write_text("\n".join(text) + "\n")
+    assert main(["train", *common, f"--output_folder={tmp_path / 'file'}", "--reweighting.method=speaker_factors",
+                 f"--reweighting.speaker_factors={factors}", "--resume"]) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    ("spk_id,weight\ntoy00001,1\n", "header must be spk_id,factor"),
+    ("spk_id,factor\ntoy00001,-1\n", "is not a number > 0"),
+    ("spk_id,factor\ntoy00001,abc\n", "is not a number > 0"),
+    ("spk_id,factor\ntoy00001,1\n", "have no factor"),
+])
+def test_speaker_factors_file_is_checked(corpus, tmp_path, capsys, content, message):
+    factors = tmp_path / "f.csv"
+    factors.write_text(content)
+    assert main(["train", str(ROOT / "recipes" / "toy" / "baseline.yaml"), f"--data_folder={corpus}",
+                 f"--output_folder={tmp_path / 'o'}", *TINY_MODEL, "--quiet", "--reweighting.method=speaker_factors",
+                 f"--reweighting.speaker_factors={factors}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and str(factors) in err[0]
+    assert not (tmp_path / "o" / "final").exists()
+
+
+def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
+    good = tmp_path / "good.yaml"
+    good.write_text(TINY_SELECT)
+    config = load_selection_config(good)
+    assert config.candidates["difficulty_k2_b10"] == Candidate("difficulty", 2, 10.0) and config.dev_share == 0.25
+    bad = {"unknown: 1\n" + TINY_SELECT: "unknown key(s) unknown",
+           TINY_SELECT.replace("uniform: {signal: none}", "flat: {signal: none}"): "must hold `uniform",
+           TINY_SELECT.replace("signal: balance", "signal: loud"): "signal must be one of",
+           TINY_SELECT.replace("clusters: 2}", "clusters: 1}", 1): "clusters must be an integer in [2",
+           TINY_SELECT.replace("dev_share: 0.25", "dev_share: 0.9"): "dev_share must be a number in",
+           "candidates: [1, 2]\n": "`candidates` must be a table",
+           "a: [1\n": "not valid YAML"}
+    for i, (text, message) in enumerate(bad.items()):
+        path = tmp_path / f"bad{i}.yaml"
+        path.write_text(text)
+        work = tmp_path / f"w{i}"
+        assert main(["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(path), "--work", str(work),
+                     f"--data_folder={corpus}"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and str(path) in err[0], (message, err)
+        assert not work.exists()  # nothing written
+    for flags, message in ((["--jobs", "0"], "--jobs must be >= 1"), (["--seed", "-1"], "--seed must be >= 0"),
+                           (["--n_speakers=5"], "is set by arwsv select")):
+        assert main(["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(good), "--work",
+                     str(tmp_path / "w"), *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["select", str(tmp_path / "nope.yaml"), str(good)]) == 2
+    assert "no such recipe" in capsys.readouterr().err

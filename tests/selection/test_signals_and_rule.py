@@ -1,0 +1,140 @@
+"""Label-free selection: the split, the signals, the pseudo-group trials and the rule, on constructed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arwsv.errors import InputError
+from arwsv.selection.pseudo_groups import DevTrials, pseudo_groups
+from arwsv.selection.rule import evaluate_candidates, select
+from arwsv.selection.signals import cluster_difficulty, speaker_factors
+from arwsv.selection.split import split_speakers
+from arwsv.training.reweighting import crowding_factors
+
+
+def test_split_is_disjoint_deterministic_and_sized():
+    speakers = [f"s{i:03d}" for i in range(200)] * 3  # one row per utterance
+    train, dev = split_speakers(speakers, 0.15, seed=4)
+    assert len(dev) == 30 and len(train) == 170 and not set(train) & set(dev)
+    assert (train, dev) == split_speakers(list(reversed(speakers)), 0.15, seed=4)  # order of rows does not matter
+    assert split_speakers(speakers, 0.15, seed=5)[1] != dev
+    with pytest.raises(InputError, match="too few"):
+        split_speakers(["a", "b", "c"], 0.5, seed=0)
+
+
+def _blobs(rng, centres, per, spread):
+    """Unit vectors around each of ``centres`` (C, D): ``per`` of each, Gaussian ``spread``."""
+    x = np.concatenate([c + spread[i] * rng.standard_normal((per[i], len(c))) for i, c in enumerate(centres)])
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_crowding_signal_is_the_training_modules_crowding_factors():
+    rng = np.random.default_rng(0)
+    x = _blobs(rng, np.eye(8)[:3] * 3, [40, 25, 10], [0.3, 0.6, 0.2])
+    for beta in (0.0, 7.0):
+        mine = speaker_factors(x, signal="crowding", clusters=3, beta=beta, restarts=3, seed=2)
+        np.testing.assert_allclose(mine, crowding_factors(x, 3, beta=beta, restarts=3, seed=2), rtol=1e-12)
+    np.testing.assert_allclose(speaker_factors(x, signal="balance", clusters=3, beta=5.0, restarts=3, seed=2),
+                               crowding_factors(x, 3, beta=0.0, restarts=3, seed=2), rtol=1e-12)
+
+
+def test_balance_gives_every_separated_cluster_the_same_total():
+    rng = np.random.default_rng(1)
+    per = [60, 30, 10]
+    x = _blobs(rng, np.eye(6)[:3] * 5, per, [0.2, 0.2, 0.2])
+    f = speaker_factors(x, signal="balance", clusters=3, restarts=2)
+    totals = [f[:60].sum(), f[60:90].sum(), f[90:].sum()]
+    np.testing.assert_allclose(totals, [len(x) / 3] * 3, rtol=1e-9)  # N / K each, mean 1
+
+
+def _dev_utterances(rng, centre, speakers, utts, within, between, prefix):
+    """Development utterances: speakers spread ``between`` around ``centre``, utterances ``within`` around them."""
+    rows, names = [], []
+    for s in range(speakers):
+        voice = centre + between * rng.standard_normal(len(centre))
+        rows.append(voice + within * rng.standard_normal((utts, len(centre))))
+        names += [f"{prefix}{s}"] * utts
+    return np.concatenate(rows), np.array(names)
+
+
+def test_difficulty_is_zero_for_a_separable_cluster_and_high_for_a_confusable_one():
+    rng = np.random.default_rng(2)
+    centres = np.eye(16)[:2] * 10
+    easy, easy_spk = _dev_utterances(rng, centres[0], 6, 5, within=0.05, between=1.0, prefix="e")
+    hard, hard_spk = _dev_utterances(rng, centres[1], 6, 5, within=1.0, between=0.05, prefix="h")
+    unit = np.concatenate([easy, hard])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    eer = cluster_difficulty(centres, unit, np.concatenate([easy_spk, hard_spk]))
+    assert eer[0] == 0.0 and eer[1] > 0.3  # 0.5 is chance
+    train = _blobs(rng, centres, [40, 40], [1.0, 1.0])  # equal sizes: balance alone gives factor 1 to all
+    f = speaker_factors(train, signal="difficulty", clusters=2, beta=4.0, restarts=2,
+                        dev=unit, dev_speakers=np.concatenate([easy_spk, hard_spk]))
+    np.testing.assert_allclose(f[40:].mean() / f[:40].mean(), np.exp(4.0 * (eer[1] - eer[0])), rtol=1e-6)
+
+
+def test_dev_trials_are_every_pair_within_a_pseudo_group():
+    ids = np.array([f"u{i}" for i in range(9)])
+    speakers = np.array(["a", "a", "b", "b", "b", "c", "c", "d", "d"])
+    trials = DevTrials(ids, speakers, {"a": "pg1", "b": "pg1", "c": "pg2", "d": "pg2"})
+    assert len(trials) == 10 + 6  # C(5, 2) + C(4, 2)
+    assert int(trials.is_target.sum()) == 1 + 3 + 1 + 1
+    emb = np.random.default_rng(0).standard_normal((9, 4))
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    scores = trials.scores(ids[::-1], emb[::-1])  # any order of embeddings
+    np.testing.assert_allclose(scores, (unit[trials.first] * unit[trials.second]).sum(1))
+    table = trials.table(scores)
+    assert list(table.speakers) == ["a", "b", "c", "d"] and list(trials.speaker_groups()) == ["pg1", "pg1", "pg2", "pg2"]
+
+
+def test_pseudo_groups_recover_separated_clusters_numbered_by_size():
+    rng = np.random.default_rng(3)
+    a, a_spk = _dev_utterances(rng, np.eye(8)[0] * 5, 10, 3, 0.1, 0.3, "a")
+    b, b_spk = _dev_utterances(rng, np.eye(8)[1] * 5, 4, 3, 0.1, 0.3, "b")
+    groups = pseudo_groups(np.concatenate([a, b]), np.concatenate([a_spk, b_spk]), 2)
+    assert {groups[f"a{i}"] for i in range(10)} == {"pg1"} and {groups[f"b{i}"] for i in range(4)} == {"pg2"}
+
+
+def _planted_scores(rng, trials, shift):
+    """Scores with target mean 2 and non-target mean 0, plus ``shift[group]`` added to the targets of each
+    pseudo-group (a negative shift makes that group harder); speaker-level noise so groups differ."""
+    groups = np.array([trials.group_of[s] for s in trials.speakers[trials.first]])
+    base = np.where(trials.is_target, 2.0, 0.0) + rng.standard_normal(len(trials))
+    return base + np.where(trials.is_target, np.vectorize(shift.get)(groups), 0.0)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """40 development speakers in two pseudo-groups of 20, 6 utterances each."""
+    speakers = np.repeat([f"s{i:02d}" for i in range(40)], 6)
+    ids = np.array([f"u{i}" for i in range(len(speakers))])
+    return DevTrials(ids, speakers, {f"s{i:02d}": "pg1" if i < 20 else "pg2" for i in range(40)})
+
+
+def test_rule_picks_the_candidate_that_helps_the_worst_group_without_raising_the_eer(planted):
+    rng = np.random.default_rng(7)
+    noise = rng.standard_normal(len(planted))  # shared by all candidates: paired comparisons cancel it
+    uniform = _planted_scores(np.random.default_rng(1), planted, {"pg1": 0.0, "pg2": -1.5}) + noise
+    helps = _planted_scores(np.random.default_rng(1), planted, {"pg1": 0.0, "pg2": -0.7}) + noise
+    hurts = _planted_scores(np.random.default_rng(1), planted, {"pg1": -1.2, "pg2": -1.2}) + noise
+    trade = _planted_scores(np.random.default_rng(1), planted, {"pg1": -2.0, "pg2": -0.5}) + noise
+    scores = {"uniform": uniform, "helps": helps, "hurts": hurts, "trade": trade}
+    rows = evaluate_candidates(planted, scores, bootstrap=200, seed=0)
+    by = {r["candidate"]: r for r in rows}
+    assert by["uniform"]["delta"]["eer"] == 0.0
+    assert by["helps"]["ci"]["worst"][1] < 0 and by["helps"]["delta"]["eer"] < 0
+    assert by["hurts"]["delta"]["eer"] > 0  # every group worse: not eligible
+    choice = select(rows)
+    assert choice["selected"] == "helps"
+    assert "hurts" not in choice["eligible"]
+    # the same candidates without the helpful one: the rule says do not reweight
+    rows = evaluate_candidates(planted, {k: v for k, v in scores.items() if k != "helps"}, bootstrap=200, seed=0)
+    choice = select(rows)
+    assert choice["selected"] == "uniform" and choice["reason"].startswith("do not reweight")
+
+
+def test_rule_without_candidates_and_without_a_reference(planted):
+    scores = {"uniform": _planted_scores(np.random.default_rng(1), planted, {"pg1": 0.0, "pg2": -1.0})}
+    assert select(evaluate_candidates(planted, scores, bootstrap=50))["selected"] == "uniform"
+    with pytest.raises(ValueError, match="reference"):
+        evaluate_candidates(planted, {"a": scores["uniform"]}, bootstrap=50)
