@@ -12,7 +12,7 @@ import torch
 
 from arwsv.cli import main
 from arwsv.selection.config import Candidate, load_selection_config
-from tests.conftest import TINY_MODEL
+from conftest import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_SELECT = """\
