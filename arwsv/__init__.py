@@ -7,6 +7,7 @@ from those after it in this list; ``tests/test_layout.py`` checks it)::
     cli                       the ``arwsv`` command line
     commands                  one module per subcommand
     experiments | plugins     toy demo and study | ARW in SpeechBrain's Brain
+    selection                 label-free choice of a reweighting on development speakers (arwsv select)
     training                  losses, reweighting, the min-max loop, recipes, checkpoints, DDP
     inference                 embeddings and scoring with a trained model
     evaluation | data         score-file audit | corpus preparation, crops, sampling, features

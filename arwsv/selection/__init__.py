@@ -9,4 +9,7 @@ nationality and gender); :mod:`~arwsv.selection.rule` compares every candidate w
 those trials (paired speaker bootstrap) and picks one, or uniform weights where no candidate helps;
 :mod:`~arwsv.selection.signals` turns a reference model's embeddings into per-speaker factors;
 :mod:`~arwsv.selection.run` runs it all in resumable pieces (``arwsv select``).
+
+May import: ``arwsv.training``, ``arwsv.inference``, ``arwsv.evaluation``, ``arwsv.data``, ``arwsv.io``,
+``arwsv.errors``.
 """
