@@ -76,8 +76,11 @@ def _score_systems(corpus: str, seed: int, data: Path, work: Path, runs: Path, s
     from arwsv.io.scorefile import read_trials
 
     trials = read_trials(data / "trials" / "H.txt")
+    from arwsv.training.run import FINAL_WEIGHTS
+
     systems = {name: work / "candidates" / name for name in selection["settings"]["candidates"]}
-    systems["arw_pw"] = work / "candidates" / "arw_pw"
+    if (work / "candidates" / "arw_pw" / FINAL_WEIGHTS).is_file():  # trained after the others (run_piece)
+        systems["arw_pw"] = work / "candidates" / "arw_pw"
     chosen = selection["selection"]["selected"]
     for name, model in systems.items():
         missing = [n for n in ((name, *POST_HOC) if name == "uniform" else (name,))
@@ -148,8 +151,9 @@ def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
 
 
 def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: Path, bootstrap: int, device: str,
-              jobs: int, progress: bool) -> None:
-    """Steps 1-3 of the module docstring for one corpus and seed (each skipped where already done)."""
+              jobs: int, progress: bool, arw: bool = True) -> None:
+    """Steps 1-3 of the module docstring for one corpus and seed (each skipped where already done); the systems
+    are scored once before ARW-PW trains (``arw=False``: not at all), so the selection's rows come first."""
     from arwsv.selection.config import load_selection_config
     from arwsv.selection.run import candidate_overrides, run_selection, train_candidate, wait_all
 
@@ -159,13 +163,14 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
     selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work,
                               out=out / corpus / f"seed{seed}", overrides=overrides, seed=seed, device=device,
                               jobs=jobs, progress=progress)
-    log = work / "logs" / "arw_pw.log"
-    arw = candidate_overrides(work, "arw_pw", {}, seed, selection["split"]["train_speakers"], overrides)
-    wait_all({"arw_pw": (train_candidate(ARW_RECIPE, arw, device=device, log=log), log)})
     runs = out / corpus / "runs"
-    _score_systems(corpus, seed, data, work, runs, json.loads(
-        (out / corpus / f"seed{seed}" / "selection.json").read_text()), bootstrap=bootstrap, device=device,
-        progress=progress)
+    chosen = json.loads((out / corpus / f"seed{seed}" / "selection.json").read_text())
+    _score_systems(corpus, seed, data, work, runs, chosen, bootstrap=bootstrap, device=device, progress=progress)
+    if arw:
+        log = work / "logs" / "arw_pw.log"
+        block = candidate_overrides(work, "arw_pw", {}, seed, selection["split"]["train_speakers"], overrides)
+        wait_all({"arw_pw": (train_candidate(ARW_RECIPE, block, device=device, log=log), log)})
+        _score_systems(corpus, seed, data, work, runs, chosen, bootstrap=bootstrap, device=device, progress=progress)
     from arwsv.io.files import atomic_write
 
     with atomic_write(out / corpus / f"seed{seed}" / "factors_by_cell.md") as handle:

@@ -68,7 +68,7 @@ def _state(recipe, overrides: dict) -> str:
     return "resume" if same and (out / "checkpoints").exists() else "fresh"
 
 
-def train_candidate(recipe, overrides: dict, *, device: str, log: Path, quiet: bool = True):
+def train_candidate(recipe, overrides: dict, *, device: str, log: Path, quiet: bool = True, threads: int = 0):
     """Start ``arwsv train`` for one candidate; returns the process (``None`` when already trained).
 
     A process rather than a call: several candidates train at once on a GPU, and a crash of one leaves
@@ -83,7 +83,10 @@ def train_candidate(recipe, overrides: dict, *, device: str, log: Path, quiet: b
         command.append("--quiet")
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = open(log, "a", encoding="utf-8")
-    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ))
+    env = dict(os.environ)
+    if threads > 0:  # several CPU trainings at once: split the cores rather than oversubscribe them
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
 
 
 def wait_all(processes: dict) -> None:
@@ -216,10 +219,11 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
                                   dev_speakers=reference["dev_speakers"])
         _write_factors(work / "factors" / f"{name}.csv", reference["train_speakers"], factors)
     pending = [n for n in settings.candidates if n != "uniform"]
+    threads = max(1, (os.cpu_count() or 1) // jobs) if device == "cpu" and jobs > 1 else 0
     while pending:  # at most `jobs` candidate trainings at once
         batch, pending = pending[:jobs], pending[jobs:]
         wait_all({n: (train_candidate(recipe, overrides_of(n), device=device, log=logs / f"{n}.log",
-                                      quiet=True), logs / f"{n}.log") for n in batch})
+                                      quiet=True, threads=threads), logs / f"{n}.log") for n in batch})
     if only == "train":
         return {}
     group_of = pseudo_groups(reference["dev"], reference["dev_speakers"], settings.pseudo_groups, seed)
