@@ -188,3 +188,13 @@ def test_groups_by_alias_and_single_trial(tmp_path):
     report = json.loads(out.read_text())
     male = report["attributes"]["sex"]["groups"]["male"]  # m/f normalised through the alias too
     assert male["eer"] is None and male["fnmr"] is None  # no overall threshold: n/a, not 100 %
+
+
+def test_building_the_parser_imports_no_heavy_module():
+    """Every subcommand's parser is built by ``arwsv --help``: none may pull in torch, pandas or the experiments."""
+    code = ("import sys; from arwsv.cli import build_parser; build_parser(); "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'speechbrain', 'pandas', 'numpy', "
+            "'sklearn', 'matplotlib') or m.startswith(('arwsv.experiments', 'arwsv.training', 'arwsv.selection'))]; "
+            "assert not bad, sorted(bad)[:5]")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
