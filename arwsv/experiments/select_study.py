@@ -39,6 +39,7 @@ SELECTION = ROOT / "recipes" / "bench" / "select.yaml"
 CORPORA = ("bench", "uncrowded", "shares", "crowded", "espeak", "reseeded")
 PLAN = {"bench": 5, "uncrowded": 2, "shares": 2, "crowded": 2, "espeak": 2, "reseeded": 2}
 POST_HOC = ("asnorm_train", "asnorm_unseen")
+BENCH_STUDY = ROOT / "results" / "bench_study" / "summary.json"
 
 
 def corpus_data(name: str, root: Path, progress: bool) -> Path:
@@ -236,6 +237,17 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
         for name, row in summary.items():
             lines.append(f"| {name} | {', '.join(map(str, row['seeds']))} | " +
                          " | ".join(_cell(row[k]) for k in METRICS) + " |")
+        if corpus == "bench" and BENCH_STUDY.is_file():  # the label-chosen settings, beside the rule's choice
+            earlier = json.loads(BENCH_STUDY.read_text())["summary"]
+            lines += ["", "From the benchmark study (`results/bench_study/`: every model trained on all 2,000 training "
+                      "speakers, against *its* baseline of the same seed; K and beta of crowding chosen with the "
+                      "labels, `results/bench_crowding.md`):", "",
+                      "| system | seeds | overall EER | gender gap | country std |", "|---|---|---|---|---|"]
+            for name in ("baseline", "crowding_twopass", "crowding_twopass_mild", "arw", "oracle"):
+                if name in earlier:
+                    row = earlier[name]
+                    lines.append(f"| {name} (bench study) | {', '.join(map(str, row['seeds']))} | " +
+                                 " | ".join(_cell(row[k]) for k in METRICS) + " |")
         with atomic_write(out / corpus / "README.md") as handle:
             handle.write("\n".join(lines) + "\n")
     lines = ["# The label-free selection on the benchmark and on corpora no choice was tuned on", "",
