@@ -29,11 +29,11 @@ METRICS = {  # key -> (label, path into the eval report)
     "country_std": ("country std (pp)", ("attributes", "nationality", "summary", "eer_std")),
 }
 GRID = {  # knob -> values tried (the toy recipe's own value is one of them)
-    "regions": [2, 4, 8],
+    "region_priors": [2, 4, 8],
     "adversary_lr": [0.0001, 0.0003, 0.001],
     "warmup_steps": [50, 150, 300],
 }
-QUICK_GRID = {"regions": [2, 3], "adversary_lr": [0.0003, 0.003], "warmup_steps": [0, 2]}
+QUICK_GRID = {"region_priors": [2, 3], "adversary_lr": [0.0003, 0.003], "warmup_steps": [0, 2]}
 
 
 def _measure(report: dict) -> dict:
