@@ -201,7 +201,7 @@ def test_validation_each_epoch(corpus, tmp_path):
 
 @pytest.mark.parametrize("folder,pair", [("toy", ("baseline.yaml", "arw.yaml")),
                                          ("bench", ("baseline.yaml", "arw.yaml", "crowding.yaml")),
-                                         ("voxceleb", ("ecapa_baseline.yaml", "ecapa_arw.yaml"))])
+                                         ("voxceleb", ("ecapa_baseline.yaml", "ecapa_arw.yaml", "ecapa_crowding.yaml"))])
 def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair, tmp_path):
     """A recipe and its reweighted twins differ in the reweighting block and the output folder's name only."""
     from arwsv.training.recipe import load_recipe

@@ -282,3 +282,59 @@ def test_speaker_embeddings_average_the_first_crops_of_each_speaker():
                  for rows in rows_of]
     expected = torch.nn.functional.normalize(torch.stack(means), dim=-1).numpy()
     assert got.shape == (3, 4) and np.abs(got - expected).max() < 1e-6
+
+
+def test_a_method_of_ones_own_is_a_few_lines(corpus, tmp_path, monkeypatch):
+    """A user's method: subclass Reweighter, return λ from weights(view). Here: weigh each sample by how far it is
+    from its batch's mean embedding; the trainer calls it after the warm-up and logs its weights."""
+    import arwsv.training.methods as methods
+
+    seen = []
+
+    class FarFromTheMean(methods.Reweighter):
+        def weights(self, view):
+            seen.append(len(view.speakers))
+            return 1.0 + (view.embeddings - view.embeddings.mean(0)).norm(dim=1)
+
+    monkeypatch.setattr(methods, "build_reweighter", lambda settings, **_: FarFromTheMean(settings.warmup_steps))
+    out = tmp_path / "own"
+    assert _train(corpus, out, "none", "--epochs=2") == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert seen and all(n == 8 for n in seen)  # P x K samples a step, from the warm-up's end on
+    assert any(e.get("lam_max", 0) > e.get("lam_min", 0) for e in log)  # its weights reached the loss
+
+
+def test_a_checkpoint_from_before_the_one_interface_resumes_and_a_retired_one_is_refused(corpus, tmp_path, capsys):
+    """Old layout: the adversary, its optimiser and the regions as separate entries. They load into the method's
+    one entry and the run resumes exactly; a checkpoint of a retired variant (PL's loss memory) is refused."""
+    import shutil
+
+    flags = ("--epochs=2", "--ckpt_every=3", "--keep_checkpoints=10")
+    straight, old = tmp_path / "straight", tmp_path / "old"
+    assert _train(corpus, straight, "pw", *flags) == 0
+    shutil.copytree(straight, old)
+    shutil.rmtree(old / "final")
+    checkpoints = sorted((old / "checkpoints").glob("CKPT+*"))
+    for later in checkpoints[1:]:
+        shutil.rmtree(later)
+    first = checkpoints[0]  # step 3, mid-epoch
+    state = torch.load(first / "reweighting.ckpt", weights_only=True)
+    for name, key in (("adversary", "adversary"), ("adversary_optimizer", "optimizer"), ("regions", "regions")):
+        torch.save(state[key], first / f"{name}.ckpt")  # as the code before the interface wrote them
+    (first / "reweighting.ckpt").unlink()
+    recipe = old / "hyperparams.yaml"
+    recipe.write_text(recipe.read_text().replace(str(straight), str(old)))
+    assert _train(corpus, old, "pw", *flags, "--resume") == 0
+    a = torch.load(straight / "final" / "embedding_model.ckpt", weights_only=True)
+    b = torch.load(old / "final" / "embedding_model.ckpt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    shutil.rmtree(old)
+    shutil.copytree(straight, old)
+    recipe.write_text(recipe.read_text().replace(str(straight), str(old)))
+    last = sorted((old / "checkpoints").glob("CKPT+*"))[-1]
+    torch.save({"sums": torch.zeros(3)}, last / "region_memory.ckpt")
+    (last / "reweighting.ckpt").unlink()
+    capsys.readouterr()
+    assert _train(corpus, old, "pw", *flags, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "study variant that left the code" in err[0], err
