@@ -171,7 +171,7 @@ def run_study(*, out="results", work="exp/arwsv", seeds=(0, 1, 2), variants=None
     data = toy_corpus(work, 0, quick, progress)
     knobs = QUICK_GRID if quick else GRID
     defaults = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "toy" / "arw.yaml",
-                           {"data_folder": str(data)})[0]["reweighting"]
+                           {"data_folder": str(data)})[0]["reweighting"].as_dict()
     if quick:
         defaults.update(QUICK_ARW)
     jobs = [(name, seed, None, None) for name in variants for seed in seeds]
