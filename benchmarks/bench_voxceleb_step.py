@@ -37,36 +37,31 @@ SMOKE = {"speakers_per_batch": 4, "crop_seconds": 0.5, "embedding_model": {"chan
 def _trainer(method: str, device: str, smoke: bool = False):
     import torch
 
+    from arwsv.training.methods import FixedFactors, build_reweighter
     from arwsv.training.recipe import load_recipe
-    from arwsv.training.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionPriors
     from arwsv.training.run import _embedding_size
     from arwsv.training.trainer import MinMaxTrainer
 
     torch.manual_seed(0)
     hparams, _ = load_recipe(ROOT / "recipes" / "voxceleb" / "ecapa_arw.yaml",
-                             {"reweighting": {"method": method, "warmup_steps": 0},
+                             {"reweighting": {"method": "none" if method == "oracle" else method, "warmup_steps": 0,
+                                              **({"pseudo_groups": 32} if method == "pl" else {})},
                               **(SMOKE if smoke else {})})
-    rw = hparams["reweighting"]
     for name in ("features", "embedding_model", "loss"):
         hparams[name].to(device)
     params = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
     optimizer = torch.optim.Adam(params, lr=hparams["lr"])
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
-    adversary = adversary_optimizer = regions = None
-    if method in ADVERSARIAL:
-        dim = {"aps": PROFILE_SIZE, "pl": 0}.get(method) if method != "pw" else _embedding_size(hparams, device)
-        adversary = Adversary(dim, rw["adversary_hidden"], rw["regions"]).to(device)
-        adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
-        regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"])
-    oracle = torch.rand(hparams["n_speakers"]) + 0.5 if method == "oracle" else None
-    settings = {"method": method, "epochs": 1, "warmup_steps": 0, "adversary_steps": rw["adversary_steps"],
-                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": 1,
-                "ckpt_every": 10 ** 9, "log_every": 10 ** 9}
+    if method == "oracle":  # fixed factors of random values: the cost of weighing, not of reading labels
+        reweighter = FixedFactors((torch.rand(hparams["n_speakers"]) + 0.5).to(device))
+    else:
+        reweighter = build_reweighter(hparams["reweighting"], embedding_size=_embedding_size(hparams, device)
+                                      if method == "pw" else None, speakers=[], device=device)
+    settings = {"epochs": 1, "accumulate": 1, "ckpt_every": 10 ** 9, "log_every": 10 ** 9}
     trainer = MinMaxTrainer(features=hparams["features"], embedding_model=hparams["embedding_model"],
                             loss=hparams["loss"], optimizer=optimizer, scheduler=scheduler, sampler=None,
                             dataset=None, checkpointer=None, settings=settings, log_path=None,
-                            adversary=adversary, adversary_optimizer=adversary_optimizer, regions=regions,
-                            device=device, oracle_factors=oracle)
+                            reweighter=reweighter, device=device)
     return trainer, hparams
 
 

@@ -11,7 +11,7 @@ from arwsv.experiments.simulate import simulate_trials
 TINY_MODEL = ["--crop_seconds=0.5", "--speakers_per_batch=4", "--n_speakers=8", "--emb_dim=32",
               "--embedding_model.channels=[32,32,32,32,96]", "--embedding_model.attention_channels=16",
               "--embedding_model.se_channels=16", "--log_every=2"]
-TINY_ARW = ["--reweighting.warmup_steps=2", "--reweighting.regions=3", "--reweighting.memory_bank=64",
+TINY_ARW = ["--reweighting.warmup_steps=2", "--reweighting.region_priors=3", "--reweighting.memory_bank=64",
             "--reweighting.region_refit_every=3"]
 
 

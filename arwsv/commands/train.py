@@ -8,7 +8,7 @@ from arwsv.errors import InputError
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train an embedding extractor (baseline or ARW) from a recipe",
                        description="Train as RECIPE.yaml says. Any --key=value (dots for nesting, e.g. "
-                                   "--reweighting.regions=4) overrides a recipe key.")
+                                   "--reweighting.region_priors=4) overrides a recipe key.")
     p.add_argument("recipe", help="hyperpyyaml recipe, e.g. recipes/toy/arw.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of output_folder")
     p.add_argument("--seed", type=int, help="overrides the recipe's seed")

@@ -9,12 +9,8 @@ One epoch:
 3. a last, incomplete batch is filled with chunks of speakers not yet in it, so every batch has
    exactly P x K items and **every speaker is visited every epoch** (every utterance at least once).
 
-Optionally (:meth:`set_groups`, label-free "region batches") speakers carry a group for the epoch,
-e.g. their k-means region of the embedding space; step 2 then deals the chunks group by group, so
-most batches contrast speakers of one region (harder negatives, as within-group test lists do).
-
-The batch list of an epoch depends only on ``(seed, epoch, groups)``, so the sampler resumes
-mid-epoch from ``state_dict() = {"epoch", "position", "groups"}``. Each item is ``(row, crop_seed)``: the manifest
+The batch list of an epoch depends only on ``(seed, epoch)``, so the sampler resumes
+mid-epoch from ``state_dict() = {"epoch", "position", ...}``. Each item is ``(row, crop_seed)``: the manifest
 row and a seed for its random crop, so crops are reproducible too.
 """
 
@@ -58,13 +54,6 @@ class PKBatchSampler:
         self.p, self.k, self.seed = speakers_per_batch, utts_per_speaker, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.position = 0, 0
-        self.groups: list | None = None  # group of each speaker for the current epoch (set_groups)
-
-    def set_groups(self, groups) -> None:
-        """Group of every speaker (S,) for the current epoch's batches (None: plain random batches)."""
-        if groups is not None and len(groups) != len(self.speakers):
-            raise ValueError(f"groups has {len(groups)} entries for {len(self.speakers)} speakers")
-        self.groups = None if groups is None else [int(g) for g in groups]
 
     # --- the plan of one epoch ---------------------------------------------------------------
 
@@ -78,11 +67,7 @@ class PKBatchSampler:
                 rows = np.concatenate([rows, rng.choice(rows, size=need, replace=need > len(rows))])
             for c in range(n_chunks):
                 chunks.append((spk, rows[c * self.k:(c + 1) * self.k]))
-        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
-        if self.groups is not None:  # group by group, in a random group order, shuffled within
-            rank = {g: r for r, g in enumerate(rng.permutation(sorted(set(self.groups))).tolist())}
-            chunks = sorted(chunks, key=lambda chunk: rank[self.groups[chunk[0]]])  # stable: keeps the shuffle
-        return chunks
+        return [chunks[i] for i in rng.permutation(len(chunks))]
 
     def batches(self, epoch: int) -> list:
         """All batches of ``epoch``: list of lists of ``(row, crop_seed)``, each of length P*K."""
@@ -156,12 +141,13 @@ class PKBatchSampler:
         self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "p": self.p, "k": self.k,
-                "groups": self.groups}
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "p": self.p, "k": self.k}
 
     def load_state_dict(self, state: dict) -> None:
         if (state["seed"], state["p"], state["k"]) != (self.seed, self.p, self.k):
             raise ValueError(f"sampler state is for seed/P/K {state['seed']}/{state['p']}/{state['k']}, "
                              f"not {self.seed}/{self.p}/{self.k}")
+        if state.get("groups") is not None:  # region batches, a study variant that left the code (e14f2a4)
+            raise ValueError("sampler state has region-batch groups (a retired study variant): resume it with "
+                             "commit e14f2a4")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self.set_groups(state.get("groups"))

@@ -34,73 +34,31 @@ from arwsv.experiments.study import _mean_std
 __all__ = ["run_bench_study", "BENCH_VARIANTS", "PLAN", "bench_corpus", "record_run"]
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "bench"
-BENCH_VARIANTS = {name: VARIANTS[name] for name in ("baseline", "arw", "arw_noregions", "aps", "pl", "oracle")}
-# label-free changes measured on the benchmark (results/bench_first_arw: the recipe's ARW weights
-# the majority, whose random in-batch negatives are hard, and hurts every group)
-BENCH_VARIANTS["arw_aam"] = ("arw", {"adversary_objective": "aam"})  # adversary maximises the AAM term
+BENCH_VARIANTS = {name: VARIANTS[name] for name in ("baseline", "arw", "arw_noregions", "aps", "oracle")}
+# PL with the bench recipe's K (its regions: 8 before the keys were split)
+BENCH_VARIANTS["pl"] = ("arw", {"method": "pl", "adversary_lr": 0.1, "pseudo_groups": 8})
 # a ten times weaker adversary: at 3e-4 the weights concentrate (top 10 % of speakers hold 40-50 %)
 BENCH_VARIANTS["arw_weak"] = ("arw", {"adversary_lr": 3e-5})
-BENCH_VARIANTS["arw_aam_weak"] = ("arw", {"adversary_objective": "aam", "adversary_lr": 3e-5})
-# results/bench_signals.md: the training losses are highest for majority-country women and lowest
-# for the minority countries (whose speakers the model memorises), so a loss-maximising adversary
-# cannot find the minorities in random batches; region batches make their neighbours the negatives
-for name in ("baseline_regionbatches", "arw_regionbatches"):
-    BENCH_VARIANTS[name] = VARIANTS[name]
-# results/bench_signals_test.md: on speakers the learner has not seen, the same losses are 2-4 times
-# higher for the minority countries and women; the adversary ascends on held-out speakers' pairs
-BENCH_VARIANTS["arw_holdout"] = ("arw", {"adversary_holdout": 0.1, "adversary_objective": "pairs"})
-# the same with PL's adversary: one logit per k-means region (the regions are nearly pure gender x
-# country cells, results/bench_signals.md), so whole regions are lifted, not single hard samples
-BENCH_VARIANTS["pl_holdout"] = ("arw", {"method": "pl", "adversary_lr": 0.01, "adversary_holdout": 0.1,
-                                        "adversary_objective": "pairs"})
-# pl_holdout still lifts the majority's regions: in random batches the majority meets its confusers
-# more often, the minorities rarely (their share of the batch is small). Region batches of the held-out
-# speakers make every speaker's negatives its neighbours, whatever its group's size (on unseen speakers
-# their pair loss is 5 times higher for the minorities than for the majority, results/bench_signals_test.md)
-BENCH_VARIANTS["pl_holdout_regions"] = ("arw", {"method": "pl", "adversary_lr": 0.01, "adversary_holdout": 0.1,
-                                                "adversary_objective": "pairs", "adversary_batch_regions": 8})
-# PL's K logits barely move at 0.01 (pl_holdout_regions: λ 1.65-2.40, top 10 % of speakers hold 12 %,
-# results/bench_weights.md); 0.1 is the step the toy tuning chose for PL (results/toy_tuning_round2.md)
-BENCH_VARIANTS["pl_holdout_regions_strong"] = ("arw", {**BENCH_VARIANTS["pl_holdout_regions"][1], "adversary_lr": 0.1})
-# λ is normalised within a batch, so a held-out region batch (its samples mostly in one region) gives
-# PL's logits almost no gradient: the region weights move only where a batch straddles two regions.
-# The adversary ascends instead on every region's running mean held-out loss (RegionLossMemory)
-BENCH_VARIANTS["pl_memory"] = ("arw", {**BENCH_VARIANTS["pl_holdout_regions"][1], "adversary_memory": 0.99})
-# the same with 16 pseudo-groups: at 8 the minority women share a region with Dorne's men (results/bench_signals.md)
-BENCH_VARIANTS["pl_memory_k16"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "regions": 16})
-# the memory with random held-out batches: on unseen speakers the random-batch pair loss ranks the cells as
-# the oracle's weights do (minority women, minority men, then the majority; results/bench_signals_test.md)
-BENCH_VARIANTS["pl_memory_random"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "adversary_batch_regions": 0})
-# pl_memory's logits saturate (-6 to +3 by the end) and the lifted regions swap between epochs (women, then
-# Borduria's men: results/bench_weights.md); a ten times smaller step keeps the weights graded
-BENCH_VARIANTS["pl_memory_soft"] = ("arw", {**BENCH_VARIANTS["pl_memory"][1], "adversary_lr": 0.001})
-# no loss ranks the small groups as hard on the training corpus (results/bench_signals_heldout.md: a small group's
-# speakers meet few of their confusers); a cluster's crowding (mean cosine between two of its speakers) does not grow
-# with its size. K = 32, beta = 10, 8 restarts, 2 utterances a speaker: the factors closest to the oracle's on
-# baseline seed 0's training speakers (results/bench_crowding.md: log correlation 0.77-0.84; 0.48-0.51 with
-# beta = 0, i.e. cluster balance alone, at K = 32)
-BENCH_VARIANTS["crowding"] = ("arw", {"method": "crowding", "regions": 32, "crowding_beta": 10.0,
-                                      "crowding_restarts": 8, "crowding_utts": 2})
-# crowding (3 seeds) moved every metric the right way but by half the target; K = 48, beta = 20 come closer to
-# the oracle's spread of factors (minority women 3.9-5.4, majority men 0.44-0.50; log correlation 0.81-0.83)
-BENCH_VARIANTS["crowding_strong"] = ("arw", {**BENCH_VARIANTS["crowding"][1], "regions": 48, "crowding_beta": 20.0})
-# crowding_strong met the gender target but not the country one: its factors are right only from the 4th epoch
-# (results/bench_weights.md: until the model separates the crowded cells the minority countries get *less* weight,
-# 0.87-0.91 against 1.04-1.07); the same factors from the trained baseline of the same seed (two passes, as in Just
-# Train Twice; results/bench_crowding.md measured K = 48, beta = 20 on exactly such a model) hold from the warm-up on
+# No loss an adversary can maximise ranks the small groups as hard on the training corpus
+# (results/bench_signals_heldout.md: a small group's speakers meet few of their confusers); a cluster's crowding
+# (mean cosine between two of its speakers) does not grow with its size. Two passes: the factors come from the
+# trained baseline of the same seed (as in Just Train Twice). K = 48, beta = 20 came closest to the oracle's
+# factors on baseline seed 0's training speakers (results/bench_crowding.md: chosen with the labels)
 SAME_SEED_BASELINE = "<the baseline of the same seed>"  # resolved by _run_one (trained first if missing)
-BENCH_VARIANTS["crowding_twopass"] = ("arw", {**BENCH_VARIANTS["crowding_strong"][1],
+BENCH_VARIANTS["crowding_twopass"] = ("arw", {"method": "crowding", "crowding_clusters": 48,
+                                              "crowding_beta": 20.0, "crowding_restarts": 8, "crowding_utts": 2,
                                               "crowding_reference": SAME_SEED_BASELINE})
-# how much the two-pass effect owes to K and beta (chosen on the training speakers): crowding's K = 32, beta = 10
-BENCH_VARIANTS["crowding_twopass_mild"] = ("arw", {**BENCH_VARIANTS["crowding"][1],
-                                                   "crowding_reference": SAME_SEED_BASELINE})
-PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_aam": 3, "arw_weak": 3,
-        "arw_aam_weak": 3, "baseline_regionbatches": 3, "arw_regionbatches": 3,
-        "arw_holdout": 3, "pl_holdout": 3,
-        "pl_holdout_regions": 3, "pl_holdout_regions_strong": 3, "pl_memory": 3, "pl_memory_k16": 3,
-        "pl_memory_random": 3, "pl_memory_soft": 3, "crowding": 3,
-        "crowding_strong": 5, "crowding_twopass": 5,
-        "crowding_twopass_mild": 5}  # 5 as crowding_twopass: over 3 seeds it met both targets at a lower EER
+# how much the two-pass effect owes to K and beta: K = 32, beta = 10
+BENCH_VARIANTS["crowding_twopass_mild"] = ("arw", {**BENCH_VARIANTS["crowding_twopass"][1], "crowding_clusters": 32,
+                                                   "crowding_beta": 10.0})
+PLAN = {"baseline": 5, "arw": 5, "arw_noregions": 3, "aps": 3, "pl": 3, "oracle": 3, "arw_weak": 3,
+        "crowding_twopass": 5, "crowding_twopass_mild": 5}
+# variants the study measured whose code left (their runs stay in OUT/runs and in the tables; commit e14f2a4 runs
+# them): adversary objectives, region batches, held-out adversaries, PL's loss memory, one-pass crowding
+RETIRED = ("arw_aam", "arw_aam_weak", "baseline_regionbatches", "arw_regionbatches", "arw_holdout", "pl_holdout",
+           "pl_holdout_regions", "pl_holdout_regions_strong", "pl_memory", "pl_memory_k16", "pl_memory_random",
+           "pl_memory_soft", "crowding", "crowding_strong")
+RETIRED_COMMIT = "e14f2a4"
 METRICS = {  # key -> (label, report path, compare row (attribute, group, metric))
     "eer": ("overall EER (%)", ("overall", "eer"), ("all", "all", "eer")),
     "gender_gap": ("gender gap (pp)", ("attributes", "gender", "summary", "eer_gap_abs"),
@@ -241,7 +199,7 @@ def _summary(data: Path, runs: Path, bootstrap: int, names=None, baseline: str =
         done.setdefault(result["variant"], {})[result["seed"]] = result
     baselines = {s: _replicated(data, runs, baseline, s, bootstrap) for s in done.get(baseline, {})}
     summary = {}
-    for name in [v for v in (names or BENCH_VARIANTS) if v in done]:
+    for name in [v for v in (names or (*BENCH_VARIANTS, *RETIRED)) if v in done]:
         seeds = sorted(done[name])
         row = {"seeds": seeds, "devices": sorted({done[name][s]["device"] for s in seeds})}
         runs_b = {s: _replicated(data, runs, name, s, bootstrap) for s in seeds} if name != baseline else {}
@@ -292,7 +250,8 @@ def _markdown(summary: dict, command: str, bootstrap: int) -> str:
         return text
 
     for name, row in summary.items():
-        lines.append(f"| {name} | {len(row['seeds'])} of {PLAN.get(name, '?')} ({', '.join(row['devices'])}) | "
+        plan = PLAN.get(name, f"{len(row['seeds'])}, retired ({RETIRED_COMMIT})")
+        lines.append(f"| {name} | {len(row['seeds'])} of {plan} ({', '.join(row['devices'])}) | "
                      + " | ".join(cell(row[k], len(row["seeds"])) for k in METRICS) + " |")
     missing = [f"{v} seeds {', '.join(str(s) for s in range(n) if s not in summary.get(v, {}).get('seeds', []))}"
                for v, n in PLAN.items() if len(summary.get(v, {}).get("seeds", [])) < n]

@@ -33,7 +33,7 @@ QUICK_CORPUS = dict(speakers=24, utts_per_speaker=4, seconds=1.0, test_speakers=
 QUICK_MODEL = {"crop_seconds": 0.5, "speakers_per_batch": 4, "n_speakers": 16, "emb_dim": 32, "epochs": 1,
                "embedding_model": {"channels": [32, 32, 32, 32, 96], "attention_channels": 16, "se_channels": 16},
                "log_every": 2}
-QUICK_ARW = {"warmup_steps": 2, "regions": 3, "memory_bank": 64, "region_refit_every": 3}
+QUICK_ARW = {"warmup_steps": 2, "region_priors": 3, "memory_bank": 64, "region_refit_every": 3}
 
 
 def toy_corpus(work: Path, seed: int, quick: bool, progress: bool) -> Path:
@@ -54,16 +54,12 @@ def toy_corpus(work: Path, seed: int, quick: bool, progress: bool) -> Path:
 VARIANTS = {  # name -> (toy recipe, reweighting overrides); the study compares them at equal budget
     "baseline": ("baseline", {}),
     "arw": ("arw", {}),                              # PW + k-means region priors (the paper's best)
-    "arw_noregions": ("arw", {"regions": 0}),        # PW without region priors
+    "arw_noregions": ("arw", {"region_priors": 0}),  # PW without region priors
     "aps": ("arw", {"method": "aps"}),
     # PL's adversary is K logits, which the recipe's step (3e-4) barely moves in a toy budget: 0.1,
     # chosen on the tuning corpus (results/toy_tuning_round2.md), never on the study's corpus
-    "pl": ("arw", {"method": "pl", "adversary_lr": 0.1}),
+    "pl": ("arw", {"method": "pl", "adversary_lr": 0.1, "pseudo_groups": 4}),  # K as the toy recipe's regions
     "oracle": ("arw", {"method": "oracle"}),         # group-balanced weights from the true labels
-    # region batches (label-free): from epoch 2 each batch draws speakers of one k-means region of
-    # ~20 speakers, so negatives are as hard as within-group test trials (results/toy_negatives.md)
-    "baseline_regionbatches": ("baseline", {"batch_regions": 8}),
-    "arw_regionbatches": ("arw", {"batch_regions": 8}),
 }
 
 

@@ -29,11 +29,11 @@ METRICS = {  # key -> (label, path into the eval report)
     "country_std": ("country std (pp)", ("attributes", "nationality", "summary", "eer_std")),
 }
 GRID = {  # knob -> values tried (the toy recipe's own value is one of them)
-    "regions": [2, 4, 8],
+    "region_priors": [2, 4, 8],
     "adversary_lr": [0.0001, 0.0003, 0.001],
     "warmup_steps": [50, 150, 300],
 }
-QUICK_GRID = {"regions": [2, 3], "adversary_lr": [0.0003, 0.003], "warmup_steps": [0, 2]}
+QUICK_GRID = {"region_priors": [2, 3], "adversary_lr": [0.0003, 0.003], "warmup_steps": [0, 2]}
 
 
 def _measure(report: dict) -> dict:
@@ -171,7 +171,7 @@ def run_study(*, out="results", work="exp/arwsv", seeds=(0, 1, 2), variants=None
     data = toy_corpus(work, 0, quick, progress)
     knobs = QUICK_GRID if quick else GRID
     defaults = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "toy" / "arw.yaml",
-                           {"data_folder": str(data)})[0]["reweighting"]
+                           {"data_folder": str(data)})[0]["reweighting"].as_dict()
     if quick:
         defaults.update(QUICK_ARW)
     jobs = [(name, seed, None, None) for name in variants for seed in seeds]

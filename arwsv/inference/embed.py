@@ -2,7 +2,8 @@
 
 A model folder is what ``arwsv train`` writes: ``hyperparams.yaml`` (which builds the features
 and the embedding model) and ``final/embedding_model.ckpt`` (weights, loaded with
-``weights_only=True``).
+``weights_only=True``); or a SpeechBrain pretrained speaker model on disk (``hyperparams.yaml`` with
+``compute_features``, ``mean_var_norm``, ``embedding_model``, and ``embedding_model.ckpt``).
 
 Embeddings file (``arwsv embed --out EMB``): a NumPy ``.npz`` with ``ids`` (str, shape (N,),
 manifest IDs such as ``id10270/5r0dWxy17C8/00001``) and ``embeddings`` (float32, shape (N, D)),
@@ -24,8 +25,63 @@ __all__ = ["FINAL_WEIGHTS", "load_model", "model_digest", "extract", "save_embed
 FINAL_WEIGHTS = "final/embedding_model.ckpt"
 
 
+class SpeechBrainFrontEnd:
+    """The front end of a SpeechBrain pretrained speaker model: ``compute_features`` then ``mean_var_norm``,
+    called as :class:`arwsv.data.features.Features` is: ``(wavs (B, samples), lengths (B,) or None) -> feats``."""
+
+    def __init__(self, compute_features, mean_var_norm=None):
+        self.compute_features, self.mean_var_norm = compute_features, mean_var_norm
+
+    def __call__(self, wavs, lengths=None):
+        import torch
+
+        feats = self.compute_features(wavs)
+        if self.mean_var_norm is None:
+            return feats
+        return self.mean_var_norm(feats, torch.ones(len(wavs), device=wavs.device) if lengths is None else lengths)
+
+    def to(self, device):
+        for module in (self.compute_features, self.mean_var_norm):
+            if module is not None:
+                module.to(device)
+        return self
+
+    def eval(self):
+        for module in (self.compute_features, self.mean_var_norm):
+            if module is not None:
+                module.eval()
+        return self
+
+    def train(self, mode: bool = True):
+        return self  # a reference front end stays as loaded
+
+
+def _load_speechbrain_pretrained(model_dir: Path, device: str):
+    """A SpeechBrain pretrained speaker model on disk (``hyperparams.yaml`` with ``compute_features``,
+    ``mean_var_norm`` and ``embedding_model``, and ``embedding_model.ckpt``, as SpeechBrain's ECAPA models ship):
+    nothing is fetched (building the YAML's ``pretrainer`` downloads nothing; it is not called)."""
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    with open(model_dir / "hyperparams.yaml", encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle)
+    for key in ("compute_features", "embedding_model"):
+        if key not in hparams:
+            raise InputError(f"not a SpeechBrain speaker model: hyperparams.yaml has no {key}", model_dir)
+    model = hparams["embedding_model"]
+    model.load_state_dict(torch.load(model_dir / "embedding_model.ckpt", map_location="cpu", weights_only=True))
+    norm = hparams.get("mean_var_norm")
+    if norm is not None and (model_dir / "mean_var_norm.ckpt").is_file():
+        norm._load(model_dir / "mean_var_norm.ckpt")  # SpeechBrain's own loader of its statistics
+    features = SpeechBrainFrontEnd(hparams["compute_features"], norm)
+    model.to(device).eval()
+    features.to(device).eval()
+    return features, model, hparams
+
+
 def load_model(model_dir, device: str = "cpu"):
-    """``(features, embedding_model, hparams)`` of a model folder, in eval mode."""
+    """``(features, embedding_model, hparams)`` of a model folder, in eval mode: an ``arwsv train`` output, or a
+    SpeechBrain pretrained speaker model on disk (``hyperparams.yaml`` + ``embedding_model.ckpt``)."""
     import torch
     from hyperpyyaml import load_hyperpyyaml
 
@@ -33,6 +89,8 @@ def load_model(model_dir, device: str = "cpu"):
         raise InputError("--device cuda: no CUDA device is visible")
     model_dir = Path(model_dir)
     recipe, weights = model_dir / "hyperparams.yaml", model_dir / FINAL_WEIGHTS
+    if recipe.is_file() and not weights.is_file() and (model_dir / "embedding_model.ckpt").is_file():
+        return _load_speechbrain_pretrained(model_dir, device)
     for path in (recipe, weights):
         if not path.is_file():
             raise InputError(f"not a trained model folder: {path.name} is missing (train it with arwsv train)",
@@ -54,7 +112,10 @@ def model_digest(model_dir) -> str | None:
 
     model_dir = Path(model_dir)
     digest = hashlib.sha256()
-    for path in (model_dir / "hyperparams.yaml", model_dir / FINAL_WEIGHTS):
+    weights = model_dir / FINAL_WEIGHTS
+    if not weights.is_file() and (model_dir / "embedding_model.ckpt").is_file():
+        weights = model_dir / "embedding_model.ckpt"  # a SpeechBrain pretrained model
+    for path in (model_dir / "hyperparams.yaml", weights):
         if not path.is_file():
             return None
         digest.update(path.read_bytes())

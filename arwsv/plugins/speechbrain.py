@@ -1,4 +1,4 @@
-"""ARW as a drop-in for SpeechBrain speaker recipes.
+"""Reweighting as a drop-in for SpeechBrain speaker recipes: every method of ``arwsv train``.
 
 Two pieces, used from a SpeechBrain hparams file and train script
 (``recipes/speechbrain/`` has both, and the YAML diff against SpeechBrain's own ECAPA recipe):
@@ -7,20 +7,18 @@ Two pieces, used from a SpeechBrain hparams file and train script
   ``LogSoftmaxWrapper(AdditiveAngularMargin)``). Called as SpeechBrain calls it,
   ``compute_cost(predictions, targets, lengths)``, plus optional ``sample_weights``; without
   weights it equals SpeechBrain's loss.
-- :class:`ARWBrain`: subclass it instead of ``sb.Brain``. It adds the adversary (its own
-  optimiser in ``optimizers_dict``, so ``freeze_optimizers`` applies; frozen during the
-  warm-up), the min-max step inside ``fit_batch`` (one forward and one pass through the cost:
-  each sample's loss, weighed by detached weights for the learner and, itself detached, by the
-  weights for the adversary, so one backward updates each side in its own direction, under
-  SpeechBrain's AMP scaler and gradient accumulation; ``compute_cost`` needs ``per_sample``, and
-  training does not call ``compute_objectives``, which validation still uses), k-means region
-  priors, and checkpointing of the adversary, its optimiser and the ARW state through the
-  recipe's ``Checkpointer``. In a classification recipe there are no pairs: ARW weighs samples
-  (λ_i) in the AAM-softmax.
+- :class:`ARWBrain`: subclass it instead of ``sb.Brain``. Its hparams hold a ``reweighting`` block with the keys
+  of ``arwsv train``'s recipes (:class:`arwsv.training.settings.ReweightingSettings`: ``method`` none | pw | aps |
+  pl | oracle | crowding | speaker_factors, ``warmup_steps``, ...), and every step goes through the same
+  :class:`arwsv.training.methods.Reweighter` calls as :class:`arwsv.training.trainer.MinMaxTrainer`: regions,
+  then (after the warm-up) the method's weights, an adversarial method ascending first on the batch's detached
+  per-sample AAM losses, then the learner's step under the detached weights, then the region bank. The method's
+  state is one checkpoint entry (``reweighting``) in the recipe's ``Checkpointer``. In a classification recipe
+  there are no pairs: the weights weigh the samples in the AAM-softmax.
 
-hparams it reads: ``compute_cost`` (a WeightedAAMCost), ``adversary`` (an
-:class:`arwsv.training.reweighting.Adversary`, also listed in ``modules``), ``adversary_opt_class``, and
-``arw: {warmup_steps, regions, region_refit_every, memory_bank}``.
+Pass ``speakers=`` (the training speakers in the label encoder's index order) for the methods that weigh
+speakers (``oracle``, ``speaker_factors``, ``crowding``); ``crowding`` also reads ``train_annotation`` (the
+manifest) to embed the training speakers with its reference model, once, before the first step, on rank 0.
 """
 
 from __future__ import annotations
@@ -30,9 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from arwsv.training.checkpoint import load_state, save_state
-from arwsv.training.distributed import refit_regions
 from arwsv.training.losses import AAMSoftmaxLoss
-from arwsv.training.reweighting import RegionPriors, sample_weights
+from arwsv.training.methods import BatchView, build_reweighter, embed_speaker_crops
 
 __all__ = ["WeightedAAMCost", "ARWBrain", "ARWState"]
 
@@ -62,42 +59,81 @@ class WeightedAAMCost(torch.nn.Module):
 
 
 class ARWState:
-    """What ARW adds to a checkpoint besides modules and optimisers: step count and regions."""
+    """The Brain's count of learner steps (the warm-up and the region refits follow it), saved with the recipe."""
 
-    def __init__(self, regions: RegionPriors | None):
-        self.steps, self.regions = 0, regions
+    def __init__(self):
+        self.steps = 0
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "regions": None if self.regions is None else self.regions.state_dict()}
+        return {"steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
-        if self.regions is not None and state["regions"] is not None:
-            self.regions.load_state_dict(state["regions"])
 
 
 class ARWBrain(sb.Brain):
-    """``sb.Brain`` with adversarial reweighting (see module docstring).
+    """``sb.Brain`` with any reweighting method (see module docstring).
 
-    ``compute_forward`` follows SpeechBrain's speaker recipe (Fbank, mean_var_norm,
-    embedding_model, classifier) and also returns the embeddings: override it to change the
-    front end, keeping the ``(predictions, embeddings, lengths)`` return value.
+    ``compute_forward`` follows SpeechBrain's speaker recipe (Fbank, mean_var_norm, embedding_model, classifier)
+    and also returns the embeddings: override it to change the front end, keeping the
+    ``(predictions, embeddings, lengths)`` return value.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, speakers=None, **kwargs):
         super().__init__(*args, **kwargs)
+        from arwsv.training.settings import ReweightingSettings
+
         if not hasattr(self.hparams.compute_cost, "per_sample"):
             raise TypeError("ARWBrain's compute_cost needs per_sample(predictions, targets) -> (B,) losses "
-                            "(arwsv.plugins.speechbrain.WeightedAAMCost has it): fit_batch weighs each sample's "
-                            "loss once for the learner and once, detached, for the adversary")
-        arw = self.hparams.arw
-        regions = RegionPriors(arw["regions"], arw["memory_bank"], arw["region_refit_every"]) \
-            if arw.get("regions", 0) > 0 else None
-        self.arw_state = ARWState(regions)
+                            "(arwsv.plugins.speechbrain.WeightedAAMCost has it)")
+        settings = ReweightingSettings.from_block(getattr(self.hparams, "reweighting", None))
+        if settings.method in ("oracle", "speaker_factors", "crowding") and not speakers:
+            raise ValueError(f"reweighting.method: {settings.method} weighs speakers: pass ARWBrain(..., speakers=[the "
+                             "training speakers in the label encoder's order])")
+        self.speakers = list(speakers or [])
+        self.reweighter = build_reweighter(settings, embedding_size=self._embedding_size() if settings.method == "pw"
+                                           else None, speakers=self.speakers,
+                                           manifest=getattr(self.hparams, "train_annotation", None),
+                                           seed=getattr(self.hparams, "seed", 0), device=self.device)
+        for module in self.reweighter.modules().values():
+            module.to(self.device)
+        if hasattr(self.reweighter, "wrapped") and torch.distributed.is_available() and \
+                torch.distributed.is_initialized():  # the adversary's gradients averaged over ranks, as the learner's
+            ids = [torch.device(self.device).index] if str(self.device).startswith("cuda") else None
+            self.reweighter.wrapped = torch.nn.parallel.DistributedDataParallel(self.reweighter.adversary,
+                                                                                device_ids=ids)
+        self.arw_state = ARWState()
         if self.checkpointer is not None:
-            self.checkpointer.add_recoverable("arw_state", self.arw_state, custom_save_hook=save_state,
-                                              custom_load_hook=load_state)
+            for name, obj in (("arw_state", self.arw_state), ("reweighting", self.reweighter)):
+                self.checkpointer.add_recoverable(name, obj, custom_save_hook=save_state, custom_load_hook=load_state)
         self._weights = None
+
+    def _embedding_size(self) -> int:
+        model = self.modules.embedding_model
+        model.eval()  # a probe must not move BatchNorm statistics
+        with torch.no_grad():
+            feats = self.modules.compute_features(torch.zeros(1, 16000, device=self.device))
+            size = int(model(feats).shape[-1])
+        model.train()
+        return size
+
+    def _embed_speakers(self, encoder=None):
+        """Unit embeddings (N, D) of the training speakers (``speakers`` order) from the first utterances of each
+        in ``train_annotation``, one 2 s crop each (as ``arwsv train``)."""
+        from arwsv.data.dataio import CropDataset, load_manifest_rows
+
+        rows = load_manifest_rows(self.hparams.train_annotation)
+        dataset = CropDataset(rows, 2.0, speakers=self.speakers)
+        index = {s: i for i, s in enumerate(self.speakers)}
+        rows_of = [[] for _ in self.speakers]
+        for i, row in enumerate(rows):
+            if row["spk_id"] in index:
+                rows_of[index[row["spk_id"]]].append(i)
+        return embed_speaker_crops(dataset, rows_of, encoder, self.reweighter.utts, self.device)
+
+    def on_fit_start(self):
+        super().on_fit_start()  # SpeechBrain recovers the checkpoint here (a resumed run keeps its factors)
+        self.reweighter.prepare(self._embed_speakers)
 
     # --- SpeechBrain's hooks --------------------------------------------------------------
 
@@ -114,54 +150,30 @@ class ARWBrain(sb.Brain):
         weights = self._weights if stage == sb.Stage.TRAIN else None
         return self.hparams.compute_cost(outputs, spkid, lens, sample_weights=weights)
 
-    def init_optimizers(self):
-        adversary = {id(p) for p in self.modules.adversary.parameters()}
-        learner = [p for p in self.modules.parameters() if id(p) not in adversary]
-        self.optimizer = self.opt_class(learner)
-        self.adversary_optimizer = self.hparams.adversary_opt_class(self.modules.adversary.parameters())
-        self.optimizers_dict = {"opt_class": self.optimizer, "adversary": self.adversary_optimizer}
-        if self.checkpointer is not None:
-            self.checkpointer.add_recoverable("optimizer", self.optimizer)
-            self.checkpointer.add_recoverable("adversary_optimizer", self.adversary_optimizer)
-
-    def freeze_optimizers(self, optimizers):
-        optimizers = super().freeze_optimizers(optimizers)
-        if not self.arw_active:  # warm-up: uniform weights, the adversary waits
-            optimizers = {k: v for k, v in optimizers.items() if k != "adversary"}
-        return optimizers
-
-    @property
-    def arw_active(self) -> bool:
-        return self.arw_state.steps >= self.hparams.arw.get("warmup_steps", 0)
-
     def fit_batch(self, batch):
         should_step = (self.step % self.grad_accumulation_factor) == 0
         self.on_fit_batch_start(batch, should_step)
-        regions = self.arw_state.regions
         with self.no_sync(not should_step):
             with self.training_ctx:
                 outputs = self.compute_forward(batch, sb.Stage.TRAIN)
                 predictions, embeddings, lens = outputs
-                region = regions.assign(embeddings) if regions is not None else None
-                # the adversary sees the detached embedding and region; the learner sees detached weights.
-                # One pass through the cost: each sample's loss, weighed by detached λ for the learner
-                # and, detached itself, by λ for the adversary
-                lam = sample_weights(self.modules.adversary(embeddings.detach(), region).float())
-                spkid = batch.spk_id_encoded.data.to(self.device)
-                terms = self.hparams.compute_cost.per_sample(predictions, spkid)
-                adversary_loss = -AAMSoftmaxLoss.reduce(terms.detach(), lam)
-                self._weights = lam.detach() if self.arw_active else None
-                loss = AAMSoftmaxLoss.reduce(terms, self._weights)
-            total = loss + adversary_loss if self.arw_active else loss
-            scaled = self.scaler.scale(total / self.grad_accumulation_factor)
+                spkid = batch.spk_id_encoded.data.to(self.device).reshape(-1)
+                terms = self.hparams.compute_cost.per_sample(predictions, spkid)  # the cost's one pass
+            region = self.reweighter.assign(embeddings)
+            self._weights = None
+            if self.arw_state.steps >= self.reweighter.warmup_steps:
+                detached = terms.detach().float()
+                view = BatchView(embeddings.detach().float(), spkid, region,
+                                 lambda weights: AAMSoftmaxLoss.reduce(detached, weights))
+                lam = self.reweighter.weights(view)  # an adversary ascends here first: the max step
+                self._weights = None if lam is None else lam.detach()
+            loss = AAMSoftmaxLoss.reduce(terms, self._weights)  # the min step
+            scaled = self.scaler.scale(loss / self.grad_accumulation_factor)
             self.check_loss_isfinite(scaled)
             scaled.backward()
         if should_step:
             self.optimizers_step()
             self.arw_state.steps += 1
-            if regions is not None:
-                regions.update(embeddings)
-                refit_regions(regions, self.arw_state.steps)
+            self.reweighter.observe(embeddings.detach(), self.arw_state.steps)
         self.on_fit_batch_end(batch, outputs, loss, should_step)
         return loss.detach().cpu()
-

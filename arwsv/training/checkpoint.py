@@ -41,18 +41,22 @@ class SafeCheckpointer:
         How many of the newest checkpoints to keep.
     """
 
-    def __init__(self, folder, recoverables: dict, keep: int = 2):
+    def __init__(self, folder, recoverables: dict, keep: int = 2, optional=(), on_recover=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.recoverables, self.keep = recoverables, keep
+        self.optional, self.on_recover = tuple(optional), on_recover
 
     def _checkpointer(self, folder):
         # built on demand: objects may join ``recoverables`` after this class is created
         from speechbrain.utils.checkpoints import Checkpointer
 
-        return Checkpointer(folder, self.recoverables,
-                            custom_save_hooks={n: save_state for n in self.recoverables},
-                            custom_load_hooks={n: load_state for n in self.recoverables})
+        checkpointer = Checkpointer(folder, self.recoverables,
+                                    custom_save_hooks={n: save_state for n in self.recoverables},
+                                    custom_load_hooks={n: load_state for n in self.recoverables})
+        for name in self.optional:  # entries older checkpoints lack (``on_recover`` reads what they have instead)
+            checkpointer.optional_recoverables[name] = True
+        return checkpointer
 
     def save(self, step: int, meta: dict | None = None, end_of_epoch: bool = False) -> Path:
         from arwsv.training import distributed as ddp
@@ -80,7 +84,13 @@ class SafeCheckpointer:
 
     def recover(self) -> dict | None:
         """Load the checkpoint with the highest step into the recoverables; its meta, or None."""
-        checkpoint = self._checkpointer(self.folder).recover_if_possible(max_key="step")
+        import warnings
+
+        with warnings.catch_warnings():  # SpeechBrain warns about a missing optional entry: on_recover handles it
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = self._checkpointer(self.folder).recover_if_possible(max_key="step")
+        if checkpoint is not None and self.on_recover is not None:
+            self.on_recover(checkpoint.path)
         return None if checkpoint is None else dict(checkpoint.meta, path=str(checkpoint.path))
 
     def latest(self) -> str | None:

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["init_from_env", "shutdown", "rank", "world_size", "is_main", "barrier", "gather_rows", "broadcast_centroids",
-           "refit_regions"]
+           "refit_regions", "broadcast_object"]
 
 
 def init_from_env(device: str = "cpu", timeout_s: float = 600.0) -> tuple:
@@ -59,6 +59,15 @@ def gather_rows(x: torch.Tensor) -> torch.Tensor:
     parts = [None] * world_size()
     dist.all_gather_object(parts, x.detach().cpu())
     return torch.cat(parts)
+
+
+def broadcast_object(value):
+    """Rank 0's ``value`` on every rank (any picklable object; ``value`` is ignored on the other ranks)."""
+    if world_size() == 1:
+        return value
+    holder = [value if is_main() else None]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 def broadcast_centroids(regions) -> None:

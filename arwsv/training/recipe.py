@@ -13,39 +13,7 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "recipe_changes", "REWEIGHTING_DEFAULTS"]
-
-REWEIGHTING_DEFAULTS = {
-    "method": "none",               # none | pw | aps | pl | oracle | crowding (arwsv.training.reweighting)
-    "pair_rule": "sum",             # sum (PW) | product | max
-    "adversary_input": "embedding",  # embedding | features
-    "adversary_hidden": 64,
-    "adversary_lr": 0.01,
-    "adversary_steps": 1,           # adversary steps per learner step
-    "warmup_steps": 0,
-    "regions": 0,                   # k-means K; 0 = no region priors
-    "region_refit_every": 100,
-    "memory_bank": 2048,
-    "batch_regions": 0,             # > 0: from epoch 2, batches drawn region by region (k-means of speakers)
-    "adversary_objective": "loss",  # what the adversary maximises: loss (the learner's) | aam | pairs
-    "adversary_holdout": 0.0,       # > 0: this share of training speakers is kept from the learner and the
-                                    # adversary maximises their loss (speakers the learner has not memorised)
-    "adversary_batch_regions": 0,   # > 0 (with adversary_holdout): from epoch 2, the held-out batches are drawn
-                                    # region by region (k-means of the held-out speakers), negatives are neighbours
-    "adversary_memory": 0.0,        # in (0, 1), method pl: the adversary ascends on every region's running mean
-                                    # loss (this decay per step), not on one batch (RegionLossMemory)
-    "crowding_beta": 10.0,          # method crowding: a cluster's factor is exp(beta x crowding) / size
-    "crowding_restarts": 8,         # method crowding: k-means clusterings averaged (log factors)
-    "crowding_utts": 2,             # method crowding: utterances per speaker embedded (one crop each)
-    "crowding_reference": None,     # method crowding: a trained model folder (e.g. the baseline's): factors from
-                                    # its embeddings, once, for the whole run (two passes), not every epoch
-    "speaker_factors": None,        # method speaker_factors: a CSV (spk_id,factor) of fixed per-speaker factors,
-                                    # e.g. written by arwsv select from a reference model (label-free)
-}
-_CHOICES = {"method": ("none", "pw", "aps", "pl", "oracle", "crowding", "speaker_factors"),
-            "pair_rule": ("sum", "product", "max"),
-            "adversary_input": ("embedding", "features"), "adversary_objective": ("loss", "aam", "pairs")}
-
+__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "recipe_changes"]
 
 def parse_overrides(items: list) -> dict:
     """``["--a=1", "--b.c=x"]`` -> ``{"a": 1, "b": {"c": "x"}}`` (values parsed as YAML)."""
@@ -73,11 +41,20 @@ def parse_overrides(items: list) -> dict:
     return out
 
 
+def _reweighting_keys() -> set:
+    """Every key a ``reweighting`` block may name: the settings, and the old keys that get a message of their own."""
+    from dataclasses import fields
+
+    from arwsv.training.settings import _RENAMED, _RETIRED, ReweightingSettings
+
+    return {f.name for f in fields(ReweightingSettings)} | set(_RENAMED) | set(_RETIRED)
+
+
 def _check_overrides(tree, overrides: dict, recipe, prefix: str = "") -> None:
     for key, value in overrides.items():
         name = prefix + key
-        if prefix == "reweighting." and key in REWEIGHTING_DEFAULTS and key not in tree:
-            continue  # a reweighting knob with a default (checked with the block in load_recipe)
+        if prefix == "reweighting." and key not in tree and key in _reweighting_keys():
+            continue  # a reweighting knob the recipe leaves at its default (ReweightingSettings checks it)
         if not hasattr(tree, "keys") or key not in tree:
             known = ", ".join(sorted(str(k) for k in tree.keys())) if hasattr(tree, "keys") else "none"
             raise InputError(f"unknown recipe key {name!r} (keys here: {known})", recipe)
@@ -158,68 +135,12 @@ def load_recipe(path, overrides: dict):
         hparams = load_hyperpyyaml(text, overrides)
     except Exception as err:  # hyperpyyaml raises many types for a bad recipe (ImportError, TypeError, ...)
         raise InputError(f"cannot build the recipe: {type(err).__name__}: {str(err).splitlines()[0]}", path) from None
-    reweighting = dict(REWEIGHTING_DEFAULTS)
-    unknown = set(hparams.get("reweighting") or {}) - set(REWEIGHTING_DEFAULTS)
-    if unknown:
-        raise InputError(f"unknown reweighting key(s) {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(REWEIGHTING_DEFAULTS)})", path)
-    reweighting.update(hparams.get("reweighting") or {})
-    for key, choices in _CHOICES.items():
-        if reweighting[key] not in choices:
-            raise InputError(f"reweighting.{key} is {reweighting[key]!r}; expected one of {', '.join(choices)}", path)
-    limits = {"adversary_hidden": 1, "adversary_steps": 1, "warmup_steps": 0, "regions": 0, "region_refit_every": 1,
-              "memory_bank": 2, "batch_regions": 0, "adversary_batch_regions": 0, "crowding_restarts": 1,
-              "crowding_utts": 1}
-    for key, low in limits.items():
-        if not isinstance(reweighting[key], int) or isinstance(reweighting[key], bool) or reweighting[key] < low:
-            raise InputError(f"reweighting.{key} must be an integer >= {low}, got {reweighting[key]!r}", path)
-    if not isinstance(reweighting["adversary_lr"], (int, float)) or reweighting["adversary_lr"] <= 0:
-        raise InputError(f"reweighting.adversary_lr must be > 0, got {reweighting['adversary_lr']!r}", path)
-    holdout = reweighting["adversary_holdout"]
-    if not isinstance(holdout, (int, float)) or isinstance(holdout, bool) or not 0 <= holdout < 1:
-        raise InputError(f"reweighting.adversary_holdout must be a share in [0, 1), got {holdout!r}", path)
-    if holdout > 0 and reweighting["method"] not in ("pw", "aps", "pl"):
-        raise InputError(f"reweighting.adversary_holdout needs an adversary (method pw, aps or pl), "
-                         f"not {reweighting['method']!r}", path)
-    if holdout > 0 and reweighting["adversary_objective"] != "pairs":
-        raise InputError("reweighting.adversary_holdout needs adversary_objective: pairs (held-out speakers "
-                         "have no trained AAM class)", path)
-    memory = reweighting["adversary_memory"]
-    if not isinstance(memory, (int, float)) or isinstance(memory, bool) or not 0 <= memory < 1:
-        raise InputError(f"reweighting.adversary_memory must be a decay in [0, 1) (0: off), got {memory!r}", path)
-    if memory > 0 and reweighting["method"] != "pl":
-        raise InputError(f"reweighting.adversary_memory remembers losses per region for PL's adversary: set "
-                         f"method: pl (not {reweighting['method']!r}) or adversary_memory: 0", path)
-    if reweighting["adversary_batch_regions"] and not holdout:
-        raise InputError("reweighting.adversary_batch_regions draws the held-out speakers' batches: set "
-                         "reweighting.adversary_holdout > 0", path)
-    if reweighting["method"] in ("pl", "crowding") and reweighting["regions"] < 2:
-        raise InputError(f"reweighting.method: {reweighting['method']} weighs k-means pseudo-groups: set "
-                         "reweighting.regions >= 2", path)
-    beta = reweighting["crowding_beta"]
-    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0 <= beta < 1000:
-        raise InputError(f"reweighting.crowding_beta must be a number in [0, 1000), got {beta!r}", path)
-    reference = reweighting["crowding_reference"]
-    if reference is not None and (not isinstance(reference, str) or not reference.strip()):
-        raise InputError(f"reweighting.crowding_reference must be a model folder (arwsv train's output) or null, "
-                         f"got {reference!r}", path)
-    if reference is not None and reweighting["method"] != "crowding":
-        raise InputError(f"reweighting.crowding_reference is read by method: crowding only, not "
-                         f"{reweighting['method']!r}", path)
-    factors = reweighting["speaker_factors"]
-    if (factors is None) != (reweighting["method"] != "speaker_factors"):
-        raise InputError("reweighting.method: speaker_factors and reweighting.speaker_factors (a CSV of spk_id,factor) "
-                         "go together", path)
-    if factors is not None and (not isinstance(factors, str) or not factors.strip()):
-        raise InputError(f"reweighting.speaker_factors must be a CSV file (spk_id,factor), got {factors!r}", path)
-    loss = hparams.get("loss")
-    for term in ("aam", "pairwise"):
-        wanted = reweighting["adversary_objective"] == ("pairs" if term == "pairwise" else term)
-        if wanted and getattr(loss, term, None) is None:
-            raise InputError(f"reweighting.adversary_objective: {reweighting['adversary_objective']} needs the "
-                             f"{term} term in the recipe's loss", path)
-    if reweighting["memory_bank"] < reweighting["regions"]:
-        raise InputError("reweighting.memory_bank must hold at least `regions` embeddings", path)
+    from arwsv.training.settings import ReweightingSettings
+
+    block = hparams.get("reweighting") or {}
+    if not isinstance(block, dict):
+        raise InputError("reweighting must be a block of keys (method, warmup_steps, ...)", path)
+    reweighting = ReweightingSettings.from_block(block, path)
     hparams["reweighting"] = reweighting
     required = ["seed", "output_folder", "train_manifest", "features", "embedding_model", "loss", "epochs",
                 "crop_seconds", "speakers_per_batch", "utts_per_speaker", "lr"]

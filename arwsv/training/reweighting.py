@@ -9,13 +9,13 @@ whole hard regions as well as single samples.
 
 Variants (recipe switch ``reweighting.method``)
 -----------------------------------------------
-They differ **only in how the sample weights λ are produced**; pair weights (``pair_rule``,
-the sum by default), the weighted losses and the min-max loop are shared. The paper gives no
+They differ **only in how the sample weights λ are produced**; pair weights (the sum of the two
+sample weights), the weighted losses and the min-max loop are shared (:mod:`arwsv.training.methods`). The paper gives no
 details of APS and PL; these are our readings of their names and one-line descriptions.
 
 ``pw``
-    Pairwise weighting (the paper's best). Adversary input: the sample's embedding (or a Fbank
-    summary); logit = MLP(embedding) + prior[k-means region].
+    Pairwise weighting (the paper's best). Adversary input: the sample's embedding;
+    logit = MLP(embedding) + prior[k-means region].
 ``aps``
     Accumulated pairwise similarity. The adversary sees no embedding, only the sample's
     **similarity profile within the batch** (:func:`similarity_profile`): the mean and the worst
@@ -27,11 +27,6 @@ details of APS and PL; these are our readings of their names and one-line descri
     logit per pseudo-group and nothing else (``Adversary(input_dim=0, regions=K)``), so every
     sample of a region gets the same weight: group-level ARW (close to group DRO) with the unknown
     demographic groups approximated by clusters.
-    With ``adversary_memory`` (a decay in (0, 1)) PL's adversary ascends on a
-    :class:`RegionLossMemory`, every region's running mean loss, instead of on the current batch:
-    λ is normalised within a batch, so a batch whose samples share one region (a region batch)
-    gives its logit no gradient at all, and a random batch compares only the regions it happens
-    to hold.
 ``oracle``
     Not ARW: a reference that **does** use the demographic labels (gender x nationality of the
     training manifest), with fixed group-balanced weights (:func:`group_balanced_factors`), every
@@ -40,11 +35,11 @@ details of APS and PL; these are our readings of their names and one-line descri
 ``crowding``
     Not ARW either, but label-free: the oracle's group-balanced weights with the groups replaced
     by k-means clusters of the training speakers (pseudo-groups, as in PL), and every cluster's
-    factor raised by its **crowding** (:func:`crowding_factors`). The bench measurements
-    (results/bench_signals_heldout.md) found every loss an adversary can maximise confounded with
-    group size: a small group's speakers meet few of their confusers in a batch, so they look easy.
-    A cluster's crowding, the mean cosine between two of its speakers, does not grow with its count.
-    Recomputed at the start of every epoch from the second on (uniform weights before).
+    factor raised by its **crowding** (:func:`crowding_factors`), computed once from a trained
+    reference model's embeddings (two passes). The bench measurements (results/bench_signals_heldout.md)
+    found every loss an adversary can maximise confounded with group size: a small group's speakers
+    meet few of their confusers in a batch, so they look easy. A cluster's crowding, the mean cosine
+    between two of its speakers, does not grow with its count.
 ``speaker_factors``
     Fixed per-speaker factors read from a CSV (``spk_id,factor``), used as the oracle's are: how
     ``arwsv select`` trains its candidates (factors from a reference model's embeddings, no labels), and
@@ -59,12 +54,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sample_weights", "pairwise_weights", "PAIR_RULES", "Adversary", "RegionPriors", "feature_summary",
-           "similarity_profile", "group_balanced_factors", "oracle_weights", "cluster_crowding", "crowding_factors",
-           "RegionLossMemory", "METHODS", "ADVERSARIAL", "PROFILE_SIZE"]
+__all__ = ["sample_weights", "pairwise_weights", "Adversary", "RegionPriors", "similarity_profile",
+           "group_balanced_factors", "oracle_weights", "cluster_crowding", "crowding_factors", "PROFILE_SIZE"]
 
-METHODS = ("none", "pw", "aps", "pl", "oracle", "crowding", "speaker_factors")
-ADVERSARIAL = ("pw", "aps", "pl")  # the methods with an adversary
 PROFILE_SIZE = 4  # columns of similarity_profile
 
 
@@ -78,24 +70,12 @@ def sample_weights(logits: torch.Tensor) -> torch.Tensor:
     return 1.0 + n * torch.softmax(F.logsigmoid(logits), dim=0)
 
 
-PAIR_RULES = {
-    "sum": lambda li, lj: li + lj,        # the paper's PW variant
-    "product": lambda li, lj: li * lj,    # ablation
-    "max": torch.maximum,                 # ablation
-}
-
-
-def pairwise_weights(weights: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, rule: str = "sum"):
-    """Weight of each pair (rows[m], cols[m]) from sample weights (B,) by ``PAIR_RULES[rule]``; (M,).
+def pairwise_weights(weights: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Weight of each pair (rows[m], cols[m]) from sample weights (B,): the sum λ_i + λ_j (the paper's PW); (M,).
 
     Built as a (B, B) matrix and read once per pair, so the adversary's backward pass has no
     index accumulation (its CPU summation order is not fixed: runs would differ)."""
-    return PAIR_RULES[rule](weights[:, None], weights[None, :])[rows, cols]
-
-
-def feature_summary(feats: torch.Tensor) -> torch.Tensor:
-    """Fixed per-utterance summary of input features: mean and std over time, (B, T, F) -> (B, 2F)."""
-    return torch.cat([feats.mean(dim=1), feats.std(dim=1)], dim=-1)
+    return (weights[:, None] + weights[None, :])[rows, cols]
 
 
 def similarity_profile(embeddings: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
@@ -185,8 +165,8 @@ class Adversary(torch.nn.Module):
     Parameters
     ----------
     input_dim : int
-        Size of x: the embedding size (PW, ``input: embedding``), 2 x n_mels (PW, ``input:
-        features``), 4 (APS, :func:`similarity_profile`) or 0: no MLP, the region prior alone (PL).
+        Size of x: the embedding size (PW), 4 (APS, :func:`similarity_profile`) or 0: no MLP, the region
+        prior alone (PL).
     hidden : int
     regions : int
         Number of k-means regions (0: no region priors).
@@ -279,56 +259,3 @@ class RegionPriors:
             raise ValueError(f"checkpoint has {state['regions']} regions, the recipe {self.regions}")
         self.bank, self.centroids = state["bank"], state["centroids"]
         self.fits, self.last_fit_step = int(state["fits"]), int(state["last_fit_step"])
-
-
-class RegionLossMemory:
-    """Running per-region loss of the samples the adversary has seen: PL's objective over all
-    pseudo-groups at once.
-
-    ``update(region (B,) long, losses (B,))`` decays the table by ``decay`` and adds the batch:
-    ``sums_r <- decay sums_r + Σ_{i in r} loss_i``, ``counts_r <- decay counts_r + |{i in r}|``.
-    ``objective(logits (K,)) -> scalar`` is the ARW objective of a *virtual batch* holding
-    ``counts_r`` samples of loss ``sums_r / counts_r`` per region r seen so far: with
-    ``λ_r = 1 + n σ(a_r) / Σ_s counts_s σ(a_s)``, ``n = Σ_s counts_s`` (the weights of
-    :func:`sample_weights` on that batch), the weighted mean ``Σ_r counts_r λ_r L_r / Σ_r counts_r λ_r``.
-    Regions not seen yet take no part. Saved with the checkpoint (``state_dict``).
-    """
-
-    def __init__(self, regions: int, decay: float):
-        if regions < 1 or not 0 < decay < 1:
-            raise ValueError(f"RegionLossMemory needs regions >= 1 and a decay in (0, 1), got {regions}, {decay}")
-        self.regions, self.decay = regions, float(decay)
-        self.sums = torch.zeros(regions, dtype=torch.float64)
-        self.counts = torch.zeros(regions, dtype=torch.float64)
-
-    def update(self, region: torch.Tensor, losses: torch.Tensor) -> None:
-        # one-hot @ values: a fixed summation order (an index_add's order varies between CPU runs)
-        hot = F.one_hot(region.detach().long(), self.regions).to(torch.float64)
-        if self.sums.device != hot.device:
-            self.sums, self.counts = self.sums.to(hot.device), self.counts.to(hot.device)
-        self.sums = self.decay * self.sums + hot.T @ losses.detach().to(torch.float64)
-        self.counts = self.decay * self.counts + hot.sum(dim=0)
-
-    def means(self) -> torch.Tensor:
-        """(K,) running mean loss per region (NaN where none seen yet)."""
-        return torch.where(self.counts > 0, self.sums / self.counts.clamp(min=1e-300), torch.nan)
-
-    def objective(self, logits: torch.Tensor) -> torch.Tensor:
-        seen = self.counts > 0
-        if not seen.any():
-            return logits.sum() * 0.0  # nothing seen yet: no gradient
-        counts = self.counts[seen].to(logits.dtype)
-        mean = self.means()[seen].to(logits.dtype)
-        a = logits.to(counts.device)[seen]
-        # counts_r σ(a_r) / Σ_s counts_s σ(a_s) as a softmax in log space: finite for any logits
-        share = torch.softmax(F.logsigmoid(a) + counts.log(), dim=0)
-        lam = 1.0 + counts.sum() * share / counts
-        return (counts * lam * mean).sum() / (counts * lam).sum()
-
-    def state_dict(self) -> dict:
-        return {"sums": self.sums.cpu(), "counts": self.counts.cpu(), "regions": self.regions}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state["regions"] != self.regions:
-            raise ValueError(f"checkpoint has a memory of {state['regions']} regions, the recipe {self.regions}")
-        self.sums, self.counts = state["sums"].to(torch.float64), state["counts"].to(torch.float64)

@@ -20,7 +20,7 @@ from arwsv.inference.embed import FINAL_WEIGHTS, model_digest  # the model folde
 from arwsv.io.files import atomic_write
 from arwsv.training.recipe import recipe_changes
 
-__all__ = ["run_training", "FINAL_WEIGHTS", "REFERENCE_RECORD", "reference_changed", "read_speaker_factors"]
+__all__ = ["run_training", "FINAL_WEIGHTS", "REFERENCE_RECORD", "reference_changed"]
 
 REFERENCE_RECORD = "crowding_reference.json"  # in the output folder: which reference model gave the factors
 FACTORS_RECORD = "speaker_factors.json"  # in the output folder: the digest of the speaker_factors file read
@@ -39,7 +39,7 @@ def reference_changed(hparams: dict) -> str | None:
     """Why the output folder's recorded crowding reference is not the model now in
     ``reweighting.crowding_reference`` (a line), or ``None``: no reference, no record (a run from
     before the record, or not started), or the same model (same digest)."""
-    folder = hparams["reweighting"].get("crowding_reference")
+    folder = hparams["reweighting"].crowding_reference
     record = Path(hparams["output_folder"]) / REFERENCE_RECORD
     if folder is None or not record.is_file():
         return None
@@ -64,26 +64,22 @@ def _embedding_size(hparams, device) -> int:
 
 
 def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int = 0):
+    from arwsv.data.dataio import CropDataset, load_manifest_rows
+    from arwsv.data.manifest import read_manifest
+    from arwsv.data.sampler import PKBatchSampler
     from arwsv.training import distributed as ddp
     from arwsv.training.checkpoint import SafeCheckpointer
-    from arwsv.data.dataio import CropDataset, load_manifest_rows
-    from arwsv.training.reweighting import ADVERSARIAL, PROFILE_SIZE, Adversary, RegionLossMemory, RegionPriors
-    from arwsv.data.sampler import PKBatchSampler
+    from arwsv.training.methods import build_reweighter
     from arwsv.training.trainer import MinMaxTrainer
 
     out = Path(hparams["output_folder"])
-    from arwsv.data.manifest import read_manifest
-
     manifest = Path(hparams["train_manifest"])
     if not manifest.is_file():
         raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
     if read_manifest(manifest).empty:
         raise InputError("the training manifest has no rows", manifest)
     rw = hparams["reweighting"]
-    rows = load_manifest_rows(manifest)
-    speakers = sorted({r["spk_id"] for r in rows})  # AAM classes: every training speaker, held out or not
-    held = _holdout_speakers(speakers, rw["adversary_holdout"], hparams["seed"])
-    dataset = CropDataset([r for r in rows if r["spk_id"] not in held], hparams["crop_seconds"], speakers=speakers)
+    dataset = CropDataset(load_manifest_rows(manifest), hparams["crop_seconds"])
     aam = getattr(hparams["loss"], "aam", None)
     if aam is not None and aam.n_speakers != len(dataset.speakers):
         raise InputError(f"the recipe's AAM head has {aam.n_speakers} speakers but the training manifest "
@@ -92,24 +88,9 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     accumulate = hparams.get("accumulate", 1)
     if not isinstance(accumulate, int) or accumulate < 1:
         raise InputError(f"accumulate must be an integer >= 1, got {accumulate!r}")
-    if accumulate > 1 and rw["method"] != "none":
+    if accumulate > 1 and rw.method != "none":
         raise InputError("accumulate > 1 works without reweighting only (the adversary needs the whole batch); "
                          "use more processes (torchrun) or a smaller batch")
-    if rw["batch_regions"] and world > 1:
-        raise InputError("reweighting.batch_regions works in one process only (each rank would cluster with its "
-                         "own BatchNorm statistics)")
-    if rw["method"] == "crowding" and world > 1:
-        raise InputError("reweighting.method: crowding works in one process only (each rank would cluster with "
-                         "its own BatchNorm statistics)")
-    if rw["adversary_holdout"] > 0 and world > 1:
-        raise InputError("reweighting.adversary_holdout works in one process only")
-    if rw["adversary_memory"] > 0 and world > 1:
-        raise InputError("reweighting.adversary_memory works in one process only (each rank would remember "
-                         "its own batches)")
-    if rw["adversary_holdout"] > 0 and min(len(held), len(speakers) - len(held)) < hparams["speakers_per_batch"]:
-        raise InputError(f"reweighting.adversary_holdout {rw['adversary_holdout']} leaves {len(held)} held-out and "
-                         f"{len(speakers) - len(held)} training speakers; each needs >= speakers_per_batch "
-                         f"({hparams['speakers_per_batch']})", manifest)
     if hparams["speakers_per_batch"] % (world * accumulate):
         raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
                          f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
@@ -118,11 +99,6 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
                                  seed=hparams["seed"], rank=rank, world_size=world)
     except ValueError as err:
         raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
-    holdout = None
-    if held:  # the adversary's own P x K batches, of speakers the learner never trains on
-        holdout = (CropDataset([r for r in rows if r["spk_id"] in held], hparams["crop_seconds"], speakers=speakers),
-                   PKBatchSampler([r["spk_id"] for r in rows if r["spk_id"] in held], hparams["speakers_per_batch"],
-                                  hparams["utts_per_speaker"], seed=hparams["seed"] + 1))
     for name in ("features", "embedding_model", "loss"):
         hparams[name].to(device)
     learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
@@ -130,136 +106,52 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
                                                            eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
-    adversary = adversary_optimizer = regions = oracle = memory = None
-    if rw["method"] in ADVERSARIAL:
-        if rw["method"] == "aps":
-            input_dim = PROFILE_SIZE
-        elif rw["method"] == "pl":
-            input_dim = 0  # the pseudo-group (region) prior alone
-        elif rw["adversary_input"] == "embedding":
-            input_dim = _embedding_size(hparams, device)
-        else:
-            input_dim = 2 * int(hparams["features"].n_mels)
-        adversary = Adversary(input_dim, rw["adversary_hidden"], rw["regions"]).to(device)
-        adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=rw["adversary_lr"])
-        if rw["regions"] > 0:
-            regions = RegionPriors(rw["regions"], rw["memory_bank"], rw["region_refit_every"], seed=hparams["seed"])
-        if rw["adversary_memory"] > 0:
-            memory = RegionLossMemory(rw["regions"], rw["adversary_memory"])
-    if rw["method"] == "oracle":
-        oracle = _oracle_factors(manifest, dataset.speakers)
-    if rw["method"] == "speaker_factors":
-        oracle = read_speaker_factors(rw["speaker_factors"], dataset.speakers)
-    reference = None
-    if rw["crowding_reference"] is not None:  # a trained model whose embeddings give crowding's factors
-        from arwsv.inference.embed import load_model
-
-        try:
-            with torch.random.fork_rng(devices=[]):  # building its modules must not move the learner's RNG stream
-                reference = load_model(rw["crowding_reference"], device=device)[:2]
-        except InputError as err:
-            raise InputError(f"reweighting.crowding_reference: {err.message}", err.path) from None
-        except Exception as err:  # a damaged or mismatched model: its recipe or weights do not load
-            raise InputError(f"reweighting.crowding_reference: cannot load the model ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''})", rw["crowding_reference"]) from None
+    reweighter = build_reweighter(rw, embedding_size=_embedding_size(hparams, device) if rw.method == "pw" else None,
+                                  speakers=dataset.speakers, manifest=manifest, seed=hparams["seed"], device=device)
     recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
-                    "scheduler": scheduler, "sampler": sampler}
-    if adversary is not None:
-        recoverables.update(adversary=adversary, adversary_optimizer=adversary_optimizer)
-    if regions is not None:
-        recoverables["regions"] = regions
-    if memory is not None:
-        recoverables["region_memory"] = memory
-    if holdout is not None:
-        recoverables["holdout_sampler"] = holdout[1]  # its region groups, when the held-out batches use them
-    checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2))
-    settings = {"method": rw["method"], "epochs": hparams["epochs"], "warmup_steps": rw["warmup_steps"],
-                "adversary_steps": rw["adversary_steps"],
-                "adversary_input": rw["adversary_input"], "pair_rule": rw["pair_rule"], "accumulate": accumulate,
-                "ckpt_every": hparams.get("ckpt_every", 100), "log_every": hparams.get("log_every", 10),
-                "num_workers": num_workers, "batch_regions": rw["batch_regions"],
-                "adversary_objective": rw["adversary_objective"], "adversary_holdout": rw["adversary_holdout"],
-                "adversary_batch_regions": rw["adversary_batch_regions"], "adversary_memory": rw["adversary_memory"],
-                "regions": rw["regions"], "crowding_beta": rw["crowding_beta"],
-                "crowding_restarts": rw["crowding_restarts"], "crowding_utts": rw["crowding_utts"]}
-    model, loss, adversary_wrapped = hparams["embedding_model"], hparams["loss"], adversary
+                    "scheduler": scheduler, "sampler": sampler, "reweighting": reweighter}
+    checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2),
+                                    optional=("reweighting",),
+                                    on_recover=lambda path: _load_legacy_reweighting(path, reweighter))
+    settings = {"epochs": hparams["epochs"], "accumulate": accumulate, "ckpt_every": hparams.get("ckpt_every", 100),
+                "log_every": hparams.get("log_every", 10), "num_workers": num_workers}
+    model, loss = hparams["embedding_model"], hparams["loss"]
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [torch.device(device).index] if device.startswith("cuda") else None
         model = DDP(model, device_ids=ids)
         loss = DDP(loss, device_ids=ids)
-        if adversary is not None:
-            adversary_wrapped = DDP(adversary, device_ids=ids)
+        if hasattr(reweighter, "wrapped"):
+            reweighter.wrapped = DDP(reweighter.adversary, device_ids=ids)
     trainer = MinMaxTrainer(features=hparams["features"], embedding_model=model, loss=loss, optimizer=optimizer,
                             scheduler=scheduler, sampler=sampler, dataset=dataset, checkpointer=checkpointer,
-                            settings=settings, log_path=out / "train_log.jsonl", adversary=adversary_wrapped,
-                            adversary_optimizer=adversary_optimizer, regions=regions, device=device,
-                            loss_plain=hparams["loss"], adversary_plain=adversary, oracle_factors=oracle,
-                            holdout=holdout, memory=memory, reference=reference)
+                            settings=settings, log_path=out / "train_log.jsonl", reweighter=reweighter, device=device,
+                            loss_plain=hparams["loss"])
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
 
 
-def _holdout_speakers(speakers: list, share: float, seed: int) -> set:
-    """The ``share`` of ``speakers`` (rounded) kept for the adversary, drawn at random with ``seed``."""
-    import numpy as np
-
-    count = int(round(share * len(speakers)))
-    if count == 0:
-        return set()
-    return {speakers[i] for i in np.random.default_rng([seed, 1]).choice(len(speakers), size=count, replace=False)}
+LEGACY_RETIRED = ("region_memory.ckpt", "holdout_sampler.ckpt")
 
 
-def read_speaker_factors(path, speakers: list) -> torch.Tensor:
-    """Factor of each training speaker (order of ``speakers``) from a CSV with columns ``spk_id,factor``
-    (one row per speaker, factors finite and > 0; extra speakers are ignored). Method ``speaker_factors``."""
-    import numpy as np
-    import pandas as pd
+def _load_legacy_reweighting(path, reweighter) -> None:
+    """A checkpoint written before the one-interface trainers keeps the adversary, its optimiser and the
+    regions as separate entries: load them into ``reweighter`` (the factors come with the trainer's entry).
+    A checkpoint of a retired study variant is refused in one line."""
+    path = Path(path)
+    if (path / "reweighting.ckpt").is_file():
+        return
+    retired = [name for name in LEGACY_RETIRED if (path / name).is_file()]
+    if retired:
+        raise InputError(f"a checkpoint of a study variant that left the code ({retired[0]}); resume it with "
+                         "commit e14f2a4, or train into a new output_folder", path)
+    if (path / "adversary.ckpt").is_file():
+        def load(name):
+            return torch.load(path / name, map_location="cpu", weights_only=True) if (path / name).is_file() else None
 
-    try:
-        frame = pd.read_csv(path, dtype={"spk_id": str}, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError("reweighting.speaker_factors: no such file", path) from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise InputError(f"reweighting.speaker_factors: cannot read: {str(err).splitlines()[0]}", path) from None
-    if list(frame.columns[:2]) != ["spk_id", "factor"]:
-        raise InputError("reweighting.speaker_factors: the header must be spk_id,factor", path, 1)
-    factor = pd.to_numeric(frame["factor"], errors="coerce").to_numpy(dtype=float)
-    bad = ~(np.isfinite(factor) & (factor > 0))
-    if bad.any():
-        row = int(bad.argmax())
-        raise InputError(f"factor {frame['factor'].iloc[row]!r} of speaker {frame['spk_id'].iloc[row]!r} is not a "
-                         "number > 0", path, row + 2)
-    dup = frame["spk_id"].duplicated()
-    if dup.any():
-        raise InputError(f"speaker {frame['spk_id'][dup].iloc[0]!r} appears twice", path, int(dup.to_numpy().argmax()) + 2)
-    table = dict(zip(frame["spk_id"], factor))
-    missing = [s for s in speakers if s not in table]
-    if missing:
-        raise InputError(f"{len(missing)} training speaker(s) have no factor (e.g. {missing[0]!r})", path)
-    return torch.tensor([table[s] for s in speakers], dtype=torch.float32)
-
-
-def _oracle_factors(manifest: Path, speakers: list) -> torch.Tensor:
-    """Group-balanced factor of each training speaker (order of ``speakers``), from the manifest's
-    ``gender`` and ``nationality`` columns: the oracle's groups are their cross product, counted in
-    utterances. Used by ``method: oracle`` only; ARW never reads these columns."""
-    from arwsv.data.manifest import read_manifest
-    from arwsv.training.reweighting import group_balanced_factors
-
-    frame = read_manifest(manifest)
-    for column in ("gender", "nationality"):
-        if column not in frame.columns or (frame[column] == "").any():
-            raise InputError(f"reweighting.method: oracle needs a {column!r} value on every row of the training "
-                             "manifest (the oracle reweights by the true groups)", manifest)
-    groups = frame["gender"] + "/" + frame["nationality"]
-    per_speaker = groups.groupby(frame["spk_id"]).nunique()
-    if (per_speaker > 1).any():
-        spk = per_speaker.index[(per_speaker > 1).to_numpy().argmax()]
-        raise InputError(f"speaker {spk!r} has rows of different gender/nationality", manifest)
-    factors = frame.assign(f=group_balanced_factors(groups)).groupby("spk_id")["f"].first()
-    return torch.tensor([float(factors[s]) for s in speakers], dtype=torch.float32)
+        reweighter.load_state_dict({"adversary": load("adversary.ckpt"), "optimizer": load("adversary_optimizer.ckpt"),
+                                    "regions": load("regions.ckpt")})
 
 
 def validation(hparams: dict, trainer, device: str, progress: bool):
@@ -323,7 +215,7 @@ def _fingerprints(hparams: dict, trainer) -> list:
     from arwsv.training import distributed as ddp
 
     digest = hashlib.sha256()
-    for module in (hparams["embedding_model"], hparams["loss"], trainer.adversary_plain):
+    for module in (hparams["embedding_model"], hparams["loss"], *trainer.reweighter.modules().values()):
         if module is not None:
             for _, p in sorted(module.named_parameters()):
                 digest.update(p.detach().cpu().contiguous().numpy().tobytes())
@@ -351,7 +243,7 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
         raise InputError(f"--resume with another recipe than this run's ({'; '.join(diff[:2])}); resume with the "
                          "same recipe and overrides, or train into a new output_folder", recorded)
     changed = reference_changed(hparams) if resume else None
-    factors = hparams["reweighting"].get("speaker_factors")
+    factors = hparams["reweighting"].speaker_factors
     record = out / FACTORS_RECORD
     if resume and factors is not None and record.is_file() and \
             json.loads(record.read_text(encoding="utf-8")).get("sha256") != _file_digest(factors):
@@ -396,7 +288,7 @@ def _record_reference(hparams: dict, out: Path, resume: bool) -> None:
     its record, and one started before records existed gets none: its reference is not known)."""
     from arwsv.training import distributed as ddp
 
-    folder = hparams["reweighting"].get("crowding_reference")
+    folder = hparams["reweighting"].crowding_reference
     if folder is None or not ddp.is_main() or (resume and (out / "checkpoints").exists()):
         return
     with atomic_write(out / REFERENCE_RECORD) as handle:

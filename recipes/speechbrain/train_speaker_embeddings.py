@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A SpeechBrain speaker-embedding recipe with adversarial reweighting (ARW).
+"""A SpeechBrain speaker-embedding recipe with reweighting (ARW, crowding, or any method of ``arwsv train``).
 
 It is a SpeechBrain recipe in every way (``sb.parse_arguments``, hyperpyyaml, ``DynamicItemDataset``,
 ``CategoricalEncoder``, ``Checkpointer``, ``EpochCounter``, DDP through ``torchrun``); the only
@@ -66,7 +66,7 @@ def dataio_prep(hparams):
         dataset.set_output_keys(["id", "sig", "spk_id_encoded"])  # no demographic column
     encoder.load_or_create(path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
                            from_didatasets=[datasets["train"]], output_key="spk_id")
-    return datasets["train"], datasets["valid"]
+    return datasets["train"], datasets["valid"], encoder
 
 
 if __name__ == "__main__":
@@ -76,8 +76,9 @@ if __name__ == "__main__":
         hparams = load_hyperpyyaml(fin, overrides)
     sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file,
                                    overrides=overrides)
-    train_data, valid_data = dataio_prep(hparams)
+    train_data, valid_data, encoder = dataio_prep(hparams)
+    speakers = [encoder.ind2lab[i] for i in range(len(encoder))]  # the index order of spk_id_encoded
     brain = SpeakerBrain(modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
-                         run_opts=run_opts, checkpointer=hparams["checkpointer"])
+                         run_opts=run_opts, checkpointer=hparams["checkpointer"], speakers=speakers)
     brain.fit(brain.hparams.epoch_counter, train_data, valid_data,
               train_loader_kwargs=hparams["dataloader_options"], valid_loader_kwargs=hparams["dataloader_options"])

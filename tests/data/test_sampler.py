@@ -65,26 +65,3 @@ def test_impossible_settings():
         PKBatchSampler(_spk_ids(), 4, 0)
 
 
-def test_region_groups_make_batches_within_a_group_and_survive_resume():
-    spk = np.repeat([f"s{i:02d}" for i in range(24)], 6)
-    sampler = PKBatchSampler(spk, 4, 2, seed=3)
-    groups = [i % 3 for i in range(24)]  # 3 groups of 8 speakers
-    plain = sampler.batches(1)
-    sampler.set_groups(groups)
-    grouped = sampler.batches(1)
-    code = {s: i for i, s in enumerate(sampler.speakers)}
-
-    def within(batches):
-        return np.mean([len({groups[code[spk[r]]] for r, _ in batch}) == 1 for batch in batches])
-
-    assert within(grouped) >= 0.8 > within(plain)  # most batches contrast speakers of one group
-    for batch in grouped:  # still P x K of distinct speakers, every row at least once
-        assert len(batch) == 8 and len({spk[r] for r, _ in batch}) == 4
-    assert {r for b in grouped for r, _ in b} == set(range(len(spk)))
-    sampler.epoch, sampler.position = 1, 5
-    state = sampler.state_dict()
-    again = PKBatchSampler(spk, 4, 2, seed=3)
-    again.load_state_dict(state)
-    assert again.groups == groups and again.batches(1) == grouped
-    with pytest.raises(ValueError, match="groups has 3 entries for 24 speakers"):
-        sampler.set_groups([0, 1, 2])

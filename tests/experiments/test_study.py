@@ -50,14 +50,14 @@ def test_grid_varies_one_knob_around_the_recipe_and_plots(study):
     root, _ = study
     result = json.loads((root / "out" / "toy_study.json").read_text())
     grid = result["grid"]
-    assert set(grid) == {"regions", "adversary_lr", "warmup_steps"}
+    assert set(grid) == {"region_priors", "adversary_lr", "warmup_steps"}
     for knob, points in grid.items():
         values = [p["value"] for p in points]
         assert values == sorted(values) and len(values) == 2
     # the recipe's own value of each knob is the seed-0 ARW run of the main table
-    regions3 = next(p for p in grid["regions"] if p["value"] == 3)
+    regions3 = next(p for p in grid["region_priors"] if p["value"] == 3)
     assert regions3["eer"] == result["runs"]["arw"]["0"]["eer"]
-    assert (root / "work" / "quick" / "arw_regions2_seed0" / "final").is_dir()
+    assert (root / "work" / "quick" / "arw_region_priors2_seed0" / "final").is_dir()
     assert (root / "out" / "toy_sensitivity.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -43,7 +43,7 @@ def _params(out):
 
 def test_arw_on_two_ranks_keeps_them_identical(corpus, tmp_path):
     out = tmp_path / "arw2"
-    proc = _torchrun("arw.yaml", corpus, out, "--reweighting.warmup_steps=2", "--reweighting.regions=3",
+    proc = _torchrun("arw.yaml", corpus, out, "--reweighting.warmup_steps=2", "--reweighting.region_priors=3",
                      "--reweighting.memory_bank=64", "--reweighting.region_refit_every=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "train_report.json").read_text())

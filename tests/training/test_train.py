@@ -84,25 +84,22 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 
 @pytest.mark.parametrize("recipe,method,more", [("arw.yaml", "pw", []), ("baseline.yaml", "none", []),
-                                                ("arw.yaml", "aps", []), ("arw.yaml", "pl", []),
+                                                ("arw.yaml", "aps", []), ("arw.yaml", "pl", ["--reweighting.pseudo_groups=3"]),
                                                 ("arw.yaml", "oracle", []),
-                                                # the step-6 checkpoint falls in epoch 2: its cluster factors resume
-                                                ("arw.yaml", "crowding", ["--reweighting.crowding_restarts=2"]),
-                                                ("arw.yaml", "pw", ["--reweighting.batch_regions=2"]),
-                                                # 4 of 8 speakers held out, P = 2: 4 steps an epoch, and the
-                                                # step-6 checkpoint falls after the held-out regions of epoch 2
-                                                ("arw.yaml", "pl", ["--reweighting.adversary_holdout=0.5",
-                                                                    "--reweighting.adversary_objective=pairs",
-                                                                    "--reweighting.adversary_batch_regions=2",
-                                                                    "--speakers_per_batch=2"]),
-                                                # PL ascending on the region memory: the table resumes too
-                                                ("arw.yaml", "pl", ["--reweighting.adversary_holdout=0.5",
-                                                                    "--reweighting.adversary_objective=pairs",
-                                                                    "--reweighting.adversary_batch_regions=2",
-                                                                    "--reweighting.adversary_memory=0.9",
-                                                                    "--speakers_per_batch=2"])])
+                                                # two passes: the factors saved with the checkpoint resume
+                                                ("arw.yaml", "crowding", ["--reweighting.crowding_restarts=2",
+                                                                          "--reweighting.crowding_clusters=3"]),
+                                                ("arw.yaml", "speaker_factors", [])])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tmp_path, recipe, method, more):
     extra = ["--epochs=3", "--ckpt_every=2", f"--reweighting.method={method}", *more]
+    if method == "crowding":
+        assert main(_args("baseline.yaml", corpus, tmp_path / "reference", "--epochs=1")) == 0
+        extra.append(f"--reweighting.crowding_reference={tmp_path / 'reference'}")
+    if method == "speaker_factors":
+        speakers = sorted(set(pd.read_csv(corpus / "train.csv")["spk_id"]))
+        pd.DataFrame({"spk_id": speakers, "factor": [0.5 + i for i in range(len(speakers))]}).to_csv(
+            tmp_path / "factors.csv", index=False)
+        extra.append(f"--reweighting.speaker_factors={tmp_path / 'factors.csv'}")
     assert main(_args(recipe, corpus, tmp_path / "straight", *extra)) == 0
     out = tmp_path / "killed"
     _assert_same_weights(_weights(tmp_path / "straight"), _kill_at_step6_then_resume(_args(recipe, corpus, out, *extra), out))
@@ -202,48 +199,41 @@ def test_validation_each_epoch(corpus, tmp_path):
     assert all(0 <= e["valid_eer"] <= 1 and "valid_gender_gap" in e for e in valid)
 
 
-@pytest.mark.parametrize("folder,pair", [("toy", ("baseline.yaml", "arw.yaml")), ("bench", ("baseline.yaml", "arw.yaml")),
-                                         ("voxceleb", ("ecapa_baseline.yaml", "ecapa_arw.yaml"))])
+@pytest.mark.parametrize("folder,pair", [("toy", ("baseline.yaml", "arw.yaml")),
+                                         ("bench", ("baseline.yaml", "arw.yaml", "crowding.yaml")),
+                                         ("voxceleb", ("ecapa_baseline.yaml", "ecapa_arw.yaml", "ecapa_crowding.yaml"))])
 def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair, tmp_path):
+    """A recipe and its reweighted twins differ in the reweighting block and the output folder's name only."""
     from arwsv.training.recipe import load_recipe
 
     texts = [(ROOT / "recipes" / folder / name).read_text() for name in pair]
-    heads = [t[: t.index("\nreweighting:")] for t in texts]
-    assert heads[0] == heads[1]
+    heads = [[line for line in t[: t.index("\nreweighting:")].splitlines() if not line.startswith("output_folder:")]
+             for t in texts]
+    assert all(head == heads[0] for head in heads)
     methods = []
     for name in pair:
         hparams, resolved = load_recipe(ROOT / "recipes" / folder / name, {"data_folder": str(tmp_path)})
-        methods.append(hparams["reweighting"]["method"])
-        assert hparams["reweighting"]["method"] in hparams["output_folder"]
-    assert methods == ["none", "pw"]
+        methods.append(hparams["reweighting"].method)
+        stem = name.removesuffix(".yaml").removeprefix("ecapa_")
+        assert hparams["reweighting"].method in hparams["output_folder"] or stem in hparams["output_folder"]
+    assert methods == ["none", "pw", "crowding"][: len(pair)]
 
 
-@pytest.mark.parametrize("recipe,variant,unread", [
-    ("arw_holdout.yaml", "pl_memory_soft", ()),
-    # no adversary and no region priors: the keys only they read may keep their defaults
-    ("crowding.yaml", "crowding_twopass", ("adversary_input", "adversary_hidden", "adversary_lr", "adversary_steps",
-                                           "region_refit_every", "memory_bank"))])
-def test_bench_best_recipes_are_the_study_variants(tmp_path, recipe, variant, unread):
-    """recipes/bench/arw_holdout.yaml and crowding.yaml (the best label-free variants) are arw.yaml with the
-    study's overrides of that variant, and differ from the baseline only in the reweighting block."""
+def test_bench_crowding_recipe_is_the_study_variant(tmp_path):
+    """recipes/bench/crowding.yaml is the study's crowding_twopass: its reference is where baseline.yaml writes
+    the same seed's model."""
     from arwsv.experiments.bench_study import BENCH_VARIANTS, SAME_SEED_BASELINE
     from arwsv.training.recipe import load_recipe
 
     folder = ROOT / "recipes" / "bench"
-    texts = [(folder / name).read_text() for name in ("baseline.yaml", recipe)]
-    assert texts[0][: texts[0].index("\nreweighting:")] == texts[1][: texts[1].index("\nreweighting:")]
-    base, overrides = BENCH_VARIANTS[variant]
-    arw, _ = load_recipe(folder / f"{base}.yaml", {"data_folder": str(tmp_path)})
-    best, _ = load_recipe(folder / recipe, {"data_folder": str(tmp_path)})
-    expected = {**arw["reweighting"], **overrides}
-    if expected.get("crowding_reference") == SAME_SEED_BASELINE:  # two passes: where baseline.yaml writes
-        for seed in (0, 3):
-            base_run, _ = load_recipe(folder / "baseline.yaml", {"data_folder": str(tmp_path), "seed": seed})
-            run, _ = load_recipe(folder / recipe, {"data_folder": str(tmp_path), "seed": seed})
-            assert run["reweighting"]["crowding_reference"] == base_run["output_folder"]
-        expected["crowding_reference"] = best["reweighting"]["crowding_reference"]
-    assert {k: v for k, v in best["reweighting"].items() if k not in unread} == \
-        {k: v for k, v in expected.items() if k not in unread}
+    best, _ = load_recipe(folder / "crowding.yaml", {"data_folder": str(tmp_path)})
+    expected = {k: v for k, v in BENCH_VARIANTS["crowding_twopass"][1].items() if v != SAME_SEED_BASELINE}
+    assert {k: getattr(best["reweighting"], k) for k in expected} == expected
+    for seed in (0, 3):
+        base_run, _ = load_recipe(folder / "baseline.yaml", {"data_folder": str(tmp_path), "seed": seed})
+        run, _ = load_recipe(folder / "crowding.yaml", {"data_folder": str(tmp_path), "seed": seed})
+        assert run["reweighting"].crowding_reference == base_run["output_folder"]
+    assert best["reweighting"].warmup_steps == 1000
 
 
 def test_recipe_changes_ignore_comments_and_name_changed_values():

@@ -121,12 +121,13 @@ def _train(corpus, out, method, *extra):
 @pytest.mark.parametrize("method", ["aps", "pl"])
 def test_arw_variants_train_with_arw_weights(corpus, tmp_path, method):
     out = tmp_path / method
-    assert _train(corpus, out, method, "--epochs=4") == 0
+    assert _train(corpus, out, method, "--epochs=4", "--reweighting.pseudo_groups=3") == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     weighted = [e for e in log if "lam_mean" in e]
     assert weighted and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in weighted)
     assert all(np.isfinite(e["loss"]) for e in log)
-    adversary = torch.load(sorted((out / "checkpoints").glob("CKPT+*"))[-1] / "adversary.ckpt", weights_only=True)
+    adversary = torch.load(sorted((out / "checkpoints").glob("CKPT+*"))[-1] / "reweighting.ckpt",
+                           weights_only=True)["adversary"]  # the method's one checkpoint entry
     if method == "pl":
         assert set(adversary) == {"region_prior.weight"}  # pseudo-group logits and nothing else
         assert float(adversary["region_prior.weight"].abs().max()) > 0  # the adversary moved them
@@ -157,93 +158,15 @@ def test_oracle_needs_labels_and_pl_needs_regions(corpus, tmp_path, capsys):
     assert _train(corpus, tmp_path / "o", "oracle", f"--train_manifest={unlabelled}") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs a 'gender' value on every row" in err[0] and str(unlabelled) in err[0]
-    assert _train(corpus, tmp_path / "p", "pl", "--reweighting.regions=0") == 2
-    assert "set reweighting.regions >= 2" in capsys.readouterr().err
-
-
-def test_adversary_objective_aam_ranks_samples_by_their_aam_loss():
-    """With ``adversary_objective: aam`` the adversary's gradient on λ_i is (CE_i - L) / Σλ: it lifts
-    exactly the samples whose AAM term (against every training speaker) is above the batch's."""
-    from types import SimpleNamespace
-
-    from arwsv.training.losses import AAMSoftmaxLoss
-    from arwsv.training.trainer import MinMaxTrainer
-
-    torch.manual_seed(0)
-    loss = MetricLoss(pairwise=PairwiseLogisticLoss(), aam=AAMSoftmaxLoss(embed_dim=8, n_speakers=5))
-    emb, spk = torch.randn(10, 8), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
-    rows, cols, _ = pair_targets(spk)
-    terms = loss.aam.per_sample(emb, spk).detach()
-    for objective, expected in (("aam", lambda lam, pw: loss.aam(emb, spk, lam)),
-                                ("pairs", lambda lam, pw: loss.pairwise(emb, spk, pw)),
-                                ("loss", lambda lam, pw: loss(emb, spk, lam, pw))):
-        fake = SimpleNamespace(loss_plain=loss, _spk=spk, s={"adversary_objective": objective})
-        lam = torch.full((10,), 2.0, requires_grad=True)
-        pw = pairwise_weights(lam, rows, cols, "sum")
-        value = MinMaxTrainer._adversary_objective(fake, loss(emb, spk, terms=True).detach(), lam, pw)
-        assert torch.allclose(value, expected(lam, pw))
-        if objective == "aam":
-            (grad,) = torch.autograd.grad(value, lam)
-            assert torch.allclose(grad, (terms - terms.mean()) / lam.sum().detach(), atol=1e-6)
-
-
-def test_adversary_objective_trains_and_is_checked(corpus, tmp_path, capsys):
-    out = tmp_path / "aam"
-    assert _train(corpus, out, "pw", "--epochs=3", "--reweighting.adversary_objective=aam") == 0
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert any("lam_mean" in e for e in log)
-    assert _train(corpus, tmp_path / "x", "pw", "--reweighting.adversary_objective=centroid") == 2
-    assert "expected one of loss, aam, pairs" in capsys.readouterr().err
-    assert _train(corpus, tmp_path / "y", "pw", "--reweighting.adversary_objective=aam", "--loss.aam=null") == 2
-    assert "needs the aam term in the recipe's loss" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("method", ["pw", "pl"])
-def test_adversary_holdout_keeps_its_speakers_from_the_learner(corpus, tmp_path, method):
-    """With ``adversary_holdout`` the held-out speakers (a seeded draw) never reach the learner's
-    batches, the adversary still weighs the learner's batches (λ >= 1, mean 2), and the held-out
-    batches' pair loss is logged."""
-    from arwsv.training.run import _holdout_speakers
-
-    out = tmp_path / "holdout"
-    assert _train(corpus, out, method, "--epochs=6", "--reweighting.adversary_holdout=0.5",
-                  "--reweighting.adversary_objective=pairs") == 0
-    speakers = sorted(pd.read_csv(corpus / "train.csv")["spk_id"].unique())
-    held = _holdout_speakers(speakers, 0.5, seed=0)
-    assert len(held) == 4 and held == _holdout_speakers(speakers, 0.5, seed=0) != _holdout_speakers(speakers, 0.5, seed=1)
-    weighted = set(pd.read_csv(out / "speaker_weights.csv")["spk_id"])
-    assert weighted == set(speakers) - held  # every learner speaker got weights, no held-out one
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    after = [e for e in log if "lam_mean" in e]
-    assert after and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in after)
-    assert all(np.isfinite(e["holdout_pair_loss"]) for e in after)
-
-
-def test_adversary_batch_regions_group_the_held_out_speakers(corpus, tmp_path):
-    """The held-out sampler carries a k-means region per held-out speaker from epoch 2 on, saved with
-    the checkpoint (a resumed run draws the same held-out batches)."""
-    out = tmp_path / "regions"
-    assert _train(corpus, out, "pl", "--epochs=4", "--reweighting.adversary_holdout=0.5",
-                  "--reweighting.adversary_objective=pairs", "--reweighting.adversary_batch_regions=2") == 0
-    last = sorted((out / "checkpoints").glob("CKPT+*"))[-1]
-    state = torch.load(last / "holdout_sampler.ckpt", weights_only=True)
-    assert len(state["groups"]) == 4 and set(state["groups"]) <= {0, 1}
-
-
-@pytest.mark.parametrize("extra,message", [
-    (["--reweighting.adversary_holdout=0.5"], "needs adversary_objective: pairs"),
-    (["--reweighting.adversary_holdout=1.5", "--reweighting.adversary_objective=pairs"], "a share in [0, 1)"),
-    (["--reweighting.adversary_holdout=0.2", "--reweighting.adversary_objective=pairs"], "each needs >= speakers_per_batch"),
-    (["--reweighting.adversary_holdout=0.5", "--reweighting.adversary_objective=pairs", "--reweighting.method=oracle"],
-     "needs an adversary"),
-    (["--reweighting.adversary_batch_regions=2"], "set reweighting.adversary_holdout > 0"),
-    (["--reweighting.adversary_batch_regions=-1"], "adversary_batch_regions must be an integer >= 0"),
-])
-def test_adversary_holdout_is_checked(corpus, tmp_path, capsys, extra, message):
-    assert _train(corpus, tmp_path / "x", "pw", *extra) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "x" / "checkpoints").exists()
+    assert _train(corpus, tmp_path / "p", "pl", "--reweighting.pseudo_groups=0") == 2
+    assert "set reweighting.pseudo_groups >= 2" in capsys.readouterr().err
+    # the keys of before the split name their successors; a retired variant's key names the commit that has it
+    assert _train(corpus, tmp_path / "p", "pl", "--reweighting.regions=4") == 2
+    assert "reweighting.regions is now region_priors (pw, aps" in capsys.readouterr().err
+    assert _train(corpus, tmp_path / "p", "pw", "--reweighting.adversary_holdout=0.1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "left the code" in err[0] and "e14f2a4" in err[0]
+    assert not (tmp_path / "p").exists()
 
 
 def test_per_sample_pair_loss_matches_a_loop():
@@ -269,105 +192,6 @@ def test_per_sample_pair_loss_matches_a_loop():
     assert torch.allclose(both.per_sample(parts, 6, which="aam"), parts.sample.detach())
 
 
-def test_region_memory_objective_is_arw_on_the_virtual_batch():
-    """After one update the memory holds whole samples: its objective and gradient equal the plain
-    ARW objective (sample_weights, weighted mean) on a batch with counts_r copies of each region's
-    mean loss; an unseen region takes no part; later updates decay the table."""
-    from arwsv.training.reweighting import RegionLossMemory
-
-    memory = RegionLossMemory(regions=4, decay=0.5)
-    region = torch.tensor([0, 0, 0, 1, 2, 2, 0, 1])  # region 3 never seen
-    losses = torch.tensor([1.0, 2.0, 0.5, 4.0, 0.2, 0.3, 1.5, 3.0])
-    memory.update(region, losses)
-    logits = torch.tensor([0.3, -1.0, 2.0, 5.0], requires_grad=True)
-    value = memory.objective(logits)
-    (grad,) = torch.autograd.grad(value, logits)
-    virtual = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
-    mean = torch.tensor([1.25, 3.5, 0.25])
-    plain = logits.detach().clone().requires_grad_(True)
-    lam = sample_weights(plain[virtual])
-    expected = (lam * mean[virtual]).sum() / lam.sum()
-    (expected_grad,) = torch.autograd.grad(expected, plain)
-    assert float(value.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
-    assert torch.allclose(grad.float(), expected_grad, atol=1e-6) and float(grad[3]) == 0.0
-    memory.update(torch.tensor([3, 1]), torch.tensor([8.0, 1.0]))
-    assert memory.counts.tolist() == [2.0, 1.0 + 1, 1.0, 1.0]
-    assert memory.sums.tolist() == pytest.approx([2.5, 3.5 + 1.0, 0.25, 8.0])
-    for extreme in (1e4, -1e4):  # saturated logits keep the objective finite
-        assert torch.isfinite(memory.objective(torch.full((4,), extreme)))
-    with pytest.raises(ValueError, match="decay in"):
-        RegionLossMemory(regions=4, decay=1.0)
-
-
-def test_region_memory_gives_every_region_a_gradient_where_a_one_region_batch_gives_none():
-    """Why the memory: λ is normalised within a batch, so a batch whose samples share one region
-    leaves that region's logit without gradient. Fed one-region batches one after the other, the
-    memory's ascent lifts the region with the highest loss above the others."""
-    from arwsv.training.reweighting import RegionLossMemory
-
-    adversary = Adversary(input_dim=0, regions=3)
-    optimizer = torch.optim.Adam(adversary.parameters(), lr=0.1)
-    one = torch.zeros(4, dtype=torch.long)
-    lam = sample_weights(adversary(None, one))
-    (grad,) = torch.autograd.grad((lam * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum() / lam.sum(),
-                                  adversary.region_prior.weight)
-    assert float(grad.abs().max()) == 0.0  # a one-region batch: no signal
-    memory = RegionLossMemory(regions=3, decay=0.9)
-    for step in range(30):
-        r = step % 3
-        memory.update(torch.full((4,), r), torch.full((4,), [0.5, 2.0, 1.0][r]))
-        loss = -memory.objective(adversary(None, torch.arange(3)))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    prior = adversary.region_prior.weight.detach().squeeze(1)
-    assert int(prior.argmax()) == 1 and float(prior[1] - prior[[0, 2]].max()) > 1.0
-
-
-def test_adversary_memory_trains_saves_and_is_checked(corpus, tmp_path, capsys):
-    out = tmp_path / "memory"
-    assert _train(corpus, out, "pl", "--epochs=4", "--reweighting.adversary_holdout=0.5",
-                  "--reweighting.adversary_objective=pairs", "--reweighting.adversary_memory=0.9") == 0
-    last = sorted((out / "checkpoints").glob("CKPT+*"))[-1]
-    state = torch.load(last / "region_memory.ckpt", weights_only=True)
-    assert float(state["counts"].sum()) > 0 and torch.isfinite(state["sums"]).all()
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    weighted = [e for e in log if "lam_mean" in e]
-    assert weighted and all(abs(e["lam_mean"] - 2.0) < 1e-5 and e["lam_min"] >= 1.0 for e in weighted)
-    for extra, message in ((["--reweighting.adversary_memory=1.5"], "a decay in [0, 1)"),
-                           (["--reweighting.adversary_memory=yes"], "a decay in [0, 1)"),
-                           (["--reweighting.adversary_memory=0.9"], "set method: pl")):
-        bad = tmp_path / "bad"
-        assert _train(corpus, bad, "pw", *extra) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and message in err[0]
-        assert not (bad / "checkpoints").exists()
-
-
-def test_crowding_trains_from_the_second_epoch_and_is_checked(corpus, tmp_path, capsys):
-    out = tmp_path / "crowding"
-    assert _train(corpus, out, "crowding", "--epochs=3", "--reweighting.crowding_restarts=2") == 0
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert all("lam_mean" not in e for e in log if e["epoch"] == 0)  # no clusters before the second epoch
-    weighted = [e for e in log if "lam_mean" in e]
-    assert weighted and all(abs(e["lam_mean"] - 1.0) < 1e-5 and e["lam_max"] > e["lam_min"] for e in weighted)
-    weights = pd.read_csv(out / "speaker_weights.csv")
-    assert set(weights["epoch"]) == {1, 2} and weights["mean_lambda"].nunique() > 1
-    last = sorted((out / "checkpoints").glob("CKPT+*"))[-1]
-    assert not (last / "adversary.ckpt").exists()
-    assert torch.load(last / "trainer.ckpt", weights_only=True)["crowding"].shape == (8,)
-    for extra, message in ((["--reweighting.regions=0"], "set reweighting.regions >= 2"),
-                           (["--reweighting.crowding_beta=-1"], "crowding_beta must be a number in [0, 1000)"),
-                           (["--reweighting.crowding_beta=high"], "crowding_beta must be a number in [0, 1000)"),
-                           (["--reweighting.crowding_restarts=0"], "crowding_restarts must be an integer >= 1"),
-                           (["--reweighting.crowding_utts=1.5"], "crowding_utts must be an integer >= 1")):
-        bad = tmp_path / "bad"
-        assert _train(corpus, bad, "crowding", *extra) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and message in err[0], err
-        assert not (bad / "checkpoints").exists()
-
-
 def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models_factors(corpus, tmp_path, capsys,
                                                                                         monkeypatch):
     """Two passes: the factors come once from a trained model's embeddings (crop 0 of each speaker's first
@@ -376,22 +200,23 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
     from arwsv.inference.embed import load_model
     from arwsv.training.trainer import MinMaxTrainer
 
+    import arwsv.training.reweighting as reweighting
+
     ref = tmp_path / "reference"
     assert _train(corpus, ref, "none", "--epochs=1") == 0
     plain, out = tmp_path / "plain", tmp_path / "twopass"
-    common = ("--epochs=2", "--reweighting.crowding_restarts=2")
-    assert _train(corpus, plain, "crowding", *common) == 0
+    common = ("--epochs=2", "--reweighting.crowding_restarts=2", "--reweighting.crowding_clusters=3")
+    assert _train(corpus, plain, "none", "--epochs=2") == 0
     calls = []
-    original = MinMaxTrainer._crowding_factors
-    monkeypatch.setattr(MinMaxTrainer, "_crowding_factors",
-                        lambda self, epoch: calls.append(epoch) or original(self, epoch))
+    original = reweighting.crowding_factors
+    monkeypatch.setattr(reweighting, "crowding_factors", lambda *a, **k: calls.append(1) or original(*a, **k))
     assert _train(corpus, out, "crowding", *common, f"--reweighting.crowding_reference={ref}") == 0
-    assert calls == [0]  # once, before the first step: not again in the second epoch
+    assert calls == [1]  # once, before the first step: not again in the second epoch
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert any("lam_mean" in e for e in log if e["epoch"] == 0)  # weighted from the warm-up's end, first epoch
     first = [json.loads(line) for line in (plain / "train_log.jsonl").read_text().splitlines()][0]
     assert first["step"] == log[0]["step"] == 2 and first["loss"] == log[0]["loss"]  # same run until the weights start
-    saved = torch.load(sorted((out / "checkpoints").glob("CKPT+*"))[-1] / "trainer.ckpt", weights_only=True)
+    saved = torch.load(sorted((out / "checkpoints").glob("CKPT+*"))[-1] / "reweighting.ckpt", weights_only=True)
     rows = load_manifest_rows(corpus / "train.csv")
     speakers = sorted({r["spk_id"] for r in rows})
     dataset = CropDataset(rows, 0.5, speakers=speakers)
@@ -402,7 +227,7 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
                  for s in speakers]
     unit = torch.nn.functional.normalize(torch.cat(means), dim=-1).numpy().astype("float64")
     expected = crowding_factors(unit, 3, beta=10.0, restarts=2, seed=0)
-    assert np.abs(saved["crowding"].numpy() - expected).max() < 1e-4
+    assert np.abs(saved["factors"].numpy() - expected).max() < 1e-4
     record = json.loads((out / "crowding_reference.json").read_text())  # which model the factors came from
     by_hand = hashlib.sha256((ref / "hyperparams.yaml").read_bytes() + (ref / "final" / "embedding_model.ckpt").read_bytes())
     assert record == {"folder": str(ref), "sha256": by_hand.hexdigest()}
@@ -422,10 +247,10 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
                                                                                        "trained model folder"),
                            (["--reweighting.crowding_reference=5"], "must be a model folder"),
                            ([f"--reweighting.crowding_reference={damaged}"], "crowding_reference: cannot load the model"),
-                           ([f"--reweighting.crowding_reference={ref}", "--reweighting.method=pw"],
-                            "read by method: crowding only")):
+                           ([f"--reweighting.crowding_reference={ref}", "--reweighting.method=pw"], "go together"),
+                           ([], "go together")):  # crowding needs its reference (one pass left the code)
         bad = tmp_path / "bad"
-        assert _train(corpus, bad, "crowding", *extra) == 2
+        assert _train(corpus, bad, "crowding", "--reweighting.crowding_clusters=3", *extra) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not (bad / "checkpoints").exists()
@@ -434,15 +259,13 @@ def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models
 def test_speaker_embeddings_average_the_first_crops_of_each_speaker():
     """What crowding clusters: per speaker, the normalised mean embedding of crop 0 of its first ``utts``
     rows (a speaker with fewer rows uses those it has), against a loop over speakers."""
-    from arwsv.training.trainer import MinMaxTrainer
+    from arwsv.training.methods import embed_speaker_crops
 
     class Crops:
         def __getitem__(self, key):
             return {"sig": torch.from_numpy(np.random.default_rng(key[0]).standard_normal(10)).float()}
 
-    class Speakers:
-        speakers = ["a", "b", "c"]
-        rows_of = [np.array([0, 1, 2]), np.array([3]), np.array([4, 5])]
+    rows_of = [np.array([0, 1, 2]), np.array([3]), np.array([4, 5])]
 
     class Embed(torch.nn.Module):
         def __init__(self):
@@ -452,11 +275,66 @@ def test_speaker_embeddings_average_the_first_crops_of_each_speaker():
         def forward(self, x):
             return self.linear(x)[:, None, :]
 
-    trainer = MinMaxTrainer.__new__(MinMaxTrainer)  # only the model and device are needed
-    trainer.features, trainer.model, trainer.device = torch.nn.Identity(), Embed(), "cpu"
-    got = trainer._speaker_embeddings(Crops(), Speakers(), utts=2)
+    model = Embed()
+    got = embed_speaker_crops(Crops(), rows_of, (torch.nn.Identity(), model), utts=2)
     with torch.no_grad():
-        means = [trainer.model(torch.stack([Crops()[(r, 0)]["sig"] for r in rows[:2]])).mean(0).squeeze(0)
-                 for rows in Speakers.rows_of]
+        means = [model(torch.stack([Crops()[(r, 0)]["sig"] for r in rows[:2]])).mean(0).squeeze(0)
+                 for rows in rows_of]
     expected = torch.nn.functional.normalize(torch.stack(means), dim=-1).numpy()
     assert got.shape == (3, 4) and np.abs(got - expected).max() < 1e-6
+
+
+def test_a_method_of_ones_own_is_a_few_lines(corpus, tmp_path, monkeypatch):
+    """A user's method: subclass Reweighter, return λ from weights(view). Here: weigh each sample by how far it is
+    from its batch's mean embedding; the trainer calls it after the warm-up and logs its weights."""
+    import arwsv.training.methods as methods
+
+    seen = []
+
+    class FarFromTheMean(methods.Reweighter):
+        def weights(self, view):
+            seen.append(len(view.speakers))
+            return 1.0 + (view.embeddings - view.embeddings.mean(0)).norm(dim=1)
+
+    monkeypatch.setattr(methods, "build_reweighter", lambda settings, **_: FarFromTheMean(settings.warmup_steps))
+    out = tmp_path / "own"
+    assert _train(corpus, out, "none", "--epochs=2") == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert seen and all(n == 8 for n in seen)  # P x K samples a step, from the warm-up's end on
+    assert any(e.get("lam_max", 0) > e.get("lam_min", 0) for e in log)  # its weights reached the loss
+
+
+def test_a_checkpoint_from_before_the_one_interface_resumes_and_a_retired_one_is_refused(corpus, tmp_path, capsys):
+    """Old layout: the adversary, its optimiser and the regions as separate entries. They load into the method's
+    one entry and the run resumes exactly; a checkpoint of a retired variant (PL's loss memory) is refused."""
+    import shutil
+
+    flags = ("--epochs=2", "--ckpt_every=3", "--keep_checkpoints=10")
+    straight, old = tmp_path / "straight", tmp_path / "old"
+    assert _train(corpus, straight, "pw", *flags) == 0
+    shutil.copytree(straight, old)
+    shutil.rmtree(old / "final")
+    checkpoints = sorted((old / "checkpoints").glob("CKPT+*"))
+    for later in checkpoints[1:]:
+        shutil.rmtree(later)
+    first = checkpoints[0]  # step 3, mid-epoch
+    state = torch.load(first / "reweighting.ckpt", weights_only=True)
+    for name, key in (("adversary", "adversary"), ("adversary_optimizer", "optimizer"), ("regions", "regions")):
+        torch.save(state[key], first / f"{name}.ckpt")  # as the code before the interface wrote them
+    (first / "reweighting.ckpt").unlink()
+    recipe = old / "hyperparams.yaml"
+    recipe.write_text(recipe.read_text().replace(str(straight), str(old)))
+    assert _train(corpus, old, "pw", *flags, "--resume") == 0
+    a = torch.load(straight / "final" / "embedding_model.ckpt", weights_only=True)
+    b = torch.load(old / "final" / "embedding_model.ckpt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    shutil.rmtree(old)
+    shutil.copytree(straight, old)
+    recipe.write_text(recipe.read_text().replace(str(straight), str(old)))
+    last = sorted((old / "checkpoints").glob("CKPT+*"))[-1]
+    torch.save({"sums": torch.zeros(3)}, last / "region_memory.ckpt")
+    (last / "reweighting.ckpt").unlink()
+    capsys.readouterr()
+    assert _train(corpus, old, "pw", *flags, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "study variant that left the code" in err[0], err

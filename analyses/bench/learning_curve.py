@@ -1,7 +1,7 @@
 """What limits the baseline on the benchmark corpus: EER against training steps, model size, batch,
 crop length and number of training speakers.
 
-    python recipes/bench/learning_curve.py --corpus data/bench --device cuda --jobs 8 --out results/bench_learning_curve
+    python analyses/bench/learning_curve.py --corpus data/bench --device cuda --jobs 8 --out results/bench_learning_curve
 
 Every configuration of :data:`CONFIGS` (overrides of ``recipes/bench/baseline.yaml``) trains in its
 own process (``--jobs`` at a time) with validation on the O list after every epoch (EER and gender
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
             del running[name]
     results = {n: json.loads((out / "runs" / f"{n}.json").read_text()) for n in CONFIGS
                if (out / "runs" / f"{n}.json").is_file()}
-    command = "python recipes/bench/learning_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python analyses/bench/learning_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "README.md").write_text(_markdown(results, command, args.device))
     _plot(results, out / "learning_curve.png")
     return 0

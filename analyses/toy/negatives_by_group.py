@@ -1,6 +1,6 @@
 """How hard are a sample's in-batch negatives, per gender and country? (Why ARW favours the majority.)
 
-    python recipes/toy/negatives_by_group.py --model exp/arwsv/baseline_seed0 --out results/toy_negatives.md
+    python analyses/toy/negatives_by_group.py --model exp/arwsv/baseline_seed0 --out results/toy_negatives.md
 
 ARW weighs samples by their *training* loss, whose non-target pairs are the other speakers of the
 random P x K batch. For every training sample of one epoch of the recipe's sampler, with the trained
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
                 rows.append({"gender": gender[i], "country": country[i], "own_share": own.sum() / neg.sum(),
                              "cos_all": cos[i, neg].mean(), "cos_own": cos[i, own].mean() if own.any() else np.nan})
     frame = pd.DataFrame(rows)
-    command = "python recipes/toy/negatives_by_group.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python analyses/toy/negatives_by_group.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = ["# In-batch negatives per group (what ARW's training loss sees)", "", f"Regenerate: `{command.strip()}`",
              "", f"Model `{args.model}`, one epoch of its sampler (seed {args.seed}), {len(frame)} training samples. "
              "Cosine to negatives: higher = harder negatives = higher training loss.", "",

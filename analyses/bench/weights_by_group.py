@@ -1,6 +1,6 @@
 """Who got the weight: mean λ per gender x country cell of ARW runs, joined with labels training never saw.
 
-    python recipes/bench/weights_by_group.py exp/bench/arw_seed0 exp/bench/arw_aam_seed0 --meta data/bench/meta.csv --out results/bench_weights.md
+    python analyses/bench/weights_by_group.py exp/bench/arw_seed0 exp/bench/arw_aam_seed0 --meta data/bench/meta.csv --out results/bench_weights.md
 
 Reads each run's ``speaker_weights.csv`` (mean λ of every training speaker per epoch, written by the
 trainer) and reports, for the last epoch, the mean λ of each gender x country cell (ARW: λ >= 1, mean 2:
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="write the tables as markdown here")
     args = parser.parse_args(argv)
     lines = ["# Who got the weight: mean λ per gender x country cell (bench corpus, last epoch)", "",
-             f"Regenerate: `python recipes/bench/weights_by_group.py {' '.join(args.runs)} --meta {args.meta}"
+             f"Regenerate: `python analyses/bench/weights_by_group.py {' '.join(args.runs)} --meta {args.meta}"
              f"{' --out ' + args.out if args.out else ''}`", "",
              "ARW (pw, aps, pl): λ >= 1 with mean 2 over a batch (uniform weights give 2 to everybody); oracle and "
              "crowding: λ proportional to fixed factors, mean 1 over a batch. f / m rows, country columns "

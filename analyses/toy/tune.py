@@ -1,6 +1,6 @@
 """Search ARW settings on a *tuning* toy corpus (another corpus seed), never on the study's corpus.
 
-    python recipes/toy/tune.py --device cuda --jobs 6 --out results/toy_tuning.md
+    python analyses/toy/tune.py --device cuda --jobs 6 --out results/toy_tuning.md
 
 Every configuration of :data:`CONFIGS` (a variant of ``arwsv.experiments.demo.VARIANTS`` plus ``reweighting``
 overrides of ``recipes/toy/arw.yaml``) is trained for each seed on the toy corpus generated with
@@ -31,22 +31,22 @@ CONFIGS = {  # name -> (variant, reweighting overrides)
     "pw_lr1e-2": ("arw", {"adversary_lr": 0.01}),
     "pw_lr1e-3_warm0": ("arw", {"adversary_lr": 0.001, "warmup_steps": 0}),
     "pw_lr1e-3_warm300": ("arw", {"adversary_lr": 0.001, "warmup_steps": 300}),
-    "pw_lr1e-3_r8": ("arw", {"adversary_lr": 0.001, "regions": 8}),
-    "pw_lr1e-3_r16": ("arw", {"adversary_lr": 0.001, "regions": 16}),
-    "pw_lr1e-3_r0": ("arw", {"adversary_lr": 0.001, "regions": 0}),
+    "pw_lr1e-3_r8": ("arw", {"adversary_lr": 0.001, "region_priors": 8}),
+    "pw_lr1e-3_r16": ("arw", {"adversary_lr": 0.001, "region_priors": 16}),
+    "pw_lr1e-3_r0": ("arw", {"adversary_lr": 0.001, "region_priors": 0}),
     "pw_lr1e-3_features": ("arw", {"adversary_lr": 0.001, "adversary_input": "features"}),
     "pw_lr1e-3_product": ("arw", {"adversary_lr": 0.001, "pair_rule": "product"}),
     "aps_lr1e-3": ("aps", {"adversary_lr": 0.001}),
     "aps_lr1e-2": ("aps", {"adversary_lr": 0.01}),
     "pl_lr1e-2": ("pl", {"adversary_lr": 0.01}),
-    "pl_lr1e-1_r8": ("pl", {"adversary_lr": 0.1, "regions": 8}),
+    "pl_lr1e-1_r8": ("pl", {"adversary_lr": 0.1, "pseudo_groups": 8}),
     # second round: stronger adversaries, pseudo-groups as coarse as gender
-    "pl_lr3e-2_r2": ("pl", {"adversary_lr": 0.03, "regions": 2}),
-    "pl_lr1e-1_r2": ("pl", {"adversary_lr": 0.1, "regions": 2}),
-    "pl_lr1e-1_r4": ("pl", {"adversary_lr": 0.1, "regions": 4}),
-    "pl_lr3e-1_r4": ("pl", {"adversary_lr": 0.3, "regions": 4}),
-    "pw_lr3e-3_r0": ("arw", {"adversary_lr": 0.003, "regions": 0}),
-    "pw_lr1e-2_r16": ("arw", {"adversary_lr": 0.01, "regions": 16}),
+    "pl_lr3e-2_r2": ("pl", {"adversary_lr": 0.03, "pseudo_groups": 2}),
+    "pl_lr1e-1_r2": ("pl", {"adversary_lr": 0.1, "pseudo_groups": 2}),
+    "pl_lr1e-1_r4": ("pl", {"adversary_lr": 0.1, "pseudo_groups": 4}),
+    "pl_lr3e-1_r4": ("pl", {"adversary_lr": 0.3, "pseudo_groups": 4}),
+    "pw_lr3e-3_r0": ("arw", {"adversary_lr": 0.003, "region_priors": 0}),
+    "pw_lr1e-2_r16": ("arw", {"adversary_lr": 0.01, "region_priors": 16}),
     "aps_lr3e-2": ("aps", {"adversary_lr": 0.03}),
 }
 KEYS = {"eer": ("overall", "eer"), "gender_gap": ("attributes", "gender", "summary", "eer_gap_abs"),
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
             wall.append(seconds)
     base = {k: statistics.fmean(results["baseline"][s][k] for s in args.seeds) for k in KEYS} \
         if "baseline" in results else None
-    command = "python recipes/toy/tune.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python analyses/toy/tune.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = ["# ARW settings searched on a tuning toy corpus", "", f"Regenerate: `{command.strip()}`", "",
              f"Toy corpus seed {args.corpus_seed} (not the study's corpus 0), H list, training seeds {args.seeds}, "
              f"device {args.device}. Mean ± population std over seeds; in brackets the change of the mean against "

@@ -1,6 +1,6 @@
 """How close label-free crowding factors come to the oracle's group-balanced ones, per cell.
 
-    python recipes/bench/crowding_factors.py exp/bench/baseline_seed0 --data data/bench --out results/bench_crowding.md
+    python analyses/bench/crowding_factors.py exp/bench/baseline_seed0 --data data/bench --out results/bench_crowding.md
 
 Embeds the first ``--utts`` utterances of every training speaker with a trained model, averages them
 per speaker, and computes :func:`arwsv.training.reweighting.crowding_factors` (what ``method:
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     table = pd.DataFrame({"cell": cell, **columns})
     cells = sorted(set(cell))
     lines = ["# Label-free crowding factors against the oracle's (bench corpus, training speakers)", "",
-             f"Regenerate: `python recipes/bench/crowding_factors.py {args.model} --data {args.data} --utts {args.utts} "
+             f"Regenerate: `python analyses/bench/crowding_factors.py {args.model} --data {args.data} --utts {args.utts} "
              f"--regions {' '.join(map(str, args.regions))} --betas {' '.join(f'{b:g}' for b in args.betas)} "
              f"--restarts {args.restarts} --seed {args.seed} --out {args.out}`", "",
              f"Model `{args.model}`; {len(speakers)} training speakers, each the mean of {args.utts} utterances' embeddings; "

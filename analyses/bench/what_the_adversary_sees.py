@@ -1,6 +1,6 @@
 """What a label-free adversary can see: per gender x country cell, the signals available in training.
 
-    python recipes/bench/what_the_adversary_sees.py exp/bench/baseline_seed0 --data data/bench --out results/bench_signals.md
+    python analyses/bench/what_the_adversary_sees.py exp/bench/baseline_seed0 --data data/bench --out results/bench_signals.md
 
 Embeds ``--utts`` utterances of every training speaker with a trained model (its final weights and
 the loss head of its last checkpoint), then reports, joined with the labels that training never sees:
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     table = pd.DataFrame({"spk_id": [r["spk_id"] for r in kept], "region": regions, **signals})
     table = table.merge(labels[["spk_id", "Gender", "Nationality"]], on="spk_id", how="left")
     lines = [f"# What a label-free adversary can see (bench corpus, {args.manifest} speakers)", "",
-             f"Regenerate: `python recipes/bench/what_the_adversary_sees.py {args.model} --data {args.data} "
+             f"Regenerate: `python analyses/bench/what_the_adversary_sees.py {args.model} --data {args.data} "
              f"--manifest {args.manifest} --utts {args.utts} --regions {args.regions} --out {args.out}`", "",
              f"Model `{args.model}`; {len(kept)} utterances of `{args.manifest}` ({args.utts} per speaker), labels joined "
              "afterwards. Mean per gender x country cell (Arcadia is the majority country); the groups worse "
