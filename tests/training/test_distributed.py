@@ -54,6 +54,27 @@ def test_arw_on_two_ranks_keeps_them_identical(corpus, tmp_path):
     assert any("lam_mean" in entry for entry in log)  # the adversary ran on both ranks
 
 
+def test_crowding_on_two_ranks_takes_rank_0s_factors(corpus, tmp_path):
+    """Crowding under torchrun: rank 0 embeds the training speakers with the reference model and broadcasts the
+    factors; the ranks stay identical and the saved factors are those of a one-process run."""
+    reference = tmp_path / "reference"
+    assert main(["train", str(ROOT / "recipes" / "toy" / "baseline.yaml"), f"--data_folder={corpus}",
+                 f"--output_folder={reference}", *[f for f in TINY if f != "--ddp_timeout_s=60"]]) == 0
+    flags = ["--reweighting.method=crowding", "--reweighting.warmup_steps=2", "--reweighting.crowding_clusters=3",
+             "--reweighting.crowding_restarts=2", f"--reweighting.crowding_reference={reference}"]
+    out = tmp_path / "crowding2"
+    proc = _torchrun("arw.yaml", corpus, out, *flags)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["processes"] == 2 and report["parameter_fingerprints"][0] == report["parameter_fingerprints"][1]
+    one = tmp_path / "crowding1"
+    assert main(["train", str(ROOT / "recipes" / "toy" / "arw.yaml"), f"--data_folder={corpus}", f"--output_folder={one}",
+                 *[f for f in TINY if f != "--ddp_timeout_s=60"], *flags]) == 0
+    factors = [torch.load(sorted((o / "checkpoints").glob("CKPT+*"))[-1] / "reweighting.ckpt",
+                          weights_only=True)["factors"] for o in (out, one)]
+    assert torch.equal(factors[0], factors[1])
+
+
 def test_two_ranks_match_one_process_over_the_same_global_batch(corpus, tmp_path):
     """The 1-process run splits each global batch the way 2 ranks do (``accumulate=2``), so
     BatchNorm sees the same slices. Stated tolerance: the two models embed a fixed batch
