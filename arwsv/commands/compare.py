@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         "compare", help="B - A of every metric and gap, with paired speaker-bootstrap intervals",
         description="Compare two score files of the same trials (system A, system B): overall EER and minDCF, "
                     "every group's EER and each attribute's gap, std, FDR and GARBE, as differences B - A with "
-                    "95%% intervals from a paired speaker bootstrap (the same resampled speakers for both), and "
+                    "95 % intervals from a paired speaker bootstrap (the same resampled speakers for both), and "
                     "the share of replicates where B is better.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("scores_a", metavar="A", help="score file of system A (the reference)")
