@@ -4,14 +4,15 @@ For each corpus (:data:`CORPORA`: the benchmark and the presets ``reseeded``, ``
 ``crowded``, ``espeak`` of :mod:`arwsv.data.toy.config`, fixed before any run on them) and seed (:data:`PLAN`):
 
 1. ``arwsv select recipes/bench/baseline.yaml recipes/bench/select.yaml`` (:mod:`arwsv.selection`): the split,
-   every candidate, the choice; its table goes to ``OUT/<corpus>/seed<S>/``;
-2. ARW-PW (``recipes/bench/arw.yaml``) on the same training speakers, the same seed;
-3. labels joined only now, for the report: every system scored on the corpus's H list and evaluated per
-   gender and country (:func:`arwsv.experiments.bench_study.record_run`): ``uniform`` (the baseline), every
-   candidate, ``selected`` (the rule's choice, a copy of that candidate's scores), ``arw_pw``, and post-hoc
-   AS-norm of the baseline (no retraining; cohort: one mean embedding per speaker, top 200) with the training
-   speakers as cohort (``asnorm_train``, speakers the model memorised) and with the development speakers
-   (``asnorm_unseen``, speakers it never trained on), into ``OUT/<corpus>/runs/``.
+   every candidate, the choice; its table and its pieces (factors, pseudo-groups, development embeddings) go to
+   ``OUT/<corpus>/seed<S>/``;
+2. as soon as each system is trained, labels joined only then, for the report: its H-list scores evaluated per
+   gender and country (:func:`arwsv.experiments.bench_study.record_run`) into ``OUT/<corpus>/runs/``: ``uniform``
+   (the baseline) and post-hoc AS-norm of its scores (no retraining; cohort: one mean embedding per speaker, top
+   200) with the training speakers as cohort (``asnorm_train``, speakers the model memorised) and with the
+   development speakers (``asnorm_unseen``, speakers it never trained on), and every candidate; then ``selected``
+   (the rule's choice, a copy of that candidate's scores);
+3. ARW-PW (``recipes/bench/arw.yaml``) on the same training speakers, the same seed, scored as above.
 
 Every finished piece is kept and skipped on rerun (the candidates by ``arwsv select``, each scored system by its
 JSON), so the study finishes across sessions. The tables are rebuilt from ``OUT/*/runs`` alone:
@@ -69,43 +70,43 @@ def _test_embeddings(model: Path, data: Path, device: str, progress: bool):
     return extract(features, embedding_model, load_manifest_rows(data / "test.csv"), device=device, progress=progress)
 
 
-def _score_systems(corpus: str, seed: int, data: Path, work: Path, runs: Path, selection: dict, *, bootstrap: int,
-                   device: str, progress: bool) -> None:
-    """Step 3 of the module docstring: every system's H-list scores and report, labels joined here only."""
+def _score_model(name: str, model: Path, seed: int, data: Path, work: Path, runs: Path, *, bootstrap: int,
+                 device: str, progress: bool) -> None:
+    """One trained system's H-list run (labels joined here only), right after its training: the model need not
+    outlive the session. For ``uniform``, also post-hoc AS-norm of its scores with the two cohorts."""
     from arwsv.experiments.bench_study import record_run
     from arwsv.inference.score import score_trials
     from arwsv.io.scorefile import read_trials
 
+    missing = [n for n in ((name, *POST_HOC) if name == "uniform" else (name,))
+               if not (runs / f"{n}_seed{seed}.json").is_file()]
+    if not missing:
+        return
+    start = time.perf_counter()
     trials = read_trials(data / "trials" / "H.txt")
-    from arwsv.training.run import FINAL_WEIGHTS
+    ids, emb = _test_embeddings(model, data, device, progress)
+    if name in missing:
+        record_run(name, seed, data, runs, score_trials(trials, ids, emb)["score"].to_numpy(),
+                   bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start)
+    if name == "uniform":  # post-hoc score normalisation of the baseline: no retraining
+        with np.load(work / "reference.npz", allow_pickle=False) as ref:
+            dev_speakers, dev = ref["dev_speakers"], ref["dev"].astype(np.float64)
+            cohorts = {"asnorm_train": ref["train"],
+                       "asnorm_unseen": np.stack([dev[dev_speakers == s].mean(0) for s in np.unique(dev_speakers)])}
+        for post, cohort in cohorts.items():
+            if post in missing:
+                record_run(post, seed, data, runs, score_trials(trials, ids, emb, cohort, 200)["score"].to_numpy(),
+                           bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start,
+                           extra={"cohort_speakers": len(cohort)})
 
-    systems = {name: work / "candidates" / name for name in selection["settings"]["candidates"]}
-    if (work / "candidates" / "arw_pw" / FINAL_WEIGHTS).is_file():  # trained after the others (run_piece)
-        systems["arw_pw"] = work / "candidates" / "arw_pw"
+
+def _record_selected(seed: int, data: Path, runs: Path, selection: dict, *, bootstrap: int, device: str) -> None:
+    from arwsv.experiments.bench_study import record_run
+
     chosen = selection["selection"]["selected"]
-    for name, model in systems.items():
-        missing = [n for n in ((name, *POST_HOC) if name == "uniform" else (name,))
-                   if not (runs / f"{n}_seed{seed}.json").is_file()]
-        if not missing:
-            continue
-        start = time.perf_counter()
-        ids, emb = _test_embeddings(model, data, device, progress)
-        if not (runs / f"{name}_seed{seed}.json").is_file():
-            record_run(name, seed, data, runs, score_trials(trials, ids, emb)["score"].to_numpy(),
-                       bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start)
-        if name == "uniform":  # post-hoc score normalisation of the baseline: no retraining
-            with np.load(work / "reference.npz", allow_pickle=False) as ref:
-                dev_speakers, dev = ref["dev_speakers"], ref["dev"].astype(np.float64)
-                cohorts = {"asnorm_train": ref["train"],
-                           "asnorm_unseen": np.stack([dev[dev_speakers == s].mean(0) for s in np.unique(dev_speakers)])}
-            for post, cohort in cohorts.items():
-                if not (runs / f"{post}_seed{seed}.json").is_file():
-                    record_run(post, seed, data, runs, score_trials(trials, ids, emb, cohort, 200)["score"].to_numpy(),
-                               bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start,
-                               extra={"cohort_speakers": len(cohort)})
     if not (runs / f"selected_seed{seed}.json").is_file():
-        with np.load(runs / f"{chosen}_seed{seed}.npz") as data_npz:
-            scores = data_npz["scores"]
+        with np.load(runs / f"{chosen}_seed{seed}.npz") as saved:
+            scores = saved["scores"]
         record_run("selected", seed, data, runs, scores, bootstrap=bootstrap, device=device, wall_s=0.0,
                    extra={"candidate": chosen, "reason": selection["selection"]["reason"]})
 
@@ -133,6 +134,7 @@ def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
     from arwsv.training.reweighting import cluster_crowding
 
     frame = pd.read_csv(work / "split" / "train.csv", keep_default_na=False).groupby("spk_id").first()
+    pieces = runs.parent / f"seed{seed}" / "pieces"
     cell_of = frame["gender"] + "/" + frame["nationality"]
     with np.load(work / "reference.npz", allow_pickle=False) as ref:
         speakers, unit = ref["train_speakers"], ref["train"]
@@ -142,7 +144,7 @@ def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
     table = pd.DataFrame({"cell": names, "training speakers": sizes.astype(int), "crowding": crowding})
     table["uniform H EER (%)"] = [100 * _cell_eers(data, runs / f"uniform_seed{seed}.npz").get(c, float("nan"))
                                   for c in names]
-    for path in sorted((work / "factors").glob("*.csv")):
+    for path in sorted((pieces / "factors").glob("*.csv")):
         factors = pd.read_csv(path, dtype={"spk_id": str}).set_index("spk_id")["factor"].reindex(speakers).to_numpy()
         table[path.stem] = [factors[codes == i].mean() for i in range(len(names))]
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
@@ -153,33 +155,39 @@ def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
 
 def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: Path, bootstrap: int, device: str,
               jobs: int, progress: bool, arw: bool = True) -> None:
-    """Steps 1-3 of the module docstring for one corpus and seed (each skipped where already done); the systems
-    are scored once before ARW-PW trains (``arw=False``: not at all), so the selection's rows come first."""
+    """Steps 1-3 of the module docstring for one corpus and seed (each skipped where already done). Every system
+    is scored on the H list as soon as it is trained, so the model need not outlive the session; ARW-PW trains
+    after the selection (``arw=False``: not at all)."""
+    from arwsv.io.files import atomic_write
     from arwsv.selection.config import load_selection_config
     from arwsv.selection.run import candidate_overrides, run_selection, train_candidate, wait_all
 
     data = corpus_data(corpus, data_root, progress)
     work = work_root / f"{corpus}_seed{seed}"
+    runs, folder = out / corpus / "runs", out / corpus / f"seed{seed}"
     overrides = {"data_folder": str(data)}
-    selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work,
-                              out=out / corpus / f"seed{seed}", overrides=overrides, seed=seed, device=device,
-                              jobs=jobs, progress=progress)
-    runs = out / corpus / "runs"
-    chosen = json.loads((out / corpus / f"seed{seed}" / "selection.json").read_text())
-    _score_systems(corpus, seed, data, work, runs, chosen, bootstrap=bootstrap, device=device, progress=progress)
-    if arw:
+    kw = dict(bootstrap=bootstrap, device=device, progress=progress)
+
+    def on_trained(name, model):
+        _score_model(name, model, seed, data, work, runs, **kw)
+        if name == "uniform":  # who would get weight, with the labels joined for this table only
+            with atomic_write(folder / "factors_by_cell.md") as handle:
+                handle.write(f"# Who gets weight: corpus `{corpus}`, seed {seed}\n\nMade by `arwsv study --select` "
+                             "after the uniform model trained, with the labels joined for this table only. Per true "
+                             "cell of the training speakers: its crowding by the uniform model (mean cosine between "
+                             "two of its speakers), its H-list EER under uniform weights, and each candidate's mean "
+                             "factor (mean 1 over training speakers).\n\n" + factors_by_cell(work, data, runs, seed))
+
+    folder.mkdir(parents=True, exist_ok=True)
+    selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work, out=folder,
+                              overrides=overrides, seed=seed, device=device, jobs=jobs, progress=progress,
+                              on_trained=on_trained)
+    _record_selected(seed, data, runs, selection, bootstrap=bootstrap, device=device)
+    if arw and not (runs / f"arw_pw_seed{seed}.json").is_file():
         log = work / "logs" / "arw_pw.log"
         block = candidate_overrides(work, "arw_pw", {}, seed, selection["split"]["train_speakers"], overrides)
         wait_all({"arw_pw": (train_candidate(ARW_RECIPE, block, device=device, log=log), log)})
-        _score_systems(corpus, seed, data, work, runs, chosen, bootstrap=bootstrap, device=device, progress=progress)
-    from arwsv.io.files import atomic_write
-
-    with atomic_write(out / corpus / f"seed{seed}" / "factors_by_cell.md") as handle:
-        handle.write(f"# Who got weight: corpus `{corpus}`, seed {seed}\n\nMade by `arwsv study --select` after "
-                     "training, with the labels joined for this table only. Per true cell of the training speakers: "
-                     "its crowding by the uniform model (mean cosine between two of its speakers), its H-list EER "
-                     "under uniform weights, and each candidate's mean factor (mean 1 over training speakers).\n\n"
-                     + factors_by_cell(work, data, runs, seed))
+        _score_model("arw_pw", work / "candidates" / "arw_pw", seed, data, work, runs, **kw)
 
 
 def verdict(entry: dict) -> str:

@@ -4,14 +4,18 @@ Steps, each skipped when a previous run left its output (so a killed run resumes
 
 1. ``WORK/split/``: the development speakers (:func:`arwsv.selection.split.write_split`);
 2. ``WORK/candidates/uniform``: the recipe with uniform weights on the other training speakers; it is the
-   reference model of every other candidate and the baseline of the comparison;
-3. ``WORK/reference.npz``: its embeddings of the training speakers and of every development utterance;
-4. ``WORK/factors/<name>.csv``: each candidate's per-speaker factors (:mod:`arwsv.selection.signals`);
-5. ``WORK/candidates/<name>``: each candidate trained with ``method: speaker_factors`` (``--jobs`` of them
-   at once, as ``arwsv train`` processes; on a GPU several fit at once);
-6. ``WORK/dev/<name>.npz``: its scores of the development trials (:mod:`arwsv.selection.pseudo_groups`);
-7. ``OUT/selection.md``, ``OUT/selection.json``, ``OUT/selection.png``: every candidate against uniform
-   weights with paired speaker-bootstrap intervals, and the choice (:func:`arwsv.selection.rule.select`).
+   reference model of every other candidate and the baseline of the comparison; from its embeddings
+   (``WORK/reference.npz``) come ``OUT/pieces/factors/<name>.csv``, each candidate's per-speaker factors
+   (:mod:`arwsv.selection.signals`), and ``OUT/pieces/pseudo_groups.csv``, the development speakers' pseudo-groups
+   (:mod:`arwsv.selection.pseudo_groups`);
+3. ``WORK/candidates/<name>``: each candidate trained with ``method: speaker_factors`` (``--jobs`` of them at
+   once, as ``arwsv train`` processes; on a GPU several fit at once);
+4. ``OUT/pieces/dev/<name>.npz``: each trained candidate's embeddings of the development utterances (float16,
+   about 1 MB): with the factors and the pseudo-groups they are all the rule needs, so ``OUT`` alone resumes a
+   run on another machine (a candidate with its piece is not trained again);
+5. ``OUT/selection.md``, ``OUT/selection.json``, ``OUT/selection.png``: every candidate against uniform
+   weights on the trials within pseudo-groups, with paired speaker-bootstrap intervals, and the choice
+   (:func:`arwsv.selection.rule.select`).
 
 No step reads a gender or nationality column.
 """
@@ -156,38 +160,57 @@ def _write_factors(path: Path, speakers, factors) -> None:
     write_if_changed(path, buffer.getvalue().encode("utf-8"))
 
 
-def _dev_scores(work: Path, name: str, trials, device: str, progress: bool):
-    """The development-trial scores (N,) of one trained candidate, cached in ``WORK/dev/<name>.npz``
-    (with the SHA-256 of the candidate's final weights, so a retrained candidate is scored again)."""
+def _dev_piece(work: Path, pieces: Path, name: str, dev_rows: list, device: str, progress: bool) -> None:
+    """Write ``PIECES/dev/<name>.npz``: the trained candidate's embeddings of every development utterance (float16:
+    small enough to keep with the results, so that a run resumes on another machine without the model), its
+    utterance ids and speakers, and the SHA-256 of the weights they came from."""
     import hashlib
 
     import numpy as np
 
-    from arwsv.data.dataio import load_manifest_rows
     from arwsv.io.files import atomic_write
     from arwsv.training.run import FINAL_WEIGHTS
 
     model = work / "candidates" / name
     digest = hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
-    path = work / "dev" / f"{name}.npz"
+    path = pieces / "dev" / f"{name}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
-            if str(data["weights_sha256"]) == digest and len(data["scores"]) == len(trials):
-                return data["scores"].astype(np.float64)
-    ids, emb = _embed(model, load_manifest_rows(work / "split" / "dev.csv"), device, progress)
-    scores = trials.scores(ids, emb).astype(np.float32)
+            if str(data["weights_sha256"]) == digest:
+                return
+    ids, emb = _embed(model, dev_rows, device, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, mode="wb") as handle:
-        np.savez_compressed(handle, scores=scores, weights_sha256=np.array(digest))
-    return scores.astype(np.float64)
+        np.savez_compressed(handle, ids=ids, speakers=np.array([r["spk_id"] for r in dev_rows]),
+                            embeddings=emb.astype(np.float16), weights_sha256=np.array(digest))
+
+
+def _read_dev_piece(pieces: Path, name: str) -> tuple:
+    import numpy as np
+
+    with np.load(pieces / "dev" / f"{name}.npz", allow_pickle=False) as data:
+        return data["ids"], data["speakers"], data["embeddings"].astype(np.float32)
+
+
+def _write_groups(path: Path, group_of: dict) -> None:
+    from arwsv.io.files import write_if_changed
+
+    text = "spk_id,pseudo_group\n" + "".join(f"{s},{g}\n" for s, g in sorted(group_of.items()))
+    write_if_changed(path, text.encode("utf-8"))
+
+
+def _read_groups(path: Path) -> dict:
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    return dict(line.split(",", 1) for line in lines if line)
 
 
 def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, device: str = "cpu", jobs: int = 1,
-                  progress: bool = True, only: str | None = None) -> dict:
+                  progress: bool = True, only: str | None = None, on_trained=None) -> dict:
     """Run every step of this module's docstring; returns the selection (also written to ``OUT``).
 
     ``settings``: a :class:`arwsv.selection.config.SelectionConfig`. ``only="train"`` stops after the
-    candidates are trained (e.g. on a GPU machine, scoring later elsewhere)."""
+    candidates are trained (e.g. on a GPU machine, scoring later elsewhere). ``on_trained(name, model_folder)``
+    is called as each candidate finishes training (the study scores its test list then, while the model is here)."""
     import numpy as np
 
     from arwsv.data.manifest import read_manifest
@@ -207,28 +230,54 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     def overrides_of(name):
         return candidate_overrides(work, name, settings.block(name, work), seed, n_speakers, overrides)
 
-    logs = work / "logs"
-    wait_all({"uniform": (train_candidate(recipe, overrides_of("uniform"), device=device, log=logs / "uniform.log",
-                                          quiet=not progress), logs / "uniform.log")})
-    reference = _reference_embeddings(work, settings.reference_utts, device, progress)
-    for name, spec in settings.candidates.items():
-        if spec.signal == "none":
-            continue
-        factors = speaker_factors(reference["train"], signal=spec.signal, clusters=spec.clusters, beta=spec.beta,
-                                  restarts=settings.restarts, seed=seed, dev=reference["dev"],
-                                  dev_speakers=reference["dev_speakers"])
-        _write_factors(work / "factors" / f"{name}.csv", reference["train_speakers"], factors)
-    pending = [n for n in settings.candidates if n != "uniform"]
+    logs, pieces = work / "logs", out / "pieces"
+    others = [n for n in settings.candidates if n != "uniform"]
+    from arwsv.data.dataio import load_manifest_rows
+
+    dev_rows = load_manifest_rows(work / "split" / "dev.csv")
+    ready = (pieces / "dev" / "uniform.npz").is_file() and (pieces / "pseudo_groups.csv").is_file() and \
+        all((pieces / "factors" / f"{n}.csv").is_file() for n in others)
+    if not ready:  # the reference: the uniform candidate, its factors for the others and the pseudo-groups
+        wait_all({"uniform": (train_candidate(recipe, overrides_of("uniform"), device=device,
+                                              log=logs / "uniform.log", quiet=not progress), logs / "uniform.log")})
+        reference = _reference_embeddings(work, settings.reference_utts, device, progress)
+        for name in others:
+            spec = settings.candidates[name]
+            factors = speaker_factors(reference["train"], signal=spec.signal, clusters=spec.clusters, beta=spec.beta,
+                                      restarts=settings.restarts, seed=seed, dev=reference["dev"],
+                                      dev_speakers=reference["dev_speakers"])
+            _write_factors(pieces / "factors" / f"{name}.csv", reference["train_speakers"], factors)
+        _write_groups(pieces / "pseudo_groups.csv", pseudo_groups(reference["dev"], reference["dev_speakers"],
+                                                                   settings.pseudo_groups, seed))
+        _dev_piece(work, pieces, "uniform", dev_rows, device, progress)
+        if on_trained is not None:
+            on_trained("uniform", work / "candidates" / "uniform")
+    import shutil
+
+    for name in others:  # the factors the trainings read (kept with the results, copied to the work folder)
+        (work / "factors").mkdir(parents=True, exist_ok=True)
+        if not (work / "factors" / f"{name}.csv").is_file() or \
+                (work / "factors" / f"{name}.csv").read_bytes() != (pieces / "factors" / f"{name}.csv").read_bytes():
+            shutil.copyfile(pieces / "factors" / f"{name}.csv", work / "factors" / f"{name}.csv")
+    pending = [n for n in others if not (pieces / "dev" / f"{n}.npz").is_file()]  # kept pieces: trained before
     threads = max(1, (os.cpu_count() or 1) // jobs) if device == "cpu" and jobs > 1 else 0
     while pending:  # at most `jobs` candidate trainings at once
         batch, pending = pending[:jobs], pending[jobs:]
         wait_all({n: (train_candidate(recipe, overrides_of(n), device=device, log=logs / f"{n}.log",
                                       quiet=True, threads=threads), logs / f"{n}.log") for n in batch})
+        for name in batch:
+            _dev_piece(work, pieces, name, dev_rows, device, progress)
+            if on_trained is not None:
+                on_trained(name, work / "candidates" / name)
     if only == "train":
         return {}
-    group_of = pseudo_groups(reference["dev"], reference["dev_speakers"], settings.pseudo_groups, seed)
-    trials = DevTrials(reference["dev_ids"], reference["dev_speakers"], group_of)
-    scores = {n: _dev_scores(work, n, trials, device, progress) for n in settings.candidates}
+    group_of = _read_groups(pieces / "pseudo_groups.csv")
+    ids, speakers, _ = _read_dev_piece(pieces, "uniform")
+    trials = DevTrials(ids, speakers, group_of)
+    scores = {}
+    for name in settings.candidates:
+        piece_ids, _, emb = _read_dev_piece(pieces, name)
+        scores[name] = trials.scores(piece_ids, emb)
     rows = evaluate_candidates(trials, scores, bootstrap=settings.bootstrap, seed=seed, progress=progress)
     choice = select(rows, max_eer_increase=settings.max_eer_increase / 100)
     choice["model"] = str(work / "candidates" / choice["selected"])

@@ -47,13 +47,22 @@ def test_select_trains_every_candidate_writes_the_table_and_resumes(corpus, tmp_
     dev = set(pd.read_csv(work / "split" / "dev.csv")["spk_id"])
     train = set(pd.read_csv(work / "split" / "train.csv")["spk_id"])
     assert dev and not dev & train and dev | train == set(pd.read_csv(corpus / "train.csv")["spk_id"])
-    factors = pd.read_csv(work / "factors" / "balance_k2.csv")
+    factors = pd.read_csv(out / "pieces" / "factors" / "balance_k2.csv")
     assert set(factors["spk_id"]) == train and abs(factors["factor"].mean() - 1) < 1e-6
     # a rerun trains nothing again and gives the same table
     stamps = {p: p.stat().st_mtime_ns for p in work.glob("candidates/*/final/*")}
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in work.glob("candidates/*/final/*")} == stamps
     assert json.loads((out / "selection.json").read_text())["candidates"] == result["candidates"]
+    # on another machine (no work folder, no models) the pieces kept in OUT finish the run: nothing trains
+    import shutil
+
+    shutil.rmtree(work)
+    assert main(argv) == 0
+    assert not (work / "candidates").exists()
+    assert json.loads((out / "selection.json").read_text())["candidates"] == result["candidates"]
+    assert sorted(p.name for p in (out / "pieces" / "dev").glob("*.npz")) == \
+        ["balance_k2.npz", "difficulty_k2_b10.npz", "uniform.npz"]
     capsys.readouterr()
 
 
