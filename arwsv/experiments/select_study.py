@@ -122,7 +122,9 @@ def _cell_eers(data: Path, scores: Path) -> dict:
     meta = read_metadata(data / "meta.csv")
     values = {a: meta.values(a, table.speakers) for a in ("gender", "nationality")}
     report = FairnessEvaluation(table, values, intersect=True).run(progress=False)
-    return {g: v["eer"] for g, v in report["attributes"]["gender/nationality"]["groups"].items()}
+    short = {"female": "f", "male": "m"}  # the metadata's genders, as the manifests write them
+    return {"/".join([short.get(g.split("/")[0], g.split("/")[0]), g.split("/", 1)[1]]): v["eer"]
+            for g, v in report["attributes"]["gender/nationality"]["groups"].items()}
 
 
 def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
