@@ -57,6 +57,12 @@ def run(args) -> int:
                             f"ddp_timeout_s={timeout} ({type(err).__name__}); the last checkpoint is intact, "
                             "restart with --resume") from None
     finally:
+        # The trainer and its checkpointer refer to each other, so the DDP wrappers (and their pending Gloo
+        # work) would otherwise live until the interpreter's final collection, after the process group is
+        # gone: free them while the interpreter and the group are alive, then leave the group.
+        import gc
+
+        gc.collect()
         ddp.shutdown()
     if not main_rank:
         return 0
