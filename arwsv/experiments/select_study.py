@@ -174,8 +174,8 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
         _score_model(name, model, seed, data, work, runs, **kw)
         if name == "uniform":  # who would get weight, with the labels joined for this table only
             with atomic_write(folder / "factors_by_cell.md") as handle:
-                handle.write(f"# Who gets weight: corpus `{corpus}`, seed {seed}\n\nMade by `arwsv study --select` "
-                             "after the uniform model trained, with the labels joined for this table only. Per true "
+                handle.write(f"# Who gets weight: corpus `{corpus}`, seed {seed}\n\nRegenerate: `arwsv study --select`"
+                             "\n\nWritten after the uniform model trained, with the labels joined for this table only. Per true "
                              "cell of the training speakers: its crowding by the uniform model (mean cosine between "
                              "two of its speakers), its H-list EER under uniform weights, and each candidate's mean "
                              "factor (mean 1 over training speakers).\n\n" + factors_by_cell(work, data, runs, seed))
@@ -236,8 +236,8 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
             chosen[result["seed"]] = result["candidate"]
         overview[corpus] = {"summary": summary, "selected": chosen}
         lines = [f"# Label-free selection study: corpus `{corpus}`", "",
-                 "Regenerate: `arwsv study --select` (pieces kept; `arwsv prepare toy --preset "
-                 f"{corpus}` makes the corpus)", "",
+                 "Regenerate: `arwsv study --select`", "",
+                 f"Pieces are kept; `arwsv prepare toy --preset {corpus}` makes the corpus.", "",
                  "H list; every system against `uniform` (the baseline recipe on the same training speakers, same "
                  "seed): mean over seeds and, in brackets, the paired difference averaged over seeds with its 95 % "
                  f"interval (paired speaker bootstrap, {bootstrap} replicates) and the relative change. Rates in %. "
@@ -261,7 +261,8 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
         with atomic_write(out / corpus / "README.md") as handle:
             handle.write("\n".join(lines) + "\n")
     lines = ["# The label-free selection on the benchmark and on corpora no choice was tuned on", "",
-             "Regenerate: `arwsv study --select`. One row per corpus (presets in `arwsv/data/toy/config.py`, fixed "
+             "Regenerate: `arwsv study --select`", "",
+             "One row per corpus (presets in `arwsv/data/toy/config.py`, fixed "
              "before any run); each cell: the pooled paired change against the same seed's uniform baseline in pp "
              "with its 95 % interval, and the verdict (helps: interval below 0; hurts: above 0; nothing: across 0). "
              "Per-corpus tables: `<corpus>/README.md`; the rule's tables: `<corpus>/seed<S>/selection.md`.", "",

@@ -44,6 +44,7 @@ class SelectionConfig:
     restarts: int = 8               # k-means restarts averaged per signal
     reference_utts: int = 2         # utterances per training speaker embedded by the reference model
     warmup_steps: int = 0           # uniform weights for the first steps of every reweighted candidate
+    path: str | None = None         # the file these settings were read from (tables name it)
 
     def block(self, name: str, work: Path) -> dict:
         """The ``reweighting`` overrides of candidate ``name``."""
@@ -79,7 +80,7 @@ def load_selection_config(path) -> SelectionConfig:
     if not isinstance(tree, dict):
         raise InputError("must be a mapping of settings with a `candidates` table", path)
     defaults = SelectionConfig()
-    known = set(asdict(defaults))
+    known = set(asdict(defaults)) - {"path"}
     unknown = sorted(set(tree) - known)
     if unknown:
         raise InputError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path)
@@ -109,4 +110,4 @@ def load_selection_config(path) -> SelectionConfig:
     extra_none = [n for n, c in candidates.items() if c.signal == "none" and n != "uniform"]
     if extra_none:
         raise InputError(f"candidate {extra_none[0]}: signal none is the `uniform` candidate's", path)
-    return SelectionConfig(candidates=candidates, **values)
+    return SelectionConfig(candidates=candidates, path=str(path), **values)

@@ -7,6 +7,15 @@ from arwsv.selection.rule import METRICS
 __all__ = ["selection_markdown", "plot_selection"]
 
 
+def _short(path) -> str:
+    """A path as the user would type it from the repository root."""
+    from pathlib import Path
+
+    text = str(path)
+    root = str(Path(__file__).resolve().parents[2]) + "/"
+    return text[len(root):] if text.startswith(root) else text
+
+
 def _pp(value) -> str:
     return "n/a" if value is None else f"{100 * value:+.2f}"
 
@@ -15,7 +24,8 @@ def selection_markdown(result: dict) -> str:
     choice = result["selection"]
     split = result["split"]
     lines = [f"# Label-free selection: {choice['selected']}", "",
-             f"Made by `arwsv select {result['recipe']} ... --seed {result['seed']}`. "
+             f"Regenerate: `arwsv select {_short(result['recipe'])} {_short(result.get('selection_file', 'SELECTION.yaml'))} "
+             f"--seed {result['seed']}` (with the same recipe overrides, work and output folders)", "",
              f"{split['train_speakers']} training speakers, {split['dev_speakers']} development speakers "
              f"({result['dev_trials']['n']} trials within {len(result['pseudo_groups'])} pseudo-groups, "
              f"{result['dev_trials']['targets']} targets); no demographic label was read.", "",

@@ -281,7 +281,8 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     rows = evaluate_candidates(trials, scores, bootstrap=settings.bootstrap, seed=seed, progress=progress)
     choice = select(rows, max_eer_increase=settings.max_eer_increase / 100)
     choice["model"] = str(work / "candidates" / choice["selected"])
-    result = {"recipe": str(recipe), "seed": seed, "split": split, "settings": settings.as_dict(),
+    result = {"recipe": str(recipe), "selection_file": getattr(settings, "path", None) or "SELECTION.yaml",
+              "seed": seed, "split": split, "settings": settings.as_dict(),
               "pseudo_groups": {g: int(sum(v == g for v in group_of.values())) for g in sorted(set(group_of.values()))},
               "dev_trials": {"n": len(trials), "targets": int(trials.is_target.sum())}, "candidates": rows,
               "selection": choice}
