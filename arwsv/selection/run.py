@@ -160,10 +160,12 @@ def _write_factors(path: Path, speakers, factors) -> None:
     write_if_changed(path, buffer.getvalue().encode("utf-8"))
 
 
-def _dev_piece(work: Path, pieces: Path, name: str, dev_rows: list, device: str, progress: bool) -> None:
+def _dev_piece(work: Path, pieces: Path, name: str, dev_rows: list, device: str, progress: bool,
+               embedded: tuple | None = None) -> None:
     """Write ``PIECES/dev/<name>.npz``: the trained candidate's embeddings of every development utterance (float16:
     small enough to keep with the results, so that a run resumes on another machine without the model), its
-    utterance ids and speakers, and the SHA-256 of the weights they came from."""
+    utterance ids and speakers, and the SHA-256 of the weights they came from. ``embedded``: ``(ids, embeddings)``
+    already computed by that model (the reference's), in ``dev_rows`` order."""
     import hashlib
 
     import numpy as np
@@ -178,7 +180,7 @@ def _dev_piece(work: Path, pieces: Path, name: str, dev_rows: list, device: str,
         with np.load(path, allow_pickle=False) as data:
             if str(data["weights_sha256"]) == digest:
                 return
-    ids, emb = _embed(model, dev_rows, device, progress)
+    ids, emb = embedded if embedded is not None else _embed(model, dev_rows, device, progress)  # the reference's: once
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, mode="wb") as handle:
         np.savez_compressed(handle, ids=ids, speakers=np.array([r["spk_id"] for r in dev_rows]),
@@ -249,7 +251,7 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
             _write_factors(pieces / "factors" / f"{name}.csv", reference["train_speakers"], factors)
         _write_groups(pieces / "pseudo_groups.csv", pseudo_groups(reference["dev"], reference["dev_speakers"],
                                                                    settings.pseudo_groups, seed))
-        _dev_piece(work, pieces, "uniform", dev_rows, device, progress)
+        _dev_piece(work, pieces, "uniform", dev_rows, device, progress, embedded=(reference["dev_ids"], reference["dev"]))
         if on_trained is not None:
             on_trained("uniform", work / "candidates" / "uniform")
     import shutil
