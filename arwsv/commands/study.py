@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
                         "corpora under --data, default data/]")
     p.add_argument("--corpora", nargs="+", help="--select: corpora to run [default: all, each its plan of seeds]")
     p.add_argument("--jobs", type=int, default=1, help="--select: candidates trained at once (on a GPU: several)")
+    p.add_argument("--only", choices=["train"],
+                   help="--select: train and score every system, apply no rule and write no table (e.g. on a lent "
+                        "GPU; a later run without it selects from the kept pieces)")
     p.add_argument("--out", help="folder for the tables (results, with --bench results/bench_study; with --quick "
                                  "under WORK/quick)")
     p.add_argument("--work", help="corpus and models [default: exp/arwsv, shared with `arwsv demo`; --bench: exp/bench]")
@@ -52,8 +55,8 @@ def run(args) -> int:
         if unknown or (corpora and len(set(corpora)) != len(corpora)):
             raise InputError(f"--corpora: each once, of {', '.join(CORPORA)}")
         if args.bench or variants or args.quick or args.jobs < 1:
-            raise InputError("--select takes --corpora, --seeds, --jobs >= 1, --device, --bootstrap, --out, --work, "
-                             "--data (not --bench, --variants or --quick)")
+            raise InputError("--select takes --corpora, --seeds, --jobs >= 1, --only, --device, --bootstrap, --out, "
+                             "--work, --data (not --bench, --variants or --quick)")
         if args.device == "cuda":
             import torch
 
@@ -63,10 +66,10 @@ def run(args) -> int:
 
         run_select_study(out=args.out or "results/select_study", work=args.work or "exp/select",
                          data=args.data or "data", corpora=corpora, seeds=seeds, bootstrap=args.bootstrap,
-                         device=args.device, jobs=args.jobs, progress=not args.quiet)
+                         device=args.device, jobs=args.jobs, progress=not args.quiet, only=args.only)
         return 0
-    if args.corpora or args.jobs != 1:
-        raise InputError("--corpora and --jobs go with --select")
+    if args.corpora or args.jobs != 1 or args.only:
+        raise InputError("--corpora, --jobs and --only go with --select")
     if args.bench:
         from arwsv.experiments.bench_study import BENCH_VARIANTS, run_bench_study
 

@@ -156,10 +156,11 @@ def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
 
 
 def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: Path, bootstrap: int, device: str,
-              jobs: int, progress: bool, arw: bool = True) -> None:
+              jobs: int, progress: bool, arw: bool = True, only: str | None = None) -> None:
     """Steps 1-3 of the module docstring for one corpus and seed (each skipped where already done). Every system
     is scored on the H list as soon as it is trained, so the model need not outlive the session; ARW-PW trains
-    after the selection (``arw=False``: not at all)."""
+    after the selection (``arw=False``: not at all). ``only="train"``: every system trained and scored, the
+    rule not applied (the selection is computed by a later run from the kept pieces)."""
     from arwsv.io.files import atomic_write
     from arwsv.selection.config import load_selection_config
     from arwsv.selection.run import candidate_overrides, run_selection, train_candidate, wait_all
@@ -183,11 +184,15 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
     folder.mkdir(parents=True, exist_ok=True)
     selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work, out=folder,
                               overrides=overrides, seed=seed, device=device, jobs=jobs, progress=progress,
-                              on_trained=on_trained)
-    _record_selected(seed, data, runs, selection, bootstrap=bootstrap, device=device)
+                              on_trained=on_trained, only=only)
+    if only != "train":
+        _record_selected(seed, data, runs, selection, bootstrap=bootstrap, device=device)
     if arw and not (runs / f"arw_pw_seed{seed}.json").is_file():
         log = work / "logs" / "arw_pw.log"
-        block = candidate_overrides(work, "arw_pw", {}, seed, selection["split"]["train_speakers"], overrides)
+        import pandas as pd
+
+        n_speakers = len(set(pd.read_csv(work / "split" / "train.csv", dtype={"spk_id": str})["spk_id"]))
+        block = candidate_overrides(work, "arw_pw", {}, seed, n_speakers, overrides)
         wait_all({"arw_pw": (train_candidate(ARW_RECIPE, block, device=device, log=log), log)})
         _score_model("arw_pw", work / "candidates" / "arw_pw", seed, data, work, runs, **kw)
 
@@ -296,13 +301,15 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
 
 
 def run_select_study(*, out="results/select_study", work="exp/select", data="data", corpora=None, seeds=None,
-                     bootstrap: int = 200, device: str = "cpu", jobs: int = 1, progress: bool = True) -> dict:
-    """Run the missing pieces asked for (seed by seed, so every corpus gets its first seed early), then the tables."""
+                     bootstrap: int = 200, device: str = "cpu", jobs: int = 1, progress: bool = True,
+                     only: str | None = None) -> dict:
+    """Run the missing pieces asked for (seed by seed, so every corpus gets its first seed early), then the tables
+    (``only="train"``: train and score every system, apply no rule, write no table)."""
     out, work, data = Path(out), Path(work), Path(data)
     todo = [(c, s) for c in (corpora or CORPORA) for s in (seeds if seeds is not None else range(PLAN[c]))]
     todo.sort(key=lambda job: (job[1], CORPORA.index(job[0])))
     for corpus, seed in todo:
         run_piece(corpus, seed, out=out, work_root=work, data_root=data, bootstrap=bootstrap, device=device,
-                  jobs=jobs, progress=progress)
-        print(f"done: {corpus} seed {seed}", flush=True)
-    return summarize(out, data)
+                  jobs=jobs, progress=progress, only=only)
+        print(f"{'trained' if only == 'train' else 'done'}: {corpus} seed {seed}", flush=True)
+    return {} if only == "train" else summarize(out, data)

@@ -62,6 +62,7 @@ def test_select_study_flags_are_checked(flags, message, capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_corpora_and_jobs_need_select(capsys):
-    assert main(["study", "--corpora", "bench"]) == 2
+@pytest.mark.parametrize("flags", [["--corpora", "bench"], ["--only", "train"], ["--jobs", "2"]])
+def test_corpora_jobs_and_only_need_select(flags, capsys):
+    assert main(["study", *flags]) == 2
     assert "go with --select" in capsys.readouterr().err
