@@ -10,7 +10,11 @@ Steps (each reuses its output when a previous run with the same settings left it
    measured afterwards with the labels the trainer never saw);
 5. whether this one-seed toy run moves the overall EER, the gender gap and the country std the same
    way as ARW-PW in the benchmark study (``results/bench_study/summary.json``, mean over its seeds):
-   the demo is a scaled-down illustration, the study is the evidence.
+   the demo is a scaled-down illustration, the study is the evidence;
+6. because a training of a few CPU minutes cannot show an effect (its differences are far inside the
+   intervals), ``arwsv compare`` on the committed score files of the benchmark study (:data:`COMMITTED`, real
+   outputs of its models, seed 0; ``results/bench_study/trials/``: the H list and its speakers' metadata):
+   the baseline against label-free crowding and against ARW-PW, with paired speaker-bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from pathlib import Path
 
 from arwsv.evaluation.groups import _dig  # the report-path lookup the bootstrap already uses
 
-__all__ = ["run_demo", "ROWS", "VARIANTS", "train_variant", "evaluate_model", "toy_corpus"]
+__all__ = ["run_demo", "ROWS", "VARIANTS", "train_variant", "evaluate_model", "toy_corpus", "committed_comparison"]
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "toy"
 STUDY_SUMMARY = Path(__file__).resolve().parents[2] / "results" / "bench_study" / "summary.json"
 # demo table row -> the benchmark study's metric key
 STUDY_METRICS = {"overall EER (%)": "eer", "gender gap, abs. EER difference (pp)": "gender_gap",
                  "country std of EER (pp)": "country_std"}
+BENCH = Path(__file__).resolve().parents[2] / "results" / "bench_study"
+# the committed systems the demo compares (results/bench_study/runs/<name>_seed0.npz) and how the table names them
+COMMITTED = {"baseline": "baseline", "crowding_twopass": "crowding K48 beta20", "arw": "ARW-PW"}
 QUICK_CORPUS = dict(speakers=24, utts_per_speaker=4, seconds=1.0, test_speakers=8)
 QUICK_MODEL = {"crop_seconds": 0.5, "speakers_per_batch": 4, "n_speakers": 16, "emb_dim": 32, "epochs": 1,
                "embedding_model": {"channels": [32, 32, 32, 32, 96], "attention_channels": 16, "se_channels": 16},
@@ -226,6 +233,58 @@ def _weights_plot(arw_dir: Path, data: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def committed_comparison(work: Path, *, bootstrap: int, seed: int = 0, study: Path = BENCH) -> list:
+    """Markdown lines: ``arwsv compare`` of the benchmark study's committed scores (seed 0 of each of
+    :data:`COMMITTED`), the baseline against each other system. The scores (``runs/<name>_seed0.npz``, in H-list
+    order) are written as SpeechBrain score files under ``WORK/committed/`` after checking that they belong to
+    the committed list (its SHA-256). No lines when the study's files are absent (an installed copy)."""
+    import contextlib
+    import gzip
+    import hashlib
+    import io
+
+    import numpy as np
+
+    from arwsv.cli import main
+    from arwsv.io.files import atomic_write
+
+    trials_gz, meta = study / "trials" / "H.txt.gz", study / "trials" / "meta.csv"
+    runs = {name: study / "runs" / f"{name}_seed0.npz" for name in COMMITTED}
+    if not trials_gz.is_file() or not meta.is_file() or not all(p.is_file() for p in runs.values()):
+        return []
+    raw = gzip.decompress(trials_gz.read_bytes())
+    digest = hashlib.sha256(raw).hexdigest()
+    trials = [line.split() for line in raw.decode("utf-8").splitlines() if line.strip()]
+    files = {}
+    (work / "committed").mkdir(parents=True, exist_ok=True)
+    for name, path in runs.items():
+        with np.load(path, allow_pickle=False) as saved:
+            if str(saved["trials_sha256"]) != digest or len(saved["scores"]) != len(trials):
+                raise ValueError(f"{path}: its scores are not of {trials_gz} (SHA-256 differs)")
+            scores = saved["scores"]
+        files[name] = work / "committed" / f"{name}_seed0.txt"
+        with atomic_write(files[name]) as handle:
+            handle.write("".join(f"{e} {t} {label} {s:.9g}\n" for (label, e, t), s in zip(trials, scores)))
+    lines = ["## The benchmark study's committed scores", "",
+             "A training of a few CPU minutes cannot show an effect (the differences above are inside the intervals), "
+             "so here are real outputs of the benchmark study's models (seed 0, `results/bench_study/`; crowding's K and "
+             "beta were chosen there with the labels), compared with `arwsv compare` (paired speaker bootstrap, "
+             f"{bootstrap} replicates). The H list weighs every gender x country cell alike; on a list in the "
+             "training proportions every reweighting raises the EER (`results/bench_population.md`).", ""]
+    for name in list(COMMITTED)[1:]:
+        command = ["compare", str(files["baseline"]), str(files[name]), "--meta", str(meta), "--names",
+                   COMMITTED["baseline"], COMMITTED[name], "--bootstrap", str(bootstrap), "--seed", str(seed)]
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            if main(command) != 0:
+                raise RuntimeError(f"arwsv {' '.join(command)} failed")
+        shown = " ".join(["arwsv", "compare", f"WORK/committed/baseline_seed0.txt",
+                          f"WORK/committed/{name}_seed0.txt", "--meta", "results/bench_study/trials/meta.csv",
+                          "--bootstrap", str(bootstrap)])
+        lines += [f"`{shown}`", "", "```", printed.getvalue().rstrip(), "```", ""]
+    return lines
+
+
 def run_demo(*, out="results/demo", work="exp/arwsv", seed: int = 0, quick: bool = False, trials: str = "H",
              bootstrap: int = 200, progress: bool = True) -> dict:
     """Run every step; returns the JSON written to ``OUT/demo.json``."""
@@ -252,7 +311,8 @@ def run_demo(*, out="results/demo", work="exp/arwsv", seed: int = 0, quick: bool
                       f"Trials: `{trials}` list (non-targets share gender and country). EER with 95 % speaker-"
                       f"bootstrap intervals ({0 if quick else bootstrap} replicates); same seed and budget for "
                       "both models. Negative change = ARW lower.", "", *lines, "",
-                      *direction_vs_study(numbers)])
+                      *direction_vs_study(numbers), *committed_comparison(work, bootstrap=20 if quick else bootstrap,
+                                                                          seed=seed)])
     with atomic_write(out / "README.md") as handle:
         handle.write(text)
     result = {"command": command, "trials": trials, "seed": seed, "quick": quick, "table": numbers,

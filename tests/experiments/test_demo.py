@@ -54,3 +54,38 @@ def test_direction_against_the_study(tmp_path):
     study["eer"] = {}
     summary.write_text(json.dumps({"command": "x", "summary": {"arw": study}}))
     assert direction_vs_study(numbers(1, 1, 1), summary) == []
+
+
+def test_committed_comparison_matches_the_studys_records(tmp_path):
+    """The demo's `arwsv compare` of the committed scores shows the numbers the benchmark study recorded for the
+    same models when it trained them (an independent evaluation path: record_run on its own H-list file)."""
+    from arwsv.experiments.demo import BENCH, COMMITTED, committed_comparison
+
+    lines = committed_comparison(tmp_path, bootstrap=5)
+    text = "\n".join(lines)
+    for name, label in COMMITTED.items():
+        recorded = json.loads((BENCH / "runs" / f"{name}_seed0.json").read_text())
+        wanted = [f"{100 * recorded['metrics']['eer']['value']:.2f}",
+                  f"{100 * recorded['groups']['gender']['female']:.2f}",
+                  f"{100 * recorded['metrics']['gender_gap']['value']:.2f}",
+                  f"{100 * recorded['metrics']['country_std']['value']:.2f}"]
+        shown_as = label if name != "baseline" else COMMITTED["crowding_twopass"]  # the baseline is A of each table
+        block = text.split(f"B = {shown_as}:")[1].split("```")[0]
+        rows = [r for r in block.splitlines() if r.startswith(("overall EER", "gender female EER", "gender gap, abs",
+                                                               "nationality std"))]
+        column = 1 if name == "baseline" else 2
+        assert [re.split(r"\s{2,}", r)[column] for r in rows] == wanted
+    # scores that do not belong to the committed list are refused, not compared
+    fake = tmp_path / "study"
+    (fake / "runs").mkdir(parents=True)
+    (fake / "trials").mkdir()
+    for name in ("H.txt.gz", "meta.csv"):
+        (fake / "trials" / name).write_bytes((BENCH / "trials" / name).read_bytes())
+    import numpy as np
+    import pytest
+
+    for name in COMMITTED:
+        np.savez(fake / "runs" / f"{name}_seed0.npz", scores=np.zeros(3), trials_sha256=np.array("0" * 64))
+    with pytest.raises(ValueError, match="not of"):
+        committed_comparison(tmp_path / "w2", bootstrap=5, study=fake)
+    assert committed_comparison(tmp_path / "w3", bootstrap=5, study=tmp_path / "absent") == []
