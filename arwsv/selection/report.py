@@ -31,8 +31,9 @@ def selection_markdown(result: dict) -> str:
              f"{result['dev_trials']['targets']} targets); no demographic label was read.", "",
              f"**Selected: `{choice['selected']}`**: {choice['reason']}. Model: `{choice['model']}`.", "",
              "Each metric in %, and its difference from `uniform` in pp with the 95 % paired speaker-bootstrap "
-             f"interval ({result['settings']['bootstrap']} replicates). Rule: eligible if the overall EER does not "
-             f"rise by more than {result['settings']['max_eer_increase']:g} pp; helps if the worst pseudo-group's "
+             f"interval ({result['settings']['bootstrap']} replicates). Rule: eligible if the overall EER (of the "
+             "development speakers, who come in the training proportions: a test population like the training one) "
+             f"does not rise by more than {result['settings']['max_eer_increase']:g} pp; helps if the worst pseudo-group's "
              "interval lies below 0; the eligible helper with the lowest worst-group EER wins, else uniform.", "",
              "| candidate | " + " | ".join(METRICS.values()) + " | eligible | helps |",
              "|---|" + "---|" * (len(METRICS) + 2)]

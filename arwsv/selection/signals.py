@@ -1,7 +1,7 @@
 """Per-speaker factors from a reference model's embeddings: what each candidate of ``arwsv select`` trains with.
 
 Every signal clusters the training speakers (k-means on unit speaker embeddings, ``clusters`` = K, several
-restarts averaged in the log domain, as :func:`arwsv.training.reweighting.crowding_factors`) and gives a
+restarts averaged in the log domain: :func:`arwsv.training.reweighting.cluster_factors`) and gives a
 speaker of cluster c the log factor ``beta * s_c - log n_c``: ``n_c`` the cluster's size (every cluster then
 carries the same total weight, as the oracle's true groups do) and ``s_c`` the cluster's signal:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arwsv.training.reweighting import cluster_crowding
+from arwsv.training.reweighting import cluster_crowding, cluster_factors
 
 __all__ = ["SIGNALS", "speaker_factors", "cluster_difficulty", "unit_rows"]
 
@@ -70,27 +70,17 @@ def speaker_factors(train: np.ndarray, *, signal: str, clusters: int, beta: floa
 
     ``dev`` (M, D) and ``dev_speakers`` (M,): development utterance embeddings, for ``signal="difficulty"``.
     A cluster whose signal is undefined (one speaker; no development trials) takes the mean signal."""
-    from sklearn.cluster import KMeans
-
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
     if signal == "difficulty" and (dev is None or dev_speakers is None):
         raise ValueError("signal difficulty needs development embeddings and their speakers")
-    unit = unit_rows(train)
-    k = min(clusters, len(unit))
-    logs = np.zeros(len(unit))
-    for restart in range(restarts):
-        kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit(unit)
-        labels = kmeans.labels_
-        sizes, crowding = cluster_crowding(unit, labels, k)
-        if signal == "balance":
-            value = np.zeros(k)
-        elif signal == "crowding":
-            value = crowding
-        else:
-            value = cluster_difficulty(kmeans.cluster_centers_, unit_rows(dev), np.asarray(dev_speakers))
-        value = np.where(np.isnan(value), np.nanmean(value) if np.isfinite(value).any() else 0.0, value)
-        logs += (beta * value - np.log(sizes.clip(min=1)))[labels]
-    logs /= restarts
-    factors = np.exp(logs - logs.max())
-    return factors / factors.mean()
+    if signal == "balance":
+        def value(kmeans, sizes, crowding):
+            return np.zeros(len(sizes))
+    elif signal == "crowding":
+        def value(kmeans, sizes, crowding):
+            return crowding
+    else:
+        def value(kmeans, sizes, crowding):
+            return cluster_difficulty(kmeans.cluster_centers_, unit_rows(dev), np.asarray(dev_speakers))
+    return cluster_factors(train, clusters, beta=beta, cluster_signal=value, restarts=restarts, seed=seed)

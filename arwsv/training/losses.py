@@ -133,31 +133,26 @@ class MetricLoss(torch.nn.Module):
         parts = LossTerms(embeddings.sum() * 0.0, pairs, same, sample)
         return parts if terms else self.reduce(parts, sample_weights, pair_weights)
 
-    def reduce(self, terms: "LossTerms", sample_weights=None, pair_weights=None, which: str = "loss"):
-        """The loss from its terms under weights: the whole loss (``which="loss"``), or only its
-        ``"pairs"`` or ``"aam"`` term (what an adversary may maximise)."""
+    def reduce(self, terms: "LossTerms", sample_weights=None, pair_weights=None):
+        """The loss from its terms under weights (what the learner minimises and an adversary maximises)."""
         loss = 0.0
-        if terms.pairs is not None and which in ("loss", "pairs"):
+        if terms.pairs is not None:
             loss = loss + PairwiseLogisticLoss.reduce(terms.pairs, terms.same, pair_weights, zero=terms.zero)
-        if terms.sample is not None and which == "loss":
+        if terms.sample is not None:
             loss = loss + self.aam_weight * AAMSoftmaxLoss.reduce(terms.sample, sample_weights)
-        if terms.sample is not None and which == "aam":  # the term alone, unscaled
-            loss = loss + AAMSoftmaxLoss.reduce(terms.sample, sample_weights)
         return loss
 
-    def per_sample(self, terms: "LossTerms", n: int, which: str = "loss") -> torch.Tensor:
+    def per_sample(self, terms: "LossTerms", n: int) -> torch.Tensor:
         """Each sample's share of :meth:`reduce`'s loss, (B,), no gradient: the pairwise term as the
         balanced mean of the pairs the sample is in (``1/2`` its target pairs' mean + ``1/2`` its
-        non-target pairs' mean, over the kinds it has), plus ``aam_weight`` times its AAM term (the
-        AAM term alone, unscaled, for ``which="aam"``). ``n``: the batch size B (pairs in
-        :func:`pair_targets` order)."""
+        non-target pairs' mean, over the kinds it has), plus ``aam_weight`` times its AAM term. ``n``: the
+        batch size B (pairs in :func:`pair_targets` order)."""
         with torch.no_grad():
             out = None
-            if terms.pairs is not None and which in ("loss", "pairs"):
+            if terms.pairs is not None:
                 out = _per_sample_pairs(terms.pairs.detach(), terms.same, n)
-            if terms.sample is not None and which in ("loss", "aam"):
-                scale = self.aam_weight if which == "loss" else 1.0
-                aam = scale * terms.sample.detach()
+            if terms.sample is not None:
+                aam = self.aam_weight * terms.sample.detach()
                 out = aam if out is None else out + aam
             return out
 

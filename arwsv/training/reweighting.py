@@ -131,29 +131,43 @@ def cluster_crowding(unit: np.ndarray, labels: np.ndarray, k: int) -> tuple:
     return sizes, np.divide((sums ** 2).sum(axis=1) - sizes, pairs, out=np.full(k, np.nan), where=pairs > 0)
 
 
-def crowding_factors(speakers: np.ndarray, regions: int, *, beta: float, restarts: int = 8, seed: int = 0) -> np.ndarray:
-    """Label-free stand-in for :func:`group_balanced_factors`: speaker embeddings (N, D) -> factors (N,), mean 1.
+def cluster_factors(speakers: np.ndarray, clusters: int, *, beta: float, cluster_signal, restarts: int = 8,
+                    seed: int = 0) -> np.ndarray:
+    """Per-speaker factors (N,), mean 1, from speaker embeddings (N, D) and a per-cluster signal.
 
-    Each of ``restarts`` k-means clusterings (K = ``regions``, on the unit rows) gives a speaker of
-    cluster c the log factor ``beta s_c - log n_c``: ``n_c`` its size (balancing the
-    clusters, as the oracle balances the true groups) and ``s_c`` its **crowding**, the mean cosine
-    between two of its speakers (:func:`cluster_crowding`; a cluster of one: the mean crowding). The
-    log factors are averaged over the restarts, because small clusters merge or split with one
-    clustering's initialisation; the factors are then scaled to mean 1.
+    Each of ``restarts`` k-means clusterings (K = ``clusters``, on the unit rows) gives a speaker of cluster c
+    the log factor ``beta s_c - log n_c``: ``n_c`` its size (balancing the clusters, as the oracle balances the
+    true groups) and ``s_c = cluster_signal(kmeans, sizes, crowding)[c]``, the signal of the fitted
+    ``KMeans`` (its sizes (K,) and :func:`cluster_crowding` (K,) given); an undefined (NaN) signal takes the
+    mean of the defined ones, 0 if none. The log factors are averaged over the restarts, because small clusters
+    merge or split with one clustering's initialisation; the factors are then scaled to mean 1.
     """
     from sklearn.cluster import KMeans
 
     unit = np.asarray(speakers, dtype=np.float64)
     unit = unit / np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
-    k = min(regions, len(unit))
+    k = min(clusters, len(unit))
     logs = np.zeros(len(unit))
     for restart in range(restarts):
-        labels = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit_predict(unit)
+        kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit(unit)
+        labels = kmeans.labels_
         sizes, crowding = cluster_crowding(unit, labels, k)
-        crowding = np.where(np.isnan(crowding), np.nanmean(crowding) if (sizes > 1).any() else 0.0, crowding)
-        logs += (beta * crowding - np.log(sizes.clip(min=1)))[labels]
-    factors = np.exp(logs / restarts - (logs / restarts).max())
+        value = np.asarray(cluster_signal(kmeans, sizes, crowding), dtype=np.float64)
+        value = np.where(np.isnan(value), np.nanmean(value) if np.isfinite(value).any() else 0.0, value)
+        logs += (beta * value - np.log(sizes.clip(min=1)))[labels]
+    logs /= restarts
+    factors = np.exp(logs - logs.max())
     return factors / factors.mean()
+
+
+def crowding_factors(speakers: np.ndarray, regions: int, *, beta: float, restarts: int = 8, seed: int = 0) -> np.ndarray:
+    """Label-free stand-in for :func:`group_balanced_factors`: speaker embeddings (N, D) -> factors (N,), mean 1.
+
+    :func:`cluster_factors` with K = ``regions`` and each cluster's **crowding** as its signal, the mean cosine
+    between two of its speakers (:func:`cluster_crowding`; a cluster of one: the mean crowding).
+    """
+    return cluster_factors(speakers, regions, beta=beta, restarts=restarts, seed=seed,
+                           cluster_signal=lambda kmeans, sizes, crowding: crowding)
 
 
 class Adversary(torch.nn.Module):

@@ -177,7 +177,7 @@ def test_per_sample_pair_loss_matches_a_loop():
     loss = MetricLoss(pairwise=PairwiseLogisticLoss())
     terms = loss(torch.randn(6, 4), spk, terms=True).detach()
     rows, cols, same = pair_targets(spk)
-    got = loss.per_sample(terms, 6, which="pairs")
+    got = loss.per_sample(terms, 6)
     for i in range(6):
         mine = (rows == i) | (cols == i)
         kinds = [terms.pairs[mine & kind].mean() for kind in (same, ~same) if (mine & kind).any()]
@@ -187,9 +187,9 @@ def test_per_sample_pair_loss_matches_a_loop():
 
     both = MetricLoss(pairwise=PairwiseLogisticLoss(), aam=AAMSoftmaxLoss(embed_dim=4, n_speakers=3), aam_weight=0.5)
     parts = both(torch.randn(6, 4), spk, terms=True)
-    assert torch.allclose(both.per_sample(parts, 6, which="loss"),
-                          both.per_sample(parts, 6, which="pairs") + 0.5 * parts.sample.detach())
-    assert torch.allclose(both.per_sample(parts, 6, which="aam"), parts.sample.detach())
+    pairs_only = MetricLoss(pairwise=PairwiseLogisticLoss())
+    assert torch.allclose(both.per_sample(parts, 6),
+                          pairs_only.per_sample(parts._replace(sample=None), 6) + 0.5 * parts.sample.detach())
 
 
 def test_crowding_with_a_reference_model_weighs_from_the_warmup_with_that_models_factors(corpus, tmp_path, capsys,
