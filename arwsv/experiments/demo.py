@@ -24,6 +24,7 @@ import math
 import os
 from pathlib import Path
 
+from arwsv.errors import InputError
 from arwsv.evaluation.groups import _dig  # the report-path lookup the bootstrap already uses
 
 __all__ = ["run_demo", "ROWS", "VARIANTS", "train_variant", "evaluate_model", "toy_corpus", "committed_comparison"]
@@ -260,7 +261,8 @@ def committed_comparison(work: Path, *, bootstrap: int, seed: int = 0, study: Pa
     for name, path in runs.items():
         with np.load(path, allow_pickle=False) as saved:
             if str(saved["trials_sha256"]) != digest or len(saved["scores"]) != len(trials):
-                raise ValueError(f"{path}: its scores are not of {trials_gz} (SHA-256 differs)")
+                raise InputError(f"its scores are not of {trials_gz} (SHA-256 differs): restore the committed "
+                                 "files", path)
             scores = saved["scores"]
         files[name] = work / "committed" / f"{name}_seed0.txt"
         with atomic_write(files[name]) as handle:

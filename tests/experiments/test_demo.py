@@ -86,6 +86,8 @@ def test_committed_comparison_matches_the_studys_records(tmp_path):
 
     for name in COMMITTED:
         np.savez(fake / "runs" / f"{name}_seed0.npz", scores=np.zeros(3), trials_sha256=np.array("0" * 64))
-    with pytest.raises(ValueError, match="not of"):
+    from arwsv.errors import InputError
+
+    with pytest.raises(InputError, match="not of"):
         committed_comparison(tmp_path / "w2", bootstrap=5, study=fake)
     assert committed_comparison(tmp_path / "w3", bootstrap=5, study=tmp_path / "absent") == []
