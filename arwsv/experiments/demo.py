@@ -239,14 +239,13 @@ def committed_comparison(work: Path, *, bootstrap: int, seed: int = 0, study: Pa
     :data:`COMMITTED`), the baseline against each other system. The scores (``runs/<name>_seed0.npz``, in H-list
     order) are written as SpeechBrain score files under ``WORK/committed/`` after checking that they belong to
     the committed list (its SHA-256). No lines when the study's files are absent (an installed copy)."""
-    import contextlib
     import gzip
     import hashlib
-    import io
+    import subprocess
+    import sys
 
     import numpy as np
 
-    from arwsv.cli import main
     from arwsv.io.files import atomic_write
 
     trials_gz, meta = study / "trials" / "H.txt.gz", study / "trials" / "meta.csv"
@@ -276,14 +275,14 @@ def committed_comparison(work: Path, *, bootstrap: int, seed: int = 0, study: Pa
     for name in list(COMMITTED)[1:]:
         command = ["compare", str(files["baseline"]), str(files[name]), "--meta", str(meta), "--names",
                    COMMITTED["baseline"], COMMITTED[name], "--bootstrap", str(bootstrap), "--seed", str(seed)]
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            if main(command) != 0:
-                raise RuntimeError(f"arwsv {' '.join(command)} failed")
+        # the command a user runs, as a process: experiments sit below the command line and do not import it
+        run = subprocess.run([sys.executable, "-m", "arwsv", *command], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"arwsv {' '.join(command)} failed: {run.stderr.strip()}")
         shown = " ".join(["arwsv", "compare", f"WORK/committed/baseline_seed0.txt",
                           f"WORK/committed/{name}_seed0.txt", "--meta", "results/bench_study/trials/meta.csv",
                           "--bootstrap", str(bootstrap)])
-        lines += [f"`{shown}`", "", "```", printed.getvalue().rstrip(), "```", ""]
+        lines += [f"`{shown}`", "", "```", run.stdout.rstrip(), "```", ""]
     return lines
 
 
