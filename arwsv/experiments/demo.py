@@ -279,7 +279,7 @@ def committed_comparison(work: Path, *, bootstrap: int, seed: int = 0, study: Pa
         run = subprocess.run([sys.executable, "-m", "arwsv", *command], capture_output=True, text=True)
         if run.returncode != 0:
             raise RuntimeError(f"arwsv {' '.join(command)} failed: {run.stderr.strip()}")
-        shown = " ".join(["arwsv", "compare", f"WORK/committed/baseline_seed0.txt",
+        shown = " ".join(["arwsv", "compare", "WORK/committed/baseline_seed0.txt",
                           f"WORK/committed/{name}_seed0.txt", "--meta", "results/bench_study/trials/meta.csv",
                           "--bootstrap", str(bootstrap)])
         lines += [f"`{shown}`", "", "```", run.stdout.rstrip(), "```", ""]

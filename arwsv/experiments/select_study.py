@@ -189,10 +189,7 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
         _record_selected(seed, data, runs, selection, bootstrap=bootstrap, device=device)
     if arw and not (runs / f"arw_pw_seed{seed}.json").is_file():
         log = work / "logs" / "arw_pw.log"
-        import pandas as pd
-
-        n_speakers = len(set(pd.read_csv(work / "split" / "train.csv", dtype={"spk_id": str})["spk_id"]))
-        block = candidate_overrides(work, "arw_pw", {}, seed, n_speakers, overrides)
+        block = candidate_overrides(work, "arw_pw", {}, seed, selection["split"]["train_speakers"], overrides)
         wait_all({"arw_pw": (train_candidate(ARW_RECIPE, block, device=device, log=log), log)})
         _score_model("arw_pw", work / "candidates" / "arw_pw", seed, data, work, runs, **kw)
 

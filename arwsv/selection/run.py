@@ -211,7 +211,7 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     """Run every step of this module's docstring; returns the selection (also written to ``OUT``).
 
     ``settings``: a :class:`arwsv.selection.config.SelectionConfig`. ``only="train"`` stops after the
-    candidates are trained (e.g. on a GPU machine, scoring later elsewhere). ``on_trained(name, model_folder)``
+    candidates are trained (e.g. on a GPU machine, scoring later elsewhere) and returns ``{"split": counts}`` only. ``on_trained(name, model_folder)``
     is called as each candidate finishes training (the study scores its test list then, while the model is here)."""
     import numpy as np
 
@@ -272,7 +272,7 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
             if on_trained is not None:
                 on_trained(name, work / "candidates" / name)
     if only == "train":
-        return {}
+        return {"split": split}
     group_of = _read_groups(pieces / "pseudo_groups.csv")
     ids, speakers, _ = _read_dev_piece(pieces, "uniform")
     trials = DevTrials(ids, speakers, group_of)
