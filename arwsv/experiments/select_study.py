@@ -127,12 +127,37 @@ def _cell_eers(data: Path, scores: Path) -> dict:
             for g, v in report["attributes"]["gender/nationality"]["groups"].items()}
 
 
+def cluster_view(unit: np.ndarray, cells: np.ndarray, clusters: int, *, restarts: int, seed: int):
+    """What a crowding candidate sees of each true cell: speaker embeddings (N, D) and cell codes (N,) ->
+    per speaker (N,) the crowding of its k-means cluster and the share of that cluster in the speaker's own cell,
+    each averaged over the candidate's restarts (the same clusterings as
+    :func:`arwsv.training.reweighting.cluster_factors` with this ``seed``)."""
+    from sklearn.cluster import KMeans
+
+    from arwsv.training.reweighting import cluster_crowding
+
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
+    k = min(clusters, len(unit))
+    crowding_seen, own_share = np.zeros(len(unit)), np.zeros(len(unit))
+    for restart in range(restarts):
+        labels = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit(unit).labels_
+        _, crowding = cluster_crowding(unit, labels, k)
+        crowding_seen += np.where(np.isnan(crowding), np.nanmean(crowding), crowding)[labels] / restarts
+        together = np.zeros((k, cells.max() + 1))
+        np.add.at(together, (labels, cells), 1)
+        own_share += (together[labels, cells] / together[labels].sum(axis=1)) / restarts
+    return crowding_seen, own_share
+
+
 def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
     """Who got weight, with the labels joined afterwards: per true gender x country cell of the training speakers,
     its count, its crowding by the uniform model (mean cosine between two of its speakers), its H-list EER under
-    uniform weights, and each candidate's mean factor (mean 1 over the training speakers). Markdown."""
+    uniform weights, each candidate's mean factor (mean 1 over the training speakers), and for each crowding K
+    what the candidate sees of the cell (:func:`cluster_view`: its speakers' clusters' crowding and the share of
+    those clusters in the cell). Markdown."""
     import pandas as pd
 
+    from arwsv.selection.config import load_selection_config
     from arwsv.training.reweighting import cluster_crowding
 
     frame = pd.read_csv(work / "split" / "train.csv", keep_default_na=False).groupby("spk_id").first()
@@ -149,10 +174,32 @@ def factors_by_cell(work: Path, data: Path, runs: Path, seed: int) -> str:
     for path in sorted((pieces / "factors").glob("*.csv")):
         factors = pd.read_csv(path, dtype={"spk_id": str}).set_index("spk_id")["factor"].reindex(speakers).to_numpy()
         table[path.stem] = [factors[codes == i].mean() for i in range(len(names))]
+    settings = load_selection_config(SELECTION)
+    for clusters in sorted({c.clusters for c in settings.candidates.values() if c.signal == "crowding"}):
+        seen, share = cluster_view(unit, codes, clusters, restarts=settings.restarts, seed=seed)
+        table[f"K{clusters} cluster crowding"] = [seen[codes == i].mean() for i in range(len(names))]
+        table[f"K{clusters} own-cell share"] = [share[codes == i].mean() for i in range(len(names))]
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     for row in table.itertuples(index=False):
         lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def write_factors_by_cell(corpus: str, seed: int, work: Path, data: Path, out: Path) -> None:
+    """``OUT/<corpus>/seed<S>/factors_by_cell.md``: :func:`factors_by_cell` with its heading (after the uniform
+    model trained; rerun by hand from the kept work folder when the table gains a column)."""
+    from arwsv.io.files import atomic_write
+
+    runs, folder = out / corpus / "runs", out / corpus / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_write(folder / "factors_by_cell.md") as handle:
+        handle.write(f"# Who gets weight: corpus `{corpus}`, seed {seed}\n\nRegenerate: `arwsv study --select`"
+                     "\n\nWritten after the uniform model trained, with the labels joined for this table only. Per true "
+                     "cell of the training speakers: its crowding by the uniform model (mean cosine between "
+                     "two of its speakers), its H-list EER under uniform weights, each candidate's mean "
+                     "factor (mean 1 over training speakers), and what each crowding K sees of the cell: "
+                     "the mean crowding of its speakers' k-means clusters (the candidate's clusterings) and "
+                     "the share of those clusters in the cell.\n\n" + factors_by_cell(work, data, runs, seed))
 
 
 def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: Path, bootstrap: int, device: str,
@@ -161,7 +208,6 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
     is scored on the H list as soon as it is trained, so the model need not outlive the session; ARW-PW trains
     after the selection (``arw=False``: not at all). ``only="train"``: every system trained and scored, the
     rule not applied (the selection is computed by a later run from the kept pieces)."""
-    from arwsv.io.files import atomic_write
     from arwsv.selection.config import load_selection_config
     from arwsv.selection.run import candidate_overrides, run_selection, train_candidate, wait_all
 
@@ -174,12 +220,7 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
     def on_trained(name, model):
         _score_model(name, model, seed, data, work, runs, **kw)
         if name == "uniform":  # who would get weight, with the labels joined for this table only
-            with atomic_write(folder / "factors_by_cell.md") as handle:
-                handle.write(f"# Who gets weight: corpus `{corpus}`, seed {seed}\n\nRegenerate: `arwsv study --select`"
-                             "\n\nWritten after the uniform model trained, with the labels joined for this table only. Per true "
-                             "cell of the training speakers: its crowding by the uniform model (mean cosine between "
-                             "two of its speakers), its H-list EER under uniform weights, and each candidate's mean "
-                             "factor (mean 1 over training speakers).\n\n" + factors_by_cell(work, data, runs, seed))
+            write_factors_by_cell(corpus, seed, work, data, out)
 
     folder.mkdir(parents=True, exist_ok=True)
     selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work, out=folder,

@@ -66,3 +66,25 @@ def test_select_study_flags_are_checked(flags, message, capsys, tmp_path):
 def test_corpora_jobs_and_only_need_select(flags, capsys):
     assert main(["study", *flags]) == 2
     assert "go with --select" in capsys.readouterr().err
+
+
+def test_cluster_view_sees_pure_clusters_and_mixed_ones():
+    from arwsv.experiments.select_study import cluster_view
+
+    rng = np.random.default_rng(0)
+    # two cells far apart on the sphere: cell 0 tight (30 speakers), cell 1 loose (10 speakers)
+    tight = np.array([1.0, 0, 0, 0]) + 0.05 * rng.standard_normal((30, 4))
+    loose = np.array([0, 0, 0, 1.0]) + 0.3 * rng.standard_normal((10, 4))
+    speakers = np.vstack([tight, loose])
+    cells = np.repeat([0, 1], [30, 10])
+    seen, share = cluster_view(speakers, cells, 2, restarts=3, seed=0)
+    unit = speakers / np.linalg.norm(speakers, axis=1, keepdims=True)
+    for code, members in ((0, slice(0, 30)), (1, slice(30, 40))):
+        gram = unit[members] @ unit[members].T
+        n = len(gram)
+        within = (gram.sum() - np.trace(gram)) / (n * (n - 1))  # mean cosine between two of its speakers
+        np.testing.assert_allclose(seen[cells == code], within)
+    np.testing.assert_allclose(share, 1.0)  # each k-means cluster is one cell
+    # one cluster for everyone: a speaker's cluster holds its cell in the cell's proportion
+    _, share = cluster_view(speakers, cells, 1, restarts=2, seed=0)
+    np.testing.assert_allclose(share, np.where(cells == 0, 0.75, 0.25))
