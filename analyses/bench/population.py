@@ -9,6 +9,8 @@ trial weighs the product of its two speakers' draw counts). Labels are read (thi
 
     python analyses/bench/population.py --runs results/bench_study/runs --baseline baseline \\
         --systems crowding_twopass arw --data data/bench --out results/bench_population.md
+    python analyses/bench/population.py --runs results/speechbrain_plugin --baseline none --systems crowding \\
+        --data data/bench --out results/speechbrain_plugin/population.md
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def main() -> None:
 
     def scores(name, seed):
         path = args.runs / f"{name}_seed{seed}.npz"
+        if seed == 0 and not path.is_file():  # a folder of single runs (NAME.npz, e.g. the SpeechBrain plug-in's)
+            path = args.runs / f"{name}.npz"
         return np.load(path)["scores"] if path.is_file() else None
 
     lines = [f"# The H list in the training population's proportions: `{args.runs}`", "",
