@@ -130,20 +130,15 @@ def _cell_eers(data: Path, scores: Path) -> dict:
 def cluster_view(unit: np.ndarray, cells: np.ndarray, clusters: int, *, restarts: int, seed: int):
     """What a crowding candidate sees of each true cell: speaker embeddings (N, D) and cell codes (N,) ->
     per speaker (N,) the crowding of its k-means cluster and the share of that cluster in the speaker's own cell,
-    each averaged over the candidate's restarts (the same clusterings as
-    :func:`arwsv.training.reweighting.cluster_factors` with this ``seed``)."""
-    from sklearn.cluster import KMeans
+    each averaged over the candidate's restarts (the clusterings of
+    :func:`arwsv.training.reweighting.cluster_factors`: :func:`~arwsv.training.reweighting.restart_clusterings`)."""
+    from arwsv.training.reweighting import restart_clusterings
 
-    from arwsv.training.reweighting import cluster_crowding
-
-    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
-    k = min(clusters, len(unit))
     crowding_seen, own_share = np.zeros(len(unit)), np.zeros(len(unit))
-    for restart in range(restarts):
-        labels = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit(unit).labels_
-        _, crowding = cluster_crowding(unit, labels, k)
+    for kmeans, sizes, crowding in restart_clusterings(unit, clusters, restarts=restarts, seed=seed):
+        labels = kmeans.labels_
         crowding_seen += np.where(np.isnan(crowding), np.nanmean(crowding), crowding)[labels] / restarts
-        together = np.zeros((k, cells.max() + 1))
+        together = np.zeros((len(sizes), cells.max() + 1))
         np.add.at(together, (labels, cells), 1)
         own_share += (together[labels, cells] / together[labels].sum(axis=1)) / restarts
     return crowding_seen, own_share

@@ -131,6 +131,20 @@ def cluster_crowding(unit: np.ndarray, labels: np.ndarray, k: int) -> tuple:
     return sizes, np.divide((sums ** 2).sum(axis=1) - sizes, pairs, out=np.full(k, np.nan), where=pairs > 0)
 
 
+def restart_clusterings(speakers: np.ndarray, clusters: int, *, restarts: int, seed: int):
+    """The k-means clusterings behind :func:`cluster_factors`: for speaker embeddings (N, D), yields per restart
+    the fitted ``KMeans`` (K = ``clusters``, at most N, on the unit rows) with its cluster sizes (K,) and
+    :func:`cluster_crowding` (K,). Restart r uses ``random_state = seed * restarts + r``."""
+    from sklearn.cluster import KMeans
+
+    unit = np.asarray(speakers, dtype=np.float64)
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
+    k = min(clusters, len(unit))
+    for restart in range(restarts):
+        kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit(unit)
+        yield (kmeans, *cluster_crowding(unit, kmeans.labels_, k))
+
+
 def cluster_factors(speakers: np.ndarray, clusters: int, *, beta: float, cluster_signal, restarts: int = 8,
                     seed: int = 0) -> np.ndarray:
     """Per-speaker factors (N,), mean 1, from speaker embeddings (N, D) and a per-cluster signal.
@@ -142,16 +156,9 @@ def cluster_factors(speakers: np.ndarray, clusters: int, *, beta: float, cluster
     mean of the defined ones, 0 if none. The log factors are averaged over the restarts, because small clusters
     merge or split with one clustering's initialisation; the factors are then scaled to mean 1.
     """
-    from sklearn.cluster import KMeans
-
-    unit = np.asarray(speakers, dtype=np.float64)
-    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True).clip(min=1e-12)
-    k = min(clusters, len(unit))
-    logs = np.zeros(len(unit))
-    for restart in range(restarts):
-        kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed * restarts + restart).fit(unit)
+    logs = np.zeros(len(speakers))
+    for kmeans, sizes, crowding in restart_clusterings(speakers, clusters, restarts=restarts, seed=seed):
         labels = kmeans.labels_
-        sizes, crowding = cluster_crowding(unit, labels, k)
         value = np.asarray(cluster_signal(kmeans, sizes, crowding), dtype=np.float64)
         value = np.where(np.isnan(value), np.nanmean(value) if np.isfinite(value).any() else 0.0, value)
         logs += (beta * value - np.log(sizes.clip(min=1)))[labels]
