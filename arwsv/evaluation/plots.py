@@ -6,7 +6,7 @@ import numpy as np
 
 from arwsv.io.files import atomic_write
 
-__all__ = ["plot_det", "plot_group_comparison", "plot_calibration"]
+__all__ = ["plot_det", "plot_group_comparison", "plot_calibration", "plot_paired_changes"]
 
 _TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
 
@@ -156,3 +156,48 @@ def plot_calibration(panels: dict, path, title: str | None = None) -> None:
         ax.grid(True, color="0.93")
         ax.legend(fontsize=7, loc="upper left")
     _save(fig, path, title)
+
+
+def plot_paired_changes(rows: dict, metrics: dict, path, title: str | None = None, references: dict | None = None) -> None:
+    """Forest plot of paired changes against a baseline: one panel per metric, one line per row.
+
+    Parameters
+    ----------
+    rows : dict row label -> {metric key -> {"diff_mean": float, "ci_mean": [low, high] or None}}
+        rates as fractions; drawn top to bottom in the dict's order, in pp. A point is green when its interval
+        lies below 0 (helps), red when above 0 (hurts), gray otherwise.
+    metrics : dict metric key -> panel label
+    path : path-like
+        PNG to write (atomically).
+    references : dict metric key -> (x in pp, legend label), optional
+        a dashed vertical line per panel (a target).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(rows)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.9 + 0.34 * max(1, len(labels))),
+                             sharey=True, squeeze=False)
+    for ax, (key, label) in zip(axes[0], metrics.items()):
+        for y, name in enumerate(labels):
+            entry = rows[name].get(key) or {}
+            if not np.isfinite(entry.get("diff_mean", np.nan)):
+                continue
+            x = 100 * entry["diff_mean"]
+            ci = entry.get("ci_mean")
+            err = [[x - 100 * ci[0]], [100 * ci[1] - x]] if ci else None
+            color = "tab:gray" if not ci else "tab:green" if ci[1] < 0 else "tab:red" if ci[0] > 0 else "tab:gray"
+            ax.errorbar(x, y, xerr=err, fmt="o", color=color, capsize=3)
+        ax.axvline(0, color="black", lw=0.8)
+        if references and key in references:
+            where, legend = references[key]
+            ax.axvline(where, color="tab:red", ls="--", lw=0.8, label=legend)
+            ax.legend(loc="best", fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(labels)))
+    axes[0][0].set_yticklabels(labels, fontsize=8)
+    axes[0][0].invert_yaxis()
+    _save(fig, path, title, title_size=10)

@@ -265,37 +265,17 @@ TARGETS = {"gender_gap": -0.17, "country_std": -0.10}  # the paper's relative ch
 def plot_study(summary: dict, path: Path) -> None:
     """Forest plot: per variant and metric, the mean paired difference B - A over seeds (pp) with its
     95 % interval, 0 (no change) and the paper's target change from the baseline's mean (dashed)."""
-    import matplotlib
+    from arwsv.evaluation.plots import plot_paired_changes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from arwsv.evaluation.plots import _save
-
-    rows = [name for name, row in summary.items() if "diff_mean" in row["eer"]]
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 0.9 + 0.34 * max(1, len(rows))),
-                             sharey=True, squeeze=False)
-    for ax, (key, (label, _, _)) in zip(axes[0], METRICS.items()):
-        for y, name in enumerate(rows):
-            entry = summary[name][key]
-            ci = entry.get("ci_mean")
-            x = 100 * entry["diff_mean"]
-            err = [[x - 100 * ci[0]], [100 * ci[1] - x]] if ci else None
-            hit = ci is not None and ci[1] < 0
-            ax.errorbar(x, y, xerr=err, fmt="o", color="tab:green" if hit else "tab:gray", capsize=3)
-        ax.axvline(0, color="black", lw=0.8)
+    rows = {f"{name} ({len(row['seeds'])})": row for name, row in summary.items() if "diff_mean" in row["eer"]}
+    references = {}
+    for key, change in TARGETS.items():
         base = summary.get("baseline", {}).get(key, {}).get("mean")
-        if key in TARGETS and base is not None and math.isfinite(base):
-            ax.axvline(100 * TARGETS[key] * base, color="tab:red", ls="--", lw=0.8,
-                       label=f"paper's {100 * TARGETS[key]:+.0f} %")
-            ax.legend(loc="best", fontsize=8)
-        ax.set_title(label.split(" (")[0] + ": B - A (pp)", fontsize=10)
-        ax.grid(axis="x", alpha=0.3)
-    axes[0][0].set_yticks(range(len(rows)))
-    axes[0][0].set_yticklabels([f"{n} ({len(summary[n]['seeds'])})" for n in rows], fontsize=8)
-    axes[0][0].invert_yaxis()
-    _save(fig, path, "Bench study, H list: each variant against the same seed's baseline (seeds in brackets; "
-                     "green: interval below 0)", title_size=10)
+        if base is not None and math.isfinite(base):
+            references[key] = (100 * change * base, f"paper's {100 * change:+.0f} %")
+    plot_paired_changes(rows, {key: label.split(" (")[0] + ": B - A (pp)" for key, (label, _, _) in METRICS.items()},
+                        path, "Bench study, H list: each variant against the same seed's baseline (seeds in brackets; "
+                              "green: interval below 0, red: above 0)", references=references)
 
 
 def run_bench_study(*, out="results/bench_study", work="exp/bench", data=None, variants=None, seeds=None,

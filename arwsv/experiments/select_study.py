@@ -256,6 +256,27 @@ def _cell(entry: dict) -> str:
     return text
 
 
+OVERVIEW_SYSTEMS = ("selected", "crowding_k48_b20", "difficulty_k16_b10", "arw_pw", *POST_HOC)
+
+
+def plot_overview(overview: dict, path: Path) -> None:
+    """The cross-corpus table as a forest plot: per corpus and system (:data:`OVERVIEW_SYSTEMS`), the pooled
+    paired change against uniform with its 95 % interval, one panel per metric."""
+    from arwsv.evaluation.plots import plot_paired_changes
+    from arwsv.experiments.bench_study import METRICS
+
+    rows = {}
+    for corpus, item in overview.items():
+        for name in OVERVIEW_SYSTEMS:
+            row = item["summary"].get(name)
+            if row is not None and "diff_mean" in row["eer"]:
+                chosen = f" = {'/'.join(sorted(set(item['selected'].values())))}" if name == "selected" else ""
+                rows[f"{corpus}: {name}{chosen} ({len(row['seeds'])})"] = row
+    plot_paired_changes(rows, {key: label.split(" (")[0] + ": change (pp)" for key, (label, _, _) in METRICS.items()},
+                        path, "Label-free selection study, H list: each system against the same seed's uniform model "
+                              "(seeds in brackets; green: interval below 0, red: above 0)")
+
+
 def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
     """Rebuild every corpus table and the cross-corpus table from the run files."""
     from arwsv.evaluation.report import to_json
@@ -326,6 +347,8 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
                      f"{short(summary.get('crowding_k48_b20'))} | {short(summary.get('arw_pw'))} | "
                      f"{short(summary.get('asnorm_train'))} | {short(summary.get('asnorm_unseen'))} |")
     out.mkdir(parents=True, exist_ok=True)
+    plot_overview(overview, out / "overview.png")
+    lines += ["", "![every corpus, every system against uniform](overview.png)"]
     with atomic_write(out / "README.md") as handle:
         handle.write("\n".join(lines) + "\n")
     with atomic_write(out / "summary.json") as handle:

@@ -40,6 +40,7 @@ def test_summary_pairs_each_system_with_the_same_seeds_uniform(corpus, tmp_path,
     table = (tmp_path / "out" / "README.md").read_text()
     assert "| tiny | 2 of 2 | perfect |" in table and "helps" in table
     assert "| perfect | 0, 1 |" in (tmp_path / "out" / "tiny" / "README.md").read_text()
+    assert (tmp_path / "out" / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the same table, drawn
 
 
 def test_verdicts():
