@@ -25,26 +25,34 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def cell_weights(data: Path):
-    """(trial weights (N,) for the training population, enrol/test speaker codes (N,), speaker count, H trials path)."""
+def h_trials(data: Path) -> dict:
+    """The H list's trials of corpus ``data``: ``cells`` (N,) each trial's gender x country cell ("female/Arcadia"),
+    ``target`` (N,) bool, ``enrol``/``test`` (N,) speaker codes, ``speakers`` the number of codes, and ``share``
+    each cell's share of the training speakers (a pandas Series)."""
     import pandas as pd
 
     meta = pd.read_csv(data / "meta.csv", sep="\t")
     cell = dict(zip(meta["VoxCeleb1 ID"].astype(str), meta["Gender"] + "/" + meta["Nationality"]))
     train = pd.read_csv(data / "train.csv", dtype={"spk_id": str}).drop_duplicates("spk_id")
-    share = train["spk_id"].map(cell).value_counts(normalize=True)
     trials = pd.read_csv(data / "trials" / "H.txt", sep=" ", header=None, names=["label", "enrol", "test"])
     enrol = trials["enrol"].str.split("/").str[0]
     test = trials["test"].str.split("/").str[0]
-    cells = enrol.map(cell).to_numpy()
-    target = trials["label"].to_numpy() == 1
-    weights = np.zeros(len(trials))
+    names, codes = np.unique(np.concatenate([enrol, test]), return_inverse=True)
+    return {"cells": enrol.map(cell).to_numpy(), "target": trials["label"].to_numpy() == 1,
+            "enrol": codes[: len(trials)], "test": codes[len(trials):], "speakers": len(names),
+            "share": train["spk_id"].map(cell).value_counts(normalize=True)}
+
+
+def cell_weights(data: Path):
+    """(trial weights (N,) for the training population, is-target (N,), enrol/test speaker codes (N,), speaker count)."""
+    h = h_trials(data)
+    cells, target = h["cells"], h["target"]
+    weights = np.zeros(len(cells))
     for name in np.unique(cells):
         for kind in (True, False):
             mask = (cells == name) & (target == kind)
-            weights[mask] = share.get(name, 0.0) / mask.sum()
-    names, codes = np.unique(np.concatenate([enrol, test]), return_inverse=True)
-    return weights, target, codes[: len(trials)], codes[len(trials):], len(names)
+            weights[mask] = h["share"].get(name, 0.0) / mask.sum()
+    return weights, target, h["enrol"], h["test"], h["speakers"]
 
 
 def main() -> None:
