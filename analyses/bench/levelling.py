@@ -33,17 +33,34 @@ def cell_changes(h: dict, base: np.ndarray, system: np.ndarray, draws: list) -> 
         mask = h["cells"] == cell
         target, a, b = h["target"][mask], base[mask], system[mask]
         enrol, test = h["enrol"][mask], h["test"][mask]
-        diffs = [eer(b, target, weights=m[enrol] * m[test]) - eer(a, target, weights=m[enrol] * m[test])
-                 for m in draws]
+        diffs = []
+        for m in draws:
+            weights = m[enrol] * m[test]
+            diffs.append(eer(b, target, weights=weights) - eer(a, target, weights=weights))
         out[cell] = (eer(a, target), eer(b, target), list(np.percentile(diffs, [2.5, 97.5])))
     return out
+
+
+def _row(corpus: str, system: str, cells: dict) -> str:
+    """One table row from :func:`cell_changes`: the baseline's worst and best cells, and the cells better / worse."""
+    worst = max(cells, key=lambda c: cells[c][0])
+    best = min(cells, key=lambda c: cells[c][0])
+
+    def shown(cell):
+        a, b, ci = cells[cell]
+        return f"{cell} {100 * a:.2f} → {100 * b:.2f}", f"{100 * (b - a):+.2f} [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
+
+    better = sum(ci[1] < 0 for _, _, ci in cells.values())
+    worse = sum(ci[0] > 0 for _, _, ci in cells.values())
+    return f"| {corpus} | {system} | " + " | ".join([*shown(worst), *shown(best)]) + \
+        f" | {better} / {worse} (of {len(cells)}) |"
 
 
 def main() -> None:
     from tqdm import tqdm
 
     from arwsv.io.files import atomic_write
-    from population import h_trials
+    from population import h_trials, speaker_draws
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpora", nargs="+", required=True)
@@ -64,30 +81,23 @@ def main() -> None:
              "lies below / above 0.", "",
              "| corpus | system | worst cell: baseline → system | change | best cell: baseline → system | change | "
              "cells better / worse (of all) |", "|---|---|---|---|---|---|---|"]
-    jobs = [(c, s) for c in args.corpora for s in args.systems]
-    for corpus, system in tqdm(jobs, desc="corpus x system"):
+    progress = tqdm(total=len(args.corpora) * len(args.systems), desc="corpus x system")
+    for corpus in args.corpora:
         runs = Path(args.runs.format(corpus=corpus))
-        paths = [runs / f"{name}_seed{args.seed}.npz" for name in (args.baseline, system)]
-        if not all(p.is_file() for p in paths):
+        base_path = runs / f"{args.baseline}_seed{args.seed}.npz"
+        systems = [s for s in args.systems if base_path.is_file() and (runs / f"{s}_seed{args.seed}.npz").is_file()]
+        progress.update(len(args.systems) - len(systems))
+        if not systems:
             continue
+        # the H list, the baseline's scores and the draws once per corpus: every system is paired with the same ones
         h = h_trials(Path(args.data.format(corpus=corpus)))
-        rng = np.random.default_rng(args.seed)
-        draws = [np.bincount(rng.integers(0, h["speakers"], h["speakers"]), minlength=h["speakers"])
-                 for _ in range(args.bootstrap)]
-        base, other = (np.load(p)["scores"] for p in paths)
-        cells = cell_changes(h, base, other, draws)
-        worst = max(cells, key=lambda c: cells[c][0])
-        best = min(cells, key=lambda c: cells[c][0])
-
-        def shown(cell):
-            a, b, ci = cells[cell]
-            return (f"{cell} {100 * a:.2f} → {100 * b:.2f}",
-                    f"{100 * (b - a):+.2f} [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]")
-
-        better = sum(ci[1] < 0 for _, _, ci in cells.values())
-        worse = sum(ci[0] > 0 for _, _, ci in cells.values())
-        lines.append(f"| {corpus} | {system} | " + " | ".join([*shown(worst), *shown(best)]) +
-                     f" | {better} / {worse} (of {len(cells)}) |")
+        draws = speaker_draws(h["speakers"], args.bootstrap, args.seed)
+        base = np.load(base_path)["scores"]
+        for system in systems:
+            progress.update(1)
+            lines.append(_row(corpus, system, cell_changes(h, base, np.load(runs / f"{system}_seed{args.seed}.npz")
+                                                           ["scores"], draws)))
+    progress.close()
     with atomic_write(args.out) as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))

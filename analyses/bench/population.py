@@ -43,6 +43,13 @@ def h_trials(data: Path) -> dict:
             "share": train["spk_id"].map(cell).value_counts(normalize=True)}
 
 
+def speaker_draws(speakers: int, bootstrap: int, seed: int) -> list:
+    """``bootstrap`` speaker-bootstrap replicates: per replicate each speaker code's draw count (``speakers``,),
+    the same for every system compared (a trial then weighs its two speakers' counts' product)."""
+    rng = np.random.default_rng(seed)
+    return [np.bincount(rng.integers(0, speakers, speakers), minlength=speakers) for _ in range(bootstrap)]
+
+
 def cell_weights(data: Path):
     """(trial weights (N,) for the training population, is-target (N,), enrol/test speaker codes (N,), speaker count)."""
     h = h_trials(data)
@@ -70,8 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     weights, target, enrol, test, n_speakers = cell_weights(args.data)
     balanced = np.where(target, 1.0 / target.sum(), 1.0 / (~target).sum())
-    rng = np.random.default_rng(args.seed)
-    draws = [np.bincount(rng.integers(0, n_speakers, n_speakers), minlength=n_speakers) for _ in range(args.bootstrap)]
+    draws = speaker_draws(n_speakers, args.bootstrap, args.seed)
 
     def scores(name, seed):
         path = args.runs / f"{name}_seed{seed}.npz"
