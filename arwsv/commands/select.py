@@ -10,8 +10,9 @@ def add_parser(sub) -> None:
                                       "(no demographic labels)",
                        description="Hold out development speakers, train every candidate of SELECTION.yaml with "
                                    "RECIPE.yaml on the other training speakers, score trials within pseudo-groups "
-                                   "of the development speakers and pick the candidate that lowers the worst "
-                                   "pseudo-group's EER without raising the overall EER, or uniform weights. "
+                                   "of the development speakers and pick the candidate (or post-hoc AS-norm of the "
+                                   "uniform model) that lowers the worst pseudo-group's or the overall EER without "
+                                   "raising the overall EER or making any pseudo-group worse, or uniform weights. "
                                    "Resumable: a rerun skips finished candidates. Any --key=value overrides a "
                                    "recipe key, as in arwsv train.")
     p.add_argument("recipe", help="the baseline recipe, e.g. recipes/bench/baseline.yaml")
@@ -62,5 +63,6 @@ def run(args) -> int:
         print(f"trained every candidate in {work / 'candidates'}")
         return 0
     print(f"selected {result['selection']['selected']}: {result['selection']['reason']}")
+    print(f"use it: {result['selection']['scoring']}")
     print(f"wrote {out / 'selection.md'}, {out / 'selection.json'}, {out / 'selection.png'}")
     return 0

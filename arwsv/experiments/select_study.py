@@ -104,7 +104,8 @@ def _record_selected(seed: int, data: Path, runs: Path, selection: dict, *, boot
     from arwsv.experiments.bench_study import record_run
 
     chosen = selection["selection"]["selected"]
-    if not (runs / f"selected_seed{seed}.json").is_file():
+    recorded = runs / f"selected_seed{seed}.json"
+    if not recorded.is_file() or json.loads(recorded.read_text())["candidate"] != chosen:  # new run, or a new rule
         with np.load(runs / f"{chosen}_seed{seed}.npz") as saved:
             scores = saved["scores"]
         record_run("selected", seed, data, runs, scores, bootstrap=bootstrap, device=device, wall_s=0.0,
@@ -217,8 +218,13 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
         if name == "uniform":  # who would get weight, with the labels joined for this table only
             write_factors_by_cell(corpus, seed, work, data, out)
 
+    settings = load_selection_config(SELECTION)
+    for name, spec in settings.post_hoc.items():  # the H-list run the study records for it, if it is selected
+        if name != "asnorm_train" or spec.top_k != 200:
+            raise ValueError(f"{SELECTION}: post-hoc candidate {name} has no H-list run in this study "
+                             "(only asnorm_train, top_k 200: the training speakers as cohort)")
     folder.mkdir(parents=True, exist_ok=True)
-    selection = run_selection(RECIPE, settings=load_selection_config(SELECTION), work=work, out=folder,
+    selection = run_selection(RECIPE, settings=settings, work=work, out=folder,
                               overrides=overrides, seed=seed, device=device, jobs=jobs, progress=progress,
                               on_trained=on_trained, only=only)
     if only != "train":

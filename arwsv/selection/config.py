@@ -8,6 +8,8 @@ Example (``recipes/bench/select.yaml``)::
     candidates:              # name: {signal, clusters, beta}; `uniform` (signal none) is required
       uniform: {signal: none}
       crowding_k48_b20: {signal: crowding, clusters: 48, beta: 20}
+    post_hoc:                # scorings of the uniform model, no training: name: {norm, top_k}
+      asnorm_train: {norm: asnorm, top_k: 200}
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["Candidate", "SelectionConfig", "load_selection_config"]
+__all__ = ["Candidate", "PostHoc", "SelectionConfig", "load_selection_config"]
 
 SIGNALS = ("none", "balance", "crowding", "difficulty")  # none: uniform weights
+NORMS = ("asnorm",)
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,22 @@ class Candidate:
     beta: float = 0.0
 
 
+@dataclass(frozen=True)
+class PostHoc:
+    """One post-hoc candidate: the uniform model's scores normalised with ``norm`` (asnorm: adaptive s-norm over
+    the ``top_k`` closest cohort speakers; the cohort is the uniform model's training speakers, one mean embedding
+    each, as ``arwsv score --norm asnorm --cohort TRAIN_SPLIT`` makes it). Nothing is trained."""
+
+    norm: str = "asnorm"
+    top_k: int = 200
+
+
 @dataclass
 class SelectionConfig:
     """Everything ``arwsv select`` needs besides the recipe (see the module docstring)."""
 
     candidates: dict = field(default_factory=lambda: {"uniform": Candidate("none")})
+    post_hoc: dict = field(default_factory=dict)  # name: PostHoc, judged with the candidates
     dev_share: float = 0.15
     pseudo_groups: int = 8
     bootstrap: int = 500
@@ -54,7 +68,8 @@ class SelectionConfig:
                 "warmup_steps": self.warmup_steps}
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "candidates": {n: asdict(c) for n, c in self.candidates.items()}}
+        return {**asdict(self), "candidates": {n: asdict(c) for n, c in self.candidates.items()},
+                "post_hoc": {n: asdict(c) for n, c in self.post_hoc.items()}}
 
 
 def _number(value, kind, low, high, name, path):
@@ -93,8 +108,7 @@ def load_selection_config(path) -> SelectionConfig:
         raise InputError("`candidates` must be a table name: {signal: ..., clusters: ..., beta: ...}", path)
     candidates = {}
     for name, spec in table.items():
-        if not isinstance(name, str) or not name.replace("_", "").isalnum():
-            raise InputError(f"candidate name {name!r} must be letters, digits and _ (it names a folder)", path)
+        _check_name(name, path)
         if not isinstance(spec, dict) or set(spec) - {"signal", "clusters", "beta"}:
             raise InputError(f"candidate {name}: expected keys signal, clusters, beta; got {spec!r}", path)
         signal = spec.get("signal")
@@ -110,4 +124,29 @@ def load_selection_config(path) -> SelectionConfig:
     extra_none = [n for n, c in candidates.items() if c.signal == "none" and n != "uniform"]
     if extra_none:
         raise InputError(f"candidate {extra_none[0]}: signal none is the `uniform` candidate's", path)
-    return SelectionConfig(candidates=candidates, path=str(path), **values)
+    post_hoc = _post_hoc({} if tree.get("post_hoc") is None else tree["post_hoc"], candidates, path)
+    return SelectionConfig(candidates=candidates, post_hoc=post_hoc,
+                           path=str(path), **values)
+
+
+def _post_hoc(table, candidates: dict, path) -> dict:
+    if not isinstance(table, dict):
+        raise InputError("`post_hoc` must be a table name: {norm: asnorm, top_k: ...}", path)
+    out = {}
+    for name, spec in table.items():
+        _check_name(name, path)
+        if name in candidates:
+            raise InputError(f"post-hoc candidate {name} has the name of a trained candidate", path)
+        if not isinstance(spec, dict) or set(spec) - {"norm", "top_k"}:
+            raise InputError(f"post-hoc candidate {name}: expected keys norm, top_k; got {spec!r}", path)
+        if spec.get("norm") not in NORMS:
+            raise InputError(f"post-hoc candidate {name}: norm must be one of {', '.join(NORMS)}, "
+                             f"got {spec.get('norm')!r}", path)
+        out[name] = PostHoc(spec["norm"], _number(spec.get("top_k", 200), int, 1, 100000,
+                                                  f"post-hoc candidate {name}: top_k", path))
+    return out
+
+
+def _check_name(name, path) -> None:
+    if not isinstance(name, str) or not name.replace("_", "").isalnum():
+        raise InputError(f"candidate name {name!r} must be letters, digits and _ (it names a file)", path)

@@ -60,14 +60,27 @@ class DevTrials:
     def __len__(self) -> int:
         return len(self.first)
 
-    def scores(self, ids, embeddings) -> np.ndarray:
-        """Cosine scores (N,) of the trials from one model's ``embeddings`` (M', D) of utterances ``ids``."""
+    def _aligned(self, ids, embeddings) -> np.ndarray:
+        """Unit ``embeddings`` (M', D) of utterances ``ids`` in this object's ``ids`` order."""
         index = {str(u): i for i, u in enumerate(ids)}
         missing = [u for u in self.ids if str(u) not in index]
         if missing:
             raise ValueError(f"{len(missing)} development utterances have no embedding (e.g. {missing[0]})")
-        unit = unit_rows(np.asarray(embeddings)[[index[str(u)] for u in self.ids]])
+        return unit_rows(np.asarray(embeddings)[[index[str(u)] for u in self.ids]])
+
+    def scores(self, ids, embeddings) -> np.ndarray:
+        """Cosine scores (N,) of the trials from one model's ``embeddings`` (M', D) of utterances ``ids``."""
+        unit = self._aligned(ids, embeddings)
         return (unit[self.first] * unit[self.second]).sum(axis=1)
+
+    def normalised_scores(self, ids, embeddings, cohort, *, top_k: int) -> np.ndarray:
+        """AS-norm (N,) of :meth:`scores` with a ``cohort`` (C, D) of the same model's speaker embeddings
+        (:func:`arwsv.inference.score.asnorm`, the scoring ``arwsv score --norm asnorm`` applies)."""
+        from arwsv.inference.score import asnorm
+
+        unit = self._aligned(ids, embeddings)
+        cosine = (unit[self.first] * unit[self.second]).sum(axis=1)
+        return asnorm(cosine, unit[self.first], unit[self.second], np.asarray(cohort, dtype=np.float64), top_k=top_k)
 
     def table(self, scores: np.ndarray) -> ScoreTable:
         """The trials with ``scores`` (N,) as a :class:`ScoreTable` (speaker codes, utterance codes)."""

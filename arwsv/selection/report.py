@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arwsv.selection.rule import METRICS
+from arwsv.selection.rule import METRICS, groups_better, groups_worse
 
 __all__ = ["selection_markdown", "plot_selection"]
 
@@ -29,14 +29,18 @@ def selection_markdown(result: dict) -> str:
              f"{split['train_speakers']} training speakers, {split['dev_speakers']} development speakers "
              f"({result['dev_trials']['n']} trials within {len(result['pseudo_groups'])} pseudo-groups, "
              f"{result['dev_trials']['targets']} targets); no demographic label was read.", "",
-             f"**Selected: `{choice['selected']}`**: {choice['reason']}. Model: `{choice['model']}`.", "",
+             f"**Selected: `{choice['selected']}`**: {choice['reason']}. Model: `{choice['model']}`; score with "
+             f"`{choice.get('scoring', 'arwsv score')}`.", "",
              "Each metric in %, and its difference from `uniform` in pp with the 95 % paired speaker-bootstrap "
              f"interval ({result['settings']['bootstrap']} replicates). Rule: eligible if the overall EER (of the "
              "development speakers, who come in the training proportions: a test population like the training one) "
-             f"does not rise by more than {result['settings']['max_eer_increase']:g} pp; helps if the worst pseudo-group's "
-             "interval lies below 0; the eligible helper with the lowest worst-group EER wins, else uniform.", "",
-             "| candidate | " + " | ".join(METRICS.values()) + " | eligible | helps |",
-             "|---|" + "---|" * (len(METRICS) + 2)]
+             f"does not rise by more than {result['settings']['max_eer_increase']:g} pp and no pseudo-group is worse "
+             "(its own interval above 0); helps if the worst pseudo-group's or the overall interval lies below 0; the "
+             "eligible helper with the lowest worst-group EER wins, else uniform. Post-hoc candidates "
+             f"({', '.join(result['settings'].get('post_hoc', {})) or 'none'}) score the uniform model; nothing is "
+             "trained for them.", "",
+             "| candidate | " + " | ".join(METRICS.values()) + " | pseudo-groups worse / better | eligible | helps |",
+             "|---|" + "---|" * (len(METRICS) + 3)]
     for row in result["candidates"]:
         cells = []
         for key in METRICS:
@@ -47,7 +51,8 @@ def selection_markdown(result: dict) -> str:
             cells.append(text)
         name = row["candidate"]
         mark = lambda flag: "yes" if flag else ("" if name == "uniform" else "no")  # noqa: E731
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mark(name in choice['eligible'])} | "
+        moved = "" if name == "uniform" else f"{len(groups_worse(row))} / {len(groups_better(row))}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {moved} | {mark(name in choice['eligible'])} | "
                      f"{mark(name in choice['helps'])} |")
     lines += ["", "Pseudo-group sizes (development speakers): " +
               ", ".join(f"{g} {n}" for g, n in result["pseudo_groups"].items()), ""]

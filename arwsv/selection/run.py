@@ -13,9 +13,10 @@ Steps, each skipped when a previous run left its output (so a killed run resumes
 4. ``OUT/pieces/dev/<name>.npz``: each trained candidate's embeddings of the development utterances (float16,
    about 1 MB): with the factors and the pseudo-groups they are all the rule needs, so ``OUT`` alone resumes a
    run on another machine (a candidate with its piece is not trained again);
-5. ``OUT/selection.md``, ``OUT/selection.json``, ``OUT/selection.png``: every candidate against uniform
-   weights on the trials within pseudo-groups, with paired speaker-bootstrap intervals, and the choice
-   (:func:`arwsv.selection.rule.select`).
+5. ``OUT/selection.md``, ``OUT/selection.json``, ``OUT/selection.png``: every candidate, and every post-hoc
+   scoring of the uniform model (``post_hoc``: AS-norm with its training speakers as cohort, kept as
+   ``OUT/pieces/cohort.npz``), against uniform weights on the trials within pseudo-groups, with paired
+   speaker-bootstrap intervals, and the choice (:func:`arwsv.selection.rule.select`).
 
 No step reads a gender or nationality column.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["train_candidate", "candidate_overrides"]
+__all__ = ["train_candidate", "candidate_overrides", "how_to_use"]
 
 
 def _flatten(tree: dict, prefix: str = "") -> list:
@@ -187,6 +188,28 @@ def _dev_piece(work: Path, pieces: Path, name: str, dev_rows: list, device: str,
                             embeddings=emb.astype(np.float16), weights_sha256=np.array(digest))
 
 
+def _cohort_piece(work: Path, pieces: Path, reference: dict) -> None:
+    """Write ``PIECES/cohort.npz``: the uniform model's training speakers (one mean unit embedding each, float16)
+    and the SHA-256 of its weights: the AS-norm cohort of the post-hoc candidates, kept with the results."""
+    import hashlib
+
+    import numpy as np
+
+    from arwsv.io.files import atomic_write
+    from arwsv.training.run import FINAL_WEIGHTS
+
+    digest = hashlib.sha256((work / "candidates" / "uniform" / FINAL_WEIGHTS).read_bytes()).hexdigest()
+    path = pieces / "cohort.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["weights_sha256"]) == digest:
+                return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, mode="wb") as handle:
+        np.savez_compressed(handle, speakers=reference["train_speakers"],
+                            embeddings=reference["train"].astype(np.float16), weights_sha256=np.array(digest))
+
+
 def _read_dev_piece(pieces: Path, name: str) -> tuple:
     import numpy as np
 
@@ -204,6 +227,17 @@ def _write_groups(path: Path, group_of: dict) -> None:
 def _read_groups(path: Path) -> dict:
     lines = path.read_text(encoding="utf-8").splitlines()[1:]
     return dict(line.split(",", 1) for line in lines if line)
+
+
+def how_to_use(name: str, settings, work: Path) -> dict:
+    """``{"model": folder, "scoring": how to score with it}`` for the selected candidate ``name``."""
+    if name in settings.post_hoc:
+        spec = settings.post_hoc[name]
+        return {"model": str(work / "candidates" / "uniform"),
+                "scoring": (f"arwsv score {work / 'candidates' / 'uniform'} TRIALS --norm {spec.norm} --cohort "
+                            f"{work / 'split' / 'train.csv'} --top-k {spec.top_k} --out SCORES")}
+    return {"model": str(work / "candidates" / name),
+            "scoring": f"arwsv score {work / 'candidates' / name} TRIALS --out SCORES"}
 
 
 def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, device: str = "cpu", jobs: int = 1,
@@ -238,7 +272,8 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
 
     dev_rows = load_manifest_rows(work / "split" / "dev.csv")
     ready = (pieces / "dev" / "uniform.npz").is_file() and (pieces / "pseudo_groups.csv").is_file() and \
-        all((pieces / "factors" / f"{n}.csv").is_file() for n in others)
+        all((pieces / "factors" / f"{n}.csv").is_file() for n in others) and \
+        (not settings.post_hoc or (pieces / "cohort.npz").is_file())
     if not ready:  # the reference: the uniform candidate, its factors for the others and the pseudo-groups
         wait_all({"uniform": (train_candidate(recipe, overrides_of("uniform"), device=device,
                                               log=logs / "uniform.log", quiet=not progress), logs / "uniform.log")})
@@ -252,6 +287,8 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
         _write_groups(pieces / "pseudo_groups.csv", pseudo_groups(reference["dev"], reference["dev_speakers"],
                                                                    settings.pseudo_groups, seed))
         _dev_piece(work, pieces, "uniform", dev_rows, device, progress, embedded=(reference["dev_ids"], reference["dev"]))
+        if settings.post_hoc:
+            _cohort_piece(work, pieces, reference)
         if on_trained is not None:
             on_trained("uniform", work / "candidates" / "uniform")
     import shutil
@@ -280,9 +317,15 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     for name in settings.candidates:
         piece_ids, _, emb = _read_dev_piece(pieces, name)
         scores[name] = trials.scores(piece_ids, emb)
+    if settings.post_hoc:  # scorings of the uniform model: no training
+        uniform_ids, _, uniform_emb = _read_dev_piece(pieces, "uniform")
+        with np.load(pieces / "cohort.npz", allow_pickle=False) as data:
+            cohort = data["embeddings"].astype(np.float32)
+        for name, spec in settings.post_hoc.items():
+            scores[name] = trials.normalised_scores(uniform_ids, uniform_emb, cohort, top_k=spec.top_k)
     rows = evaluate_candidates(trials, scores, bootstrap=settings.bootstrap, seed=seed, progress=progress)
     choice = select(rows, max_eer_increase=settings.max_eer_increase / 100)
-    choice["model"] = str(work / "candidates" / choice["selected"])
+    choice.update(how_to_use(choice["selected"], settings, work))
     result = {"recipe": str(recipe), "selection_file": getattr(settings, "path", None) or "SELECTION.yaml",
               "seed": seed, "split": split, "settings": settings.as_dict(),
               "pseudo_groups": {g: int(sum(v == g for v in group_of.values())) for g in sorted(set(group_of.values()))},

@@ -89,3 +89,29 @@ def test_cluster_view_sees_pure_clusters_and_mixed_ones():
     # one cluster for everyone: a speaker's cluster holds its cell in the cell's proportion
     _, share = cluster_view(speakers, cells, 1, restarts=2, seed=0)
     np.testing.assert_allclose(share, np.where(cells == 0, 0.75, 0.25))
+
+
+def test_selected_run_follows_the_rules_current_choice(corpus, tmp_path):
+    """A kept `selected` run is a copy of the chosen system's scores; when a rerun of the rule chooses another
+    system (a new rule over the same pieces) the copy is replaced, and left alone when the choice is the same."""
+    from arwsv.experiments.select_study import _record_selected
+
+    labels = read_trials(corpus / "trials" / "H.txt")["label"].to_numpy()
+    runs = tmp_path / "runs"
+    noisy = labels * 0.5 + np.random.default_rng(0).standard_normal(len(labels))
+    record_run("uniform", 0, corpus, runs, noisy, bootstrap=30, device="cpu", wall_s=0.0)
+    record_run("asnorm_train", 0, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0)
+
+    def choose(name):
+        _record_selected(0, corpus, runs, {"selection": {"selected": name, "reason": "test"}}, bootstrap=30,
+                         device="cpu")
+        return json.loads((runs / "selected_seed0.json").read_text()), np.load(runs / "selected_seed0.npz")["scores"]
+
+    first, scores = choose("uniform")
+    assert first["candidate"] == "uniform" and np.array_equal(scores, noisy.astype(np.float32))
+    stamp = (runs / "selected_seed0.json").stat().st_mtime_ns
+    choose("uniform")
+    assert (runs / "selected_seed0.json").stat().st_mtime_ns == stamp
+    second, scores = choose("asnorm_train")
+    assert second["candidate"] == "asnorm_train" and np.array_equal(scores, (labels * 10.0).astype(np.float32))
+    assert second["metrics"]["eer"]["value"] == 0.0

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arwsv.cli import main
-from arwsv.selection.config import Candidate, load_selection_config
+from arwsv.selection.config import Candidate, PostHoc, load_selection_config
 from conftest import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +25,8 @@ candidates:
   uniform: {signal: none}
   balance_k2: {signal: balance, clusters: 2}
   difficulty_k2_b10: {signal: difficulty, clusters: 2, beta: 10}
+post_hoc:
+  asnorm_train: {norm: asnorm, top_k: 5}
 """
 
 
@@ -40,8 +42,16 @@ def test_select_trains_every_candidate_writes_the_table_and_resumes(corpus, tmp_
             str(out), "--quiet", f"--data_folder={corpus}", *_tiny()]
     assert main(argv) == 0
     result = json.loads((out / "selection.json").read_text())
-    assert [r["candidate"] for r in result["candidates"]] == ["uniform", "balance_k2", "difficulty_k2_b10"]
-    assert result["selection"]["selected"] in {"uniform", "balance_k2", "difficulty_k2_b10"}
+    assert [r["candidate"] for r in result["candidates"]] == ["uniform", "balance_k2", "difficulty_k2_b10",
+                                                              "asnorm_train"]
+    chosen = result["selection"]["selected"]
+    assert chosen in {"uniform", "balance_k2", "difficulty_k2_b10", "asnorm_train"}
+    # how to use it: the uniform model with AS-norm over the training split for the post-hoc candidate
+    model = "uniform" if chosen == "asnorm_train" else chosen
+    assert result["selection"]["model"] == str(work / "candidates" / model)
+    assert ("--norm asnorm" in result["selection"]["scoring"]) == (chosen == "asnorm_train")
+    cohort = np.load(out / "pieces" / "cohort.npz")
+    assert sorted(cohort["speakers"]) == sorted(set(pd.read_csv(work / "split" / "train.csv")["spk_id"]))
     assert (out / "selection.png").stat().st_size > 0 and "| uniform |" in (out / "selection.md").read_text()
     # no candidate trained on a development speaker, and none read a label
     dev = set(pd.read_csv(work / "split" / "dev.csv")["spk_id"])
@@ -113,12 +123,20 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
     good.write_text(TINY_SELECT)
     config = load_selection_config(good)
     assert config.candidates["difficulty_k2_b10"] == Candidate("difficulty", 2, 10.0) and config.dev_share == 0.25
+    assert config.post_hoc == {"asnorm_train": PostHoc("asnorm", 5)}
+    assert load_selection_config(ROOT / "recipes" / "bench" / "select.yaml").post_hoc == \
+        {"asnorm_train": PostHoc("asnorm", 200)}
     bad = {"unknown: 1\n" + TINY_SELECT: "unknown key(s) unknown",
            TINY_SELECT.replace("uniform: {signal: none}", "flat: {signal: none}"): "must hold `uniform",
            TINY_SELECT.replace("signal: balance", "signal: loud"): "signal must be one of",
            TINY_SELECT.replace("clusters: 2}", "clusters: 1}", 1): "clusters must be an integer in [2",
            TINY_SELECT.replace("dev_share: 0.25", "dev_share: 0.9"): "dev_share must be a number in",
            "candidates: [1, 2]\n": "`candidates` must be a table",
+           TINY_SELECT.replace("norm: asnorm", "norm: znorm"): "norm must be one of asnorm",
+           TINY_SELECT.replace("top_k: 5", "top_k: 0"): "top_k must be an integer in [1",
+           TINY_SELECT.replace("asnorm_train: {", "balance_k2: {"): "has the name of a trained candidate",
+           TINY_SELECT.replace("  asnorm_train: {norm: asnorm, top_k: 5}", "  - 1"): "`post_hoc` must be a table",
+           TINY_SELECT.replace("top_k: 5}", "top_k: 5, cohort: dev}"): "expected keys norm, top_k",
            "a: [1\n": "not valid YAML"}
     for i, (text, message) in enumerate(bad.items()):
         path = tmp_path / f"bad{i}.yaml"

@@ -138,3 +138,49 @@ def test_rule_without_candidates_and_without_a_reference(planted):
     assert select(evaluate_candidates(planted, scores, bootstrap=50))["selected"] == "uniform"
     with pytest.raises(ValueError, match="reference"):
         evaluate_candidates(planted, {"a": scores["uniform"]}, bootstrap=50)
+
+
+def test_rule_refuses_a_candidate_that_levels_down_and_takes_one_that_leaves_no_group_worse(planted):
+    """A candidate that lowers the overall EER and lifts the worst group by making the other group measurably
+    worse (levelling down) is not eligible; one that makes every group at least as well off and the population
+    better (lower overall EER, interval below 0) helps even where the worst group's own gain is not measurable."""
+    rng = np.random.default_rng(7)
+    noise = rng.standard_normal(len(planted))
+    shifted = {name: _planted_scores(np.random.default_rng(1), planted, shift) + noise for name, shift in {
+        "uniform": {"pg1": 0.0, "pg2": -1.5},
+        "levelling": {"pg1": -0.9, "pg2": -0.2},   # worst group gains, the other loses
+        "everyone": {"pg1": 0.6, "pg2": -1.5},     # the other gains, the worst one does not move
+    }.items()}
+    rows = evaluate_candidates(planted, shifted, bootstrap=200, seed=0)
+    by = {r["candidate"]: r for r in rows}
+    assert by["levelling"]["delta"]["eer"] < 0 and by["levelling"]["ci"]["worst"][1] < 0  # v1 would take it
+    assert by["levelling"]["groups_ci"]["pg1"][0] > 0 and by["levelling"]["groups_delta"]["pg1"] > 0
+    assert by["everyone"]["ci"]["eer"][1] < 0 and by["everyone"]["ci"]["worst"][1] >= 0
+    # each pseudo-group's difference is that group's EER minus the same group's under uniform
+    for name in ("levelling", "everyone"):
+        for group, delta in by[name]["groups_delta"].items():
+            assert delta == pytest.approx(by[name]["groups"][group] - by["uniform"]["groups"][group])
+    choice = select(rows)
+    assert choice["levels_down"] == ["levelling"] and "levelling" not in choice["eligible"]
+    assert choice["selected"] == "everyone" and choice["helps"] == ["everyone"]
+    # without the candidate that leaves no group worse: do not reweight, and the reason names the pseudo-group test
+    choice = select([r for r in rows if r["candidate"] != "everyone"])
+    assert choice["selected"] == "uniform" and "pseudo-group measurably worse" in choice["reason"]
+
+
+def test_normalised_dev_scores_are_asnorm_of_the_cosine_scores():
+    """AS-norm of one trial, written out: each side's mean and std of its top-k cohort cosines."""
+    rng = np.random.default_rng(3)
+    speakers = np.repeat(["a", "b", "c"], 2)
+    trials = DevTrials(np.array([f"u{i}" for i in range(6)]), speakers, {"a": "g", "b": "g", "c": "g"})
+    embeddings = rng.standard_normal((6, 4))
+    cohort = rng.standard_normal((7, 4))
+    normed = trials.normalised_scores(trials.ids, embeddings, cohort, top_k=3)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    unit_cohort = cohort / np.linalg.norm(cohort, axis=1, keepdims=True)
+    for n, (i, j) in enumerate(zip(trials.first, trials.second)):
+        score = unit[i] @ unit[j]
+        top_i, top_j = np.sort(unit_cohort @ unit[i])[-3:], np.sort(unit_cohort @ unit[j])[-3:]
+        expected = 0.5 * ((score - top_i.mean()) / top_i.std() + (score - top_j.mean()) / top_j.std())
+        assert normed[n] == pytest.approx(expected, rel=1e-6)
+    assert np.allclose(trials.scores(trials.ids, embeddings), [unit[i] @ unit[j] for i, j in zip(trials.first, trials.second)])
