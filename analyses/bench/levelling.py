@@ -41,8 +41,25 @@ def cell_changes(h: dict, base: np.ndarray, system: np.ndarray, draws: list) -> 
     return out
 
 
-def _row(corpus: str, system: str, cells: dict) -> str:
-    """One table row from :func:`cell_changes`: the baseline's worst and best cells, and the cells better / worse."""
+def dev_groups_moved(selection: Path, system: str) -> str:
+    """``"better / worse (of n)"`` pseudo-groups of the development trials (no labels; the interval of each group's
+    change below / above 0) for a candidate of a selection's JSON, ``"n/a"`` where it was not a candidate."""
+    import json
+
+    from arwsv.selection.rule import groups_better, groups_worse
+
+    if not selection.is_file():
+        return "n/a"
+    rows = {r["candidate"]: r for r in json.loads(selection.read_text())["candidates"]}
+    if system not in rows or "groups_ci" not in rows[system]:
+        return "n/a"
+    row = rows[system]
+    return f"{len(groups_better(row))} / {len(groups_worse(row))} (of {len(row['groups_ci'])})"
+
+
+def _row(corpus: str, system: str, cells: dict, dev: str = "n/a") -> str:
+    """One table row from :func:`cell_changes`: the baseline's worst and best cells, and the cells better / worse;
+    ``dev``: the development pseudo-groups better / worse (:func:`dev_groups_moved`)."""
     worst = max(cells, key=lambda c: cells[c][0])
     best = min(cells, key=lambda c: cells[c][0])
 
@@ -53,7 +70,7 @@ def _row(corpus: str, system: str, cells: dict) -> str:
     better = sum(ci[1] < 0 for _, _, ci in cells.values())
     worse = sum(ci[0] > 0 for _, _, ci in cells.values())
     return f"| {corpus} | {system} | " + " | ".join([*shown(worst), *shown(best)]) + \
-        f" | {better} / {worse} (of {len(cells)}) |"
+        f" | {better} / {worse} (of {len(cells)}) | {dev} |"
 
 
 def main() -> None:
@@ -69,6 +86,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the training seed whose runs are compared")
     parser.add_argument("--runs", default="results/select_study/{corpus}/runs")
     parser.add_argument("--data", default="data/{corpus}")
+    parser.add_argument("--selection", default="results/select_study/{corpus}/seed{seed}/selection.json")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
@@ -78,9 +96,11 @@ def main() -> None:
              f"Seed {args.seed}; H EER (%) per gender x country cell (labels joined for this table only); changes in pp "
              f"against `{args.baseline}` with a 95 % paired speaker-bootstrap interval ({args.bootstrap} replicates). "
              "Worst / best cell: the cells the baseline serves worst and best. Better / worse: cells whose interval "
-             "lies below / above 0.", "",
+             "lies below / above 0. Last column, without labels: the development pseudo-groups of `arwsv select` "
+             "(`selection.json`) whose change lies below / above 0, the rule's \"no pseudo-group worse\" test.", "",
              "| corpus | system | worst cell: baseline → system | change | best cell: baseline → system | change | "
-             "cells better / worse (of all) |", "|---|---|---|---|---|---|---|"]
+             "cells better / worse (of all) | development pseudo-groups better / worse (no labels) |",
+             "|---|---|---|---|---|---|---|---|"]
     progress = tqdm(total=len(args.corpora) * len(args.systems), desc="corpus x system")
     for corpus in args.corpora:
         runs = Path(args.runs.format(corpus=corpus))
@@ -95,8 +115,9 @@ def main() -> None:
         base = np.load(base_path)["scores"]
         for system in systems:
             progress.update(1)
+            dev = dev_groups_moved(Path(args.selection.format(corpus=corpus, seed=args.seed)), system)
             lines.append(_row(corpus, system, cell_changes(h, base, np.load(runs / f"{system}_seed{args.seed}.npz")
-                                                           ["scores"], draws)))
+                                                           ["scores"], draws), dev))
     progress.close()
     with atomic_write(args.out) as handle:
         handle.write("\n".join(lines) + "\n")
