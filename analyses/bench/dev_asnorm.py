@@ -73,7 +73,7 @@ def main() -> None:
             return (f"{100 * base['value'][key]:.2f} → {100 * row['value'][key]:.2f} "
                     f"({100 * row['delta'][key]:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}])")
 
-        change = [row["groups"][g] - base["groups"][g] for g in base["groups"]]
+        change = list(row["groups_delta"].values())
         lines.append(f"| {corpus} | {cell('eer')} | {cell('worst')} | {cell('std')} | "
                      f"{sum(c < 0 for c in change)} / {sum(c > 0 for c in change)} (of {len(change)}) |")
         print(lines[-1], flush=True)

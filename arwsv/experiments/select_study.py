@@ -40,6 +40,7 @@ SELECTION = ROOT / "recipes" / "bench" / "select.yaml"
 CORPORA = ("bench", "uncrowded", "shares", "crowded", "espeak", "reseeded")
 PLAN = {"bench": 5, "uncrowded": 2, "shares": 2, "crowded": 2, "espeak": 2, "reseeded": 2}
 POST_HOC = ("asnorm_train", "asnorm_unseen")
+ASNORM_TOP_K = 200  # cohort scores kept by the post-hoc AS-norm runs
 BENCH_STUDY = ROOT / "results" / "bench_study" / "summary.json"
 
 
@@ -95,7 +96,7 @@ def _score_model(name: str, model: Path, seed: int, data: Path, work: Path, runs
                        "asnorm_unseen": np.stack([dev[dev_speakers == s].mean(0) for s in np.unique(dev_speakers)])}
         for post, cohort in cohorts.items():
             if post in missing:
-                record_run(post, seed, data, runs, score_trials(trials, ids, emb, cohort, 200)["score"].to_numpy(),
+                record_run(post, seed, data, runs, score_trials(trials, ids, emb, cohort, ASNORM_TOP_K)["score"].to_numpy(),
                            bootstrap=bootstrap, device=device, wall_s=time.perf_counter() - start,
                            extra={"cohort_speakers": len(cohort)})
 
@@ -220,9 +221,9 @@ def run_piece(corpus: str, seed: int, *, out: Path, work_root: Path, data_root: 
 
     settings = load_selection_config(SELECTION)
     for name, spec in settings.post_hoc.items():  # the H-list run the study records for it, if it is selected
-        if name != "asnorm_train" or spec.top_k != 200:
+        if name != "asnorm_train" or spec.top_k != ASNORM_TOP_K:
             raise ValueError(f"{SELECTION}: post-hoc candidate {name} has no H-list run in this study "
-                             "(only asnorm_train, top_k 200: the training speakers as cohort)")
+                             f"(only asnorm_train, top_k {ASNORM_TOP_K}: the training speakers as cohort)")
     folder.mkdir(parents=True, exist_ok=True)
     selection = run_selection(RECIPE, settings=settings, work=work, out=folder,
                               overrides=overrides, seed=seed, device=device, jobs=jobs, progress=progress,

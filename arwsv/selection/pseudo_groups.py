@@ -70,7 +70,9 @@ class DevTrials:
 
     def scores(self, ids, embeddings) -> np.ndarray:
         """Cosine scores (N,) of the trials from one model's ``embeddings`` (M', D) of utterances ``ids``."""
-        unit = self._aligned(ids, embeddings)
+        return self._cosine(self._aligned(ids, embeddings))
+
+    def _cosine(self, unit: np.ndarray) -> np.ndarray:
         return (unit[self.first] * unit[self.second]).sum(axis=1)
 
     def normalised_scores(self, ids, embeddings, cohort, *, top_k: int) -> np.ndarray:
@@ -79,8 +81,7 @@ class DevTrials:
         from arwsv.inference.score import asnorm
 
         unit = self._aligned(ids, embeddings)
-        cosine = (unit[self.first] * unit[self.second]).sum(axis=1)
-        return asnorm(cosine, unit[self.first], unit[self.second], np.asarray(cohort, dtype=np.float64), top_k=top_k)
+        return asnorm(self._cosine(unit), unit[self.first], unit[self.second], np.asarray(cohort, dtype=np.float64), top_k=top_k)
 
     def table(self, scores: np.ndarray) -> ScoreTable:
         """The trials with ``scores`` (N,) as a :class:`ScoreTable` (speaker codes, utterance codes)."""

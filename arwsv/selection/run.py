@@ -161,53 +161,51 @@ def _write_factors(path: Path, speakers, factors) -> None:
     write_if_changed(path, buffer.getvalue().encode("utf-8"))
 
 
+def _write_piece(path: Path, model: Path, make) -> None:
+    """Write the piece ``path`` (compressed npz) from ``make()`` (a dict of arrays) with the SHA-256 of ``model``'s
+    weights, unless the piece there already came from those very weights."""
+    import hashlib
+
+    import numpy as np
+
+    from arwsv.io.files import atomic_write
+    from arwsv.training.run import FINAL_WEIGHTS
+
+    digest = hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["weights_sha256"]) == digest:
+                return
+    arrays = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, mode="wb") as handle:
+        np.savez_compressed(handle, **arrays, weights_sha256=np.array(digest))
+
+
 def _dev_piece(work: Path, pieces: Path, name: str, dev_rows: list, device: str, progress: bool,
                embedded: tuple | None = None) -> None:
     """Write ``PIECES/dev/<name>.npz``: the trained candidate's embeddings of every development utterance (float16:
     small enough to keep with the results, so that a run resumes on another machine without the model), its
     utterance ids and speakers, and the SHA-256 of the weights they came from. ``embedded``: ``(ids, embeddings)``
     already computed by that model (the reference's), in ``dev_rows`` order."""
-    import hashlib
-
     import numpy as np
 
-    from arwsv.io.files import atomic_write
-    from arwsv.training.run import FINAL_WEIGHTS
-
     model = work / "candidates" / name
-    digest = hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
-    path = pieces / "dev" / f"{name}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["weights_sha256"]) == digest:
-                return
-    ids, emb = embedded if embedded is not None else _embed(model, dev_rows, device, progress)  # the reference's: once
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, mode="wb") as handle:
-        np.savez_compressed(handle, ids=ids, speakers=np.array([r["spk_id"] for r in dev_rows]),
-                            embeddings=emb.astype(np.float16), weights_sha256=np.array(digest))
+
+    def make():
+        ids, emb = embedded if embedded is not None else _embed(model, dev_rows, device, progress)  # reference: once
+        return {"ids": ids, "speakers": np.array([r["spk_id"] for r in dev_rows]), "embeddings": emb.astype(np.float16)}
+
+    _write_piece(pieces / "dev" / f"{name}.npz", model, make)
 
 
 def _cohort_piece(work: Path, pieces: Path, reference: dict) -> None:
     """Write ``PIECES/cohort.npz``: the uniform model's training speakers (one mean unit embedding each, float16)
     and the SHA-256 of its weights: the AS-norm cohort of the post-hoc candidates, kept with the results."""
-    import hashlib
-
     import numpy as np
 
-    from arwsv.io.files import atomic_write
-    from arwsv.training.run import FINAL_WEIGHTS
-
-    digest = hashlib.sha256((work / "candidates" / "uniform" / FINAL_WEIGHTS).read_bytes()).hexdigest()
-    path = pieces / "cohort.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["weights_sha256"]) == digest:
-                return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, mode="wb") as handle:
-        np.savez_compressed(handle, speakers=reference["train_speakers"],
-                            embeddings=reference["train"].astype(np.float16), weights_sha256=np.array(digest))
+    _write_piece(pieces / "cohort.npz", work / "candidates" / "uniform",
+                 lambda: {"speakers": reference["train_speakers"], "embeddings": reference["train"].astype(np.float16)})
 
 
 def _read_dev_piece(pieces: Path, name: str) -> tuple:
@@ -311,18 +309,17 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     if only == "train":
         return {"split": split}
     group_of = _read_groups(pieces / "pseudo_groups.csv")
-    ids, speakers, _ = _read_dev_piece(pieces, "uniform")
+    ids, speakers, uniform_emb = _read_dev_piece(pieces, "uniform")
     trials = DevTrials(ids, speakers, group_of)
     scores = {}
     for name in settings.candidates:
         piece_ids, _, emb = _read_dev_piece(pieces, name)
         scores[name] = trials.scores(piece_ids, emb)
     if settings.post_hoc:  # scorings of the uniform model: no training
-        uniform_ids, _, uniform_emb = _read_dev_piece(pieces, "uniform")
         with np.load(pieces / "cohort.npz", allow_pickle=False) as data:
             cohort = data["embeddings"].astype(np.float32)
         for name, spec in settings.post_hoc.items():
-            scores[name] = trials.normalised_scores(uniform_ids, uniform_emb, cohort, top_k=spec.top_k)
+            scores[name] = trials.normalised_scores(ids, uniform_emb, cohort, top_k=spec.top_k)
     rows = evaluate_candidates(trials, scores, bootstrap=settings.bootstrap, seed=seed, progress=progress)
     choice = select(rows, max_eer_increase=settings.max_eer_increase / 100)
     choice.update(how_to_use(choice["selected"], settings, work))
