@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
                                    "RECIPE.yaml on the other training speakers, score trials within pseudo-groups "
                                    "of the development speakers and pick the candidate (or post-hoc AS-norm of the "
                                    "uniform model) that lowers the worst pseudo-group's or the overall EER without "
-                                   "raising the overall EER or making any pseudo-group worse, or uniform weights. "
+                                   "raising the overall EER by more than max_eer_increase (0 by default) or making "
+                                   "any pseudo-group worse, or uniform weights. "
                                    "Resumable: a rerun skips finished candidates. Any --key=value overrides a "
                                    "recipe key, as in arwsv train.")
     p.add_argument("recipe", help="the baseline recipe, e.g. recipes/bench/baseline.yaml")
@@ -45,6 +46,9 @@ def run(args) -> int:
     for key in ("seed", "output_folder", "train_manifest", "n_speakers"):
         if key in overrides:
             raise InputError(f"--{key} is set by arwsv select for every candidate; use --seed or --work")
+    if "reweighting" in overrides:  # each candidate's reweighting block comes from SELECTION.yaml alone
+        raise InputError("--reweighting.* is set by arwsv select for every candidate from the selection file "
+                         "(its candidates and warmup_steps)", args.selection)
     if args.device == "cuda":
         import torch
 
@@ -55,6 +59,10 @@ def run(args) -> int:
     for folder in (work, out):
         if folder.exists() and not folder.is_dir():
             raise InputError("is a file; give a folder", folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"cannot create this folder: {err.strerror}", folder) from None
     from arwsv.selection.run import run_selection
 
     result = run_selection(args.recipe, settings=settings, work=work, out=out, overrides=overrides, seed=args.seed,

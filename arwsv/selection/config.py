@@ -89,6 +89,12 @@ def load_selection_config(path) -> SelectionConfig:
         tree = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("no such selection file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder; give the selection YAML file", path) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 text (byte {err.start})", path) from None
+    except OSError as err:
+        raise InputError(f"cannot read it: {err.strerror}", path) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise InputError(f"not valid YAML: {getattr(err, 'problem', None) or err}", path,
@@ -97,7 +103,7 @@ def load_selection_config(path) -> SelectionConfig:
         raise InputError("must be a mapping of settings with a `candidates` table", path)
     defaults = SelectionConfig()
     known = set(asdict(defaults)) - {"path"}
-    unknown = sorted(set(tree) - known)
+    unknown = sorted(str(k) for k in tree if k not in known)  # YAML keys may be numbers or booleans
     if unknown:
         raise InputError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path)
     limits = {"dev_share": (float, 0.01, 0.5), "pseudo_groups": (int, 2, 1000), "bootstrap": (int, 50, 100000),

@@ -8,8 +8,8 @@ speakers, so replicate r resamples the same speakers for all; the differences ar
 
 The rule (:func:`select`). A candidate is **eligible** when
 
-- its overall EER is not higher than uniform's (point estimate of the difference <= ``max_eer_increase``,
-  0 pp by default), and
+- its overall EER is not higher than uniform's by more than ``max_eer_increase`` (point estimate of the
+  difference; 0 pp by default, i.e. not higher at all), and
 - **no pseudo-group is measurably worse**: no pseudo-group's EER difference has an interval above 0. A gap
   that narrows because the best-served groups lose is levelling down; the labelled cells of the study showed
   that every reweighting which narrowed the gaps did so (``results/select_study/levelling.md``). With one
@@ -19,7 +19,7 @@ The rule (:func:`select`). A candidate is **eligible** when
 An eligible candidate **helps** when the interval of its worst-pseudo-group difference lies below 0 (the
 worst-served group gains) or that of its overall difference does (every group at least as well off and the
 population better). Among the eligible candidates that help, the one with the lowest worst-pseudo-group EER
-is chosen (then the lowest overall EER); if none, uniform weights with cosine scoring ("do not reweight").
+is chosen (then the lowest overall EER, then the first in the selection file's order); if none, uniform weights with cosine scoring ("do not reweight").
 Candidates are trained reweightings and post-hoc scorings of the uniform model (AS-norm), judged alike.
 """
 

@@ -1,6 +1,11 @@
 """``arwsv select``: choose a reweighting method and its settings without demographic labels, in pieces.
 
-Steps, each skipped when a previous run left its output (so a killed run resumes where it stopped):
+Steps, each skipped when a previous run left its output (so a killed run resumes where it stopped). The
+settings that shaped the pieces (seed, split, development share, pseudo-groups, k-means restarts, reference
+utterances, warm-up, each candidate's signal, K and beta) are kept in ``OUT/pieces/settings.json``; a rerun with
+other values stops with one line rather than mixing old pieces with new settings. The rule's own settings
+(``bootstrap``, ``max_eer_increase``, ``post_hoc``) may change between runs: only the last step reruns. The recipe
+is not fingerprinted (its paths differ between machines): a changed recipe needs a new ``OUT``.
 
 1. ``WORK/split/``: the development speakers (:func:`arwsv.selection.split.write_split`);
 2. ``WORK/candidates/uniform``: the recipe with uniform weights on the other training speakers; it is the
@@ -123,11 +128,12 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
     from arwsv.selection.signals import unit_rows
 
     path = work / "reference.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["utts"]) == utts:
-                return {k: data[k] for k in data.files}
     model = work / "candidates" / "uniform"
+    digest = _weights_digest(model)
+    if path.is_file():  # a cache of these very weights and settings only (a retrained uniform model is new)
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["utts"]) == utts and "weights_sha256" in data.files and str(data["weights_sha256"]) == digest:
+                return {k: data[k] for k in data.files if k != "weights_sha256"}
     train = load_manifest_rows(work / "split" / "train.csv")
     chosen, seen = [], {}
     for row in sorted(train, key=lambda r: r["id"]):
@@ -144,8 +150,30 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
     out = {"train_speakers": names, "train": unit_rows(means), "dev_ids": dev_ids,
            "dev_speakers": np.array([r["spk_id"] for r in dev_rows]), "dev": dev_emb, "utts": np.array(utts)}
     with atomic_write(path, mode="wb") as handle:
-        np.savez(handle, **out)
+        np.savez(handle, **out, weights_sha256=np.array(digest))
     return out
+
+
+def _weights_digest(model: Path) -> str:
+    import hashlib
+
+    from arwsv.training.run import FINAL_WEIGHTS
+
+    return hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
+
+
+def _check_dev_trials(dev_rows: list, groups: int, path: Path) -> None:
+    """Before any training: the development trials need target pairs (a speaker with two utterances) and
+    non-target pairs within a pseudo-group (more speakers than pseudo-groups)."""
+    from collections import Counter
+
+    per_speaker = Counter(r["spk_id"] for r in dev_rows)
+    if not any(n >= 2 for n in per_speaker.values()):
+        raise InputError("no development speaker has two utterances, so the development trials hold no target "
+                         "pair; raise dev_share or use a manifest with several utterances per speaker", path)
+    if len(per_speaker) <= groups:
+        raise InputError(f"{len(per_speaker)} development speakers cannot form non-target trials within "
+                         f"{groups} pseudo-groups; raise dev_share or lower pseudo_groups", path)
 
 
 def _write_factors(path: Path, speakers, factors) -> None:
@@ -164,14 +192,11 @@ def _write_factors(path: Path, speakers, factors) -> None:
 def _write_piece(path: Path, model: Path, make) -> None:
     """Write the piece ``path`` (compressed npz) from ``make()`` (a dict of arrays) with the SHA-256 of ``model``'s
     weights, unless the piece there already came from those very weights."""
-    import hashlib
-
     import numpy as np
 
     from arwsv.io.files import atomic_write
-    from arwsv.training.run import FINAL_WEIGHTS
 
-    digest = hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
+    digest = _weights_digest(model)
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
             if str(data["weights_sha256"]) == digest:
@@ -227,6 +252,51 @@ def _read_groups(path: Path) -> dict:
     return dict(line.split(",", 1) for line in lines if line)
 
 
+def pieces_fingerprint(settings, seed: int, dev_speakers) -> dict:
+    """What shaped ``OUT/pieces`` (see the module docstring): ``{"run": {...}, "candidates": {name: {...}}}``."""
+    import hashlib
+
+    from dataclasses import asdict
+
+    run = {"seed": seed, "dev_share": settings.dev_share, "pseudo_groups": settings.pseudo_groups,
+           "restarts": settings.restarts, "reference_utts": settings.reference_utts,
+           "warmup_steps": settings.warmup_steps,
+           "dev_speakers_sha256": hashlib.sha256("\n".join(sorted(map(str, dev_speakers))).encode()).hexdigest()}
+    return {"run": run, "candidates": {n: asdict(c) for n, c in settings.candidates.items()}}
+
+
+def check_pieces(pieces: Path, fingerprint: dict) -> None:
+    """Refuse (:class:`InputError`) to mix ``pieces`` made with other settings with these; record the settings.
+
+    A candidate new to ``pieces`` is welcome (it is trained); one whose signal, K or beta changed is not, since
+    its kept piece came from the old values. Pieces from before the fingerprint existed are taken as they are."""
+    from arwsv.evaluation.report import to_json
+    from arwsv.io.files import write_if_changed
+
+    path = pieces / "settings.json"
+    recorded = None
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+            old_run, old_candidates = recorded["run"], recorded["candidates"]
+        except (ValueError, KeyError, TypeError):
+            raise InputError("not a settings record of arwsv select; delete it only if every piece beside it "
+                             "matches the selection file", path) from None
+        changed = sorted(k for k in set(old_run) | set(fingerprint["run"])
+                         if old_run.get(k) != fingerprint["run"].get(k))
+        if changed:
+            what = ", ".join(f"{k} {old_run.get(k)!r} -> {fingerprint['run'].get(k)!r}" for k in changed)
+            raise InputError(f"the pieces here were made with other settings ({what}); give another --out "
+                             "(or --work) for these settings", path)
+        for name, spec in fingerprint["candidates"].items():
+            if name in old_candidates and old_candidates[name] != spec:
+                raise InputError(f"candidate {name} was trained here as {old_candidates[name]}, the selection file "
+                                 f"now says {spec}: give it another name, or another --out", path)
+        fingerprint = {"run": fingerprint["run"], "candidates": {**old_candidates, **fingerprint["candidates"]}}
+    pieces.mkdir(parents=True, exist_ok=True)
+    write_if_changed(path, to_json(fingerprint).encode("utf-8"))
+
+
 def how_to_use(name: str, settings, work: Path) -> dict:
     """``{"model": folder, "scoring": how to score with it}`` for the selected candidate ``name``."""
     if name in settings.post_hoc:
@@ -244,7 +314,8 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
 
     ``settings``: a :class:`arwsv.selection.config.SelectionConfig`. ``only="train"`` stops after the
     candidates are trained (e.g. on a GPU machine, scoring later elsewhere) and returns ``{"split": counts}`` only. ``on_trained(name, model_folder)``
-    is called as each candidate finishes training (the study scores its test list then, while the model is here)."""
+    is called once a candidate is trained and before its development piece is written (the study scores its test
+    list then, while the model is here); a candidate whose piece was kept is not passed to it again."""
     import numpy as np
 
     from arwsv.data.manifest import read_manifest
@@ -252,23 +323,27 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     from arwsv.selection.pseudo_groups import DevTrials, pseudo_groups
     from arwsv.selection.rule import evaluate_candidates, select
     from arwsv.selection.signals import speaker_factors
-    from arwsv.selection.split import write_split
+    from arwsv.selection.split import split_speakers, write_split
     from arwsv.training.recipe import load_recipe
 
     work, out = Path(work), Path(out)
     base, _ = load_recipe(recipe, {**overrides, "seed": seed})
+    # before anything is written: pieces of other settings in OUT stop the run
+    _, dev_speakers = split_speakers(read_manifest(base["train_manifest"])["spk_id"], settings.dev_share, seed)
+    check_pieces(out / "pieces", pieces_fingerprint(settings, seed, dev_speakers))
     split = write_split(base["train_manifest"], work / "split", settings.dev_share, seed)
     n_speakers = split["train_speakers"]
     read_manifest(work / "split" / "train.csv")
+    from arwsv.data.dataio import load_manifest_rows
+
+    dev_rows = load_manifest_rows(work / "split" / "dev.csv")
+    _check_dev_trials(dev_rows, settings.pseudo_groups, work / "split" / "dev.csv")
 
     def overrides_of(name):
         return candidate_overrides(work, name, settings.block(name, work), seed, n_speakers, overrides)
 
     logs, pieces = work / "logs", out / "pieces"
     others = [n for n in settings.candidates if n != "uniform"]
-    from arwsv.data.dataio import load_manifest_rows
-
-    dev_rows = load_manifest_rows(work / "split" / "dev.csv")
     ready = (pieces / "dev" / "uniform.npz").is_file() and (pieces / "pseudo_groups.csv").is_file() and \
         all((pieces / "factors" / f"{n}.csv").is_file() for n in others) and \
         (not settings.post_hoc or (pieces / "cohort.npz").is_file())
@@ -284,11 +359,11 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
             _write_factors(pieces / "factors" / f"{name}.csv", reference["train_speakers"], factors)
         _write_groups(pieces / "pseudo_groups.csv", pseudo_groups(reference["dev"], reference["dev_speakers"],
                                                                    settings.pseudo_groups, seed))
-        _dev_piece(work, pieces, "uniform", dev_rows, device, progress, embedded=(reference["dev_ids"], reference["dev"]))
+        if on_trained is not None:  # before the piece that marks it done: a crash in it reruns it
+            on_trained("uniform", work / "candidates" / "uniform")
         if settings.post_hoc:
             _cohort_piece(work, pieces, reference)
-        if on_trained is not None:
-            on_trained("uniform", work / "candidates" / "uniform")
+        _dev_piece(work, pieces, "uniform", dev_rows, device, progress, embedded=(reference["dev_ids"], reference["dev"]))
     import shutil
 
     for name in others:  # the factors the trainings read (kept with the results, copied to the work folder)
@@ -303,9 +378,9 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
         wait_all({n: (train_candidate(recipe, overrides_of(n), device=device, log=logs / f"{n}.log",
                                       quiet=True, threads=threads), logs / f"{n}.log") for n in batch})
         for name in batch:
-            _dev_piece(work, pieces, name, dev_rows, device, progress)
-            if on_trained is not None:
+            if on_trained is not None:  # before the piece that marks it done: a crash in it reruns it
                 on_trained(name, work / "candidates" / name)
+            _dev_piece(work, pieces, name, dev_rows, device, progress)
     if only == "train":
         return {"split": split}
     group_of = _read_groups(pieces / "pseudo_groups.csv")

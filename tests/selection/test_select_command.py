@@ -16,7 +16,7 @@ from conftest import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_SELECT = """\
-dev_share: 0.25
+dev_share: 0.5
 pseudo_groups: 2
 bootstrap: 50
 warmup_steps: 2
@@ -44,8 +44,17 @@ def test_select_trains_every_candidate_writes_the_table_and_resumes(corpus, tmp_
     result = json.loads((out / "selection.json").read_text())
     assert [r["candidate"] for r in result["candidates"]] == ["uniform", "balance_k2", "difficulty_k2_b10",
                                                               "asnorm_train"]
+    assert 0 < result["dev_trials"]["targets"] < result["dev_trials"]["n"]  # targets and non-targets both
     chosen = result["selection"]["selected"]
-    assert chosen in {"uniform", "balance_k2", "difficulty_k2_b10", "asnorm_train"}
+    # the choice obeys the rule as written in the table itself (an independent reading of the rows)
+    rows = {r["candidate"]: r for r in result["candidates"]}
+    qualifies = [n for n, r in rows.items() if n != "uniform" and r["delta"]["eer"] <= 0
+                 and not any(ci is not None and ci[0] > 0 for ci in r["groups_ci"].values())
+                 and any(r["ci"][k] is not None and r["ci"][k][1] < 0 for k in ("worst", "eer"))]
+    if qualifies:
+        assert chosen in qualifies and rows[chosen]["value"]["worst"] == min(rows[n]["value"]["worst"] for n in qualifies)
+    else:
+        assert chosen == "uniform"
     # how to use it: the uniform model with AS-norm over the training split for the post-hoc candidate
     model = "uniform" if chosen == "asnorm_train" else chosen
     assert result["selection"]["model"] == str(work / "candidates" / model)
@@ -53,7 +62,7 @@ def test_select_trains_every_candidate_writes_the_table_and_resumes(corpus, tmp_
     cohort = np.load(out / "pieces" / "cohort.npz")
     assert sorted(cohort["speakers"]) == sorted(set(pd.read_csv(work / "split" / "train.csv")["spk_id"]))
     assert (out / "selection.png").stat().st_size > 0 and "| uniform |" in (out / "selection.md").read_text()
-    # no candidate trained on a development speaker, and none read a label
+    # no candidate trained on a development speaker
     dev = set(pd.read_csv(work / "split" / "dev.csv")["spk_id"])
     train = set(pd.read_csv(work / "split" / "train.csv")["spk_id"])
     assert dev and not dev & train and dev | train == set(pd.read_csv(corpus / "train.csv")["spk_id"])
@@ -64,6 +73,25 @@ def test_select_trains_every_candidate_writes_the_table_and_resumes(corpus, tmp_
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in work.glob("candidates/*/final/*")} == stamps
     assert json.loads((out / "selection.json").read_text())["candidates"] == result["candidates"]
+    # other settings than the pieces were made with: one line naming the settings record, nothing rewritten
+    table = (out / "selection.json").read_bytes()
+    split = (work / "split" / "dev.csv").read_bytes()
+    changed = tmp_path / "changed.yaml"
+    for text, extra, message in ((TINY_SELECT.replace("beta: 10", "beta: 3"), [], "candidate difficulty_k2_b10 was"),
+                                 (TINY_SELECT.replace("pseudo_groups: 2", "pseudo_groups: 3"), [], "pseudo_groups 2 -> 3"),
+                                 (TINY_SELECT, ["--seed", "1"], "seed 0 -> 1")):
+        changed.write_text(text)
+        assert main([*argv[:2], str(changed), *argv[3:], *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and str(out / "pieces" / "settings.json") in err[0], err
+        assert (out / "selection.json").read_bytes() == table and (work / "split" / "dev.csv").read_bytes() == split
+    # the rule's own settings may change: only the table is recomputed
+    changed.write_text(TINY_SELECT.replace("bootstrap: 50", "bootstrap: 60"))
+    assert main([*argv[:2], str(changed), *argv[3:]]) == 0
+    assert json.loads((out / "selection.json").read_text())["settings"]["bootstrap"] == 60
+    assert {p: p.stat().st_mtime_ns for p in work.glob("candidates/*/final/*")} == stamps
+    assert main([*argv, "--reweighting.method=none"]) == 2
+    assert "--reweighting.* is set by arwsv select" in capsys.readouterr().err
     # on another machine (no work folder, no models) the pieces kept in OUT finish the run: nothing trains
     import shutil
 
@@ -122,7 +150,7 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
     good = tmp_path / "good.yaml"
     good.write_text(TINY_SELECT)
     config = load_selection_config(good)
-    assert config.candidates["difficulty_k2_b10"] == Candidate("difficulty", 2, 10.0) and config.dev_share == 0.25
+    assert config.candidates["difficulty_k2_b10"] == Candidate("difficulty", 2, 10.0) and config.dev_share == 0.5
     assert config.post_hoc == {"asnorm_train": PostHoc("asnorm", 5)}
     assert load_selection_config(ROOT / "recipes" / "bench" / "select.yaml").post_hoc == \
         {"asnorm_train": PostHoc("asnorm", 200)}
@@ -130,14 +158,15 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
            TINY_SELECT.replace("uniform: {signal: none}", "flat: {signal: none}"): "must hold `uniform",
            TINY_SELECT.replace("signal: balance", "signal: loud"): "signal must be one of",
            TINY_SELECT.replace("clusters: 2}", "clusters: 1}", 1): "clusters must be an integer in [2",
-           TINY_SELECT.replace("dev_share: 0.25", "dev_share: 0.9"): "dev_share must be a number in",
+           TINY_SELECT.replace("dev_share: 0.5", "dev_share: 0.9"): "dev_share must be a number in",
            "candidates: [1, 2]\n": "`candidates` must be a table",
            TINY_SELECT.replace("norm: asnorm", "norm: znorm"): "norm must be one of asnorm",
            TINY_SELECT.replace("top_k: 5", "top_k: 0"): "top_k must be an integer in [1",
            TINY_SELECT.replace("asnorm_train: {", "balance_k2: {"): "has the name of a trained candidate",
            TINY_SELECT.replace("  asnorm_train: {norm: asnorm, top_k: 5}", "  - 1"): "`post_hoc` must be a table",
            TINY_SELECT.replace("top_k: 5}", "top_k: 5, cohort: dev}"): "expected keys norm, top_k",
-           "a: [1\n": "not valid YAML"}
+           "a: [1\n": "not valid YAML",
+           "1: 2\n" + TINY_SELECT: "unknown key(s) 1"}
     for i, (text, message) in enumerate(bad.items()):
         path = tmp_path / f"bad{i}.yaml"
         path.write_text(text)
@@ -152,5 +181,51 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
         assert main(["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(good), "--work",
                      str(tmp_path / "w"), *flags]) == 2
         assert message in capsys.readouterr().err
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("# caf\xe9\n".encode("latin-1") + TINY_SELECT.encode())
+    for path, message in ((tmp_path, "is a folder"), (latin, "not UTF-8 text")):
+        assert main(["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(path), "--work",
+                     str(tmp_path / "w"), f"--data_folder={corpus}"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and str(path) in err[0], err
     assert main(["select", str(tmp_path / "nope.yaml"), str(good)]) == 2
     assert "no such recipe" in capsys.readouterr().err
+
+
+def test_pieces_settings_record_welcomes_new_candidates_and_refuses_changed_ones(tmp_path):
+    import dataclasses
+
+    from arwsv.errors import InputError
+    from arwsv.selection.run import check_pieces, pieces_fingerprint
+
+    path = tmp_path / "good.yaml"
+    path.write_text(TINY_SELECT)
+    config = load_selection_config(path)
+    pieces = tmp_path / "pieces"
+    check_pieces(pieces, pieces_fingerprint(config, 0, ["b", "a"]))  # no record yet (or pieces from before it)
+    first = json.loads((pieces / "settings.json").read_text())
+    assert first["run"]["seed"] == 0 and set(first["candidates"]) == set(config.candidates)
+    check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "b"]))  # same speakers in another order: same split
+    more = dataclasses.replace(config, candidates={**config.candidates, "crowding_k2_b5": Candidate("crowding", 2, 5.0)})
+    check_pieces(pieces, pieces_fingerprint(more, 0, ["a", "b"]))
+    assert "crowding_k2_b5" in json.loads((pieces / "settings.json").read_text())["candidates"]
+    check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "b"]))  # dropping one keeps its record
+    assert "crowding_k2_b5" in json.loads((pieces / "settings.json").read_text())["candidates"]
+    with pytest.raises(InputError, match="dev_speakers_sha256"):
+        check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "c"]))
+    with pytest.raises(InputError, match="warmup_steps 2 -> 3"):
+        check_pieces(pieces, pieces_fingerprint(dataclasses.replace(config, warmup_steps=3), 0, ["a", "b"]))
+    (pieces / "settings.json").write_text("[1]")
+    with pytest.raises(InputError, match="not a settings record"):
+        check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "b"]))
+
+
+def test_development_trials_that_cannot_exist_stop_before_training(corpus, tmp_path, capsys):
+    settings = tmp_path / "select.yaml"
+    settings.write_text(TINY_SELECT.replace("pseudo_groups: 2", "pseudo_groups: 1000"))
+    work = tmp_path / "work"
+    assert main(["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(settings), "--work", str(work),
+                 "--quiet", f"--data_folder={corpus}", *_tiny()]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot form non-target trials within 1000 pseudo-groups" in err[0]
+    assert str(work / "split" / "dev.csv") in err[0] and not (work / "candidates").exists()
