@@ -39,6 +39,28 @@ def test_crowding_signal_is_the_training_modules_crowding_factors():
                                crowding_factors(x, 3, beta=0.0, restarts=3, seed=2), rtol=1e-12)
 
 
+def test_crowding_factors_match_the_written_out_formula_on_clusters_of_known_cosine():
+    """Two clusters in orthogonal subspaces whose speakers have pairwise cosine exactly rho_c: the factor of a
+    speaker of cluster c must be N exp(beta rho_c) / (n_c sum_c' exp(beta rho_c'))."""
+    sizes, rho, beta = [12, 5], [0.7, 0.9], 4.0
+    dim = 2 + sum(sizes)
+    rows, column = [], 2
+    for c, (n, r) in enumerate(zip(sizes, rho)):
+        for _ in range(n):  # sqrt(r) e_c + sqrt(1 - r) e_own: unit, cosine r within the cluster, 0 across
+            v = np.zeros(dim)
+            v[c], v[column] = np.sqrt(r), np.sqrt(1 - r)
+            rows.append(v)
+            column += 1
+    x = np.array(rows)
+    expected_cluster = np.exp(beta * np.array(rho)) / np.array(sizes)
+    expected_cluster *= sum(sizes) / (np.array(sizes) * expected_cluster).sum()
+    expected = np.repeat(expected_cluster, sizes)
+    got = speaker_factors(x, signal="crowding", clusters=2, beta=beta, restarts=3, seed=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    np.testing.assert_allclose(speaker_factors(x, signal="balance", clusters=2, restarts=3, seed=0),
+                               np.repeat(sum(sizes) / (2 * np.array(sizes)), sizes), rtol=1e-9)
+
+
 def test_balance_gives_every_separated_cluster_the_same_total():
     rng = np.random.default_rng(1)
     per = [60, 30, 10]
