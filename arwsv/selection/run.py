@@ -92,11 +92,11 @@ def train_candidate(recipe, overrides: dict, *, device: str, log: Path, quiet: b
     if quiet:
         command.append("--quiet")
     log.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log, "a", encoding="utf-8")
     env = dict(os.environ)
     if threads > 0:  # several CPU trainings at once: split the cores rather than oversubscribe them
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    with open(log, "a", encoding="utf-8") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
 
 
 def wait_all(processes: dict) -> None:
