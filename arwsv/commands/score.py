@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
     p.add_argument("--norm", choices=["none", "asnorm"], default="none")
     p.add_argument("--cohort", help="manifest of cohort speakers for --norm asnorm (e.g. train.csv)")
     p.add_argument("--top-k", type=int, default=200, help="AS-norm top-k cohort scores")
+    p.add_argument("--cohort-utts", type=int, default=0,
+                   help="utterances embedded per cohort speaker, its first N by id [default 0: all]; a cohort "
+                        "speaker is the mean of its unit embeddings")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
@@ -32,13 +35,15 @@ def run(args) -> int:
     from arwsv.io.files import atomic_write, check_writable
     from arwsv.data.manifest import read_manifest
     from arwsv.io.scorefile import read_trials
-    from arwsv.inference.score import score_trials
+    from arwsv.inference.score import cohort_rows, score_trials, speaker_means
 
     check_writable(args.out)
     if args.norm == "asnorm" and not args.cohort:
         raise InputError("--norm asnorm needs --cohort MANIFEST")
     if args.top_k < 1:
         raise InputError("--top-k must be >= 1")
+    if args.cohort_utts < 0:
+        raise InputError("--cohort-utts must be >= 0 (0: every utterance)")
     trials = read_trials(args.trials)
     if args.cohort:
         read_manifest(args.cohort)  # before any extraction: a typo should not cost the embedding time
@@ -62,10 +67,9 @@ def run(args) -> int:
     if args.norm == "asnorm":
         if model is None:
             features, model, _ = load_model(args.model_dir, args.device)
-        rows = load_manifest_rows(args.cohort)
+        rows = cohort_rows(load_manifest_rows(args.cohort), args.cohort_utts)
         _, cohort_emb = extract(features, model, rows, device=args.device, progress=not args.quiet)
-        speakers = np.array([r["spk_id"] for r in rows])
-        cohort = np.stack([cohort_emb[speakers == s].mean(0) for s in np.unique(speakers)])  # one per speaker
+        _, cohort = speaker_means([r["spk_id"] for r in rows], cohort_emb)  # one per speaker
     scores = score_trials(trials, ids, emb, cohort, args.top_k)
     buffer = io.StringIO()
     scores.to_csv(buffer, sep=" ", header=False, index=False, float_format="%.6f")

@@ -14,11 +14,35 @@ import pandas as pd
 
 from arwsv.errors import InputError
 
-__all__ = ["cosine_scores", "asnorm", "score_trials"]
+__all__ = ["cosine_scores", "asnorm", "score_trials", "cohort_rows", "speaker_means"]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def cohort_rows(rows: list, utts: int = 0) -> list:
+    """The manifest ``rows`` (dicts with ``id``, ``spk_id``) to embed for a cohort: each speaker's first ``utts``
+    utterances by id (0: all of them), in id order. Two per speaker make a cohort of every training speaker at a
+    small cost (``arwsv select`` judges AS-norm with such a cohort)."""
+    ordered = sorted(rows, key=lambda r: r["id"])
+    if utts <= 0:
+        return ordered
+    chosen, seen = [], {}
+    for row in ordered:
+        if seen.get(row["spk_id"], 0) < utts:
+            seen[row["spk_id"]] = seen.get(row["spk_id"], 0) + 1
+            chosen.append(row)
+    return chosen
+
+
+def speaker_means(speakers, embeddings: np.ndarray) -> tuple:
+    """``(names (S,), means (S, D))``: each speaker's mean of its unit utterance embeddings (M, D), unit length;
+    ``names`` sorted."""
+    names, codes = np.unique(np.asarray(speakers), return_inverse=True)
+    means = np.zeros((len(names), embeddings.shape[1]))
+    np.add.at(means, codes, _unit(np.asarray(embeddings, dtype=np.float64)))
+    return names, _unit(means)
 
 
 def cosine_scores(enrol: np.ndarray, test: np.ndarray) -> np.ndarray:

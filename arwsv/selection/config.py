@@ -39,8 +39,8 @@ class Candidate:
 class PostHoc:
     """One post-hoc candidate: the uniform model's scores normalised with ``norm`` (asnorm: adaptive s-norm over
     the ``top_k`` closest cohort speakers; the cohort is the uniform model's training speakers, one mean embedding
-    each of their first ``reference_utts`` utterances; ``arwsv score --norm asnorm --cohort TRAIN_SPLIT``, the
-    way to apply it, averages all of a cohort speaker's utterances). Nothing is trained."""
+    each of their first ``reference_utts`` utterances, exactly as ``arwsv score --norm asnorm --cohort TRAIN_SPLIT
+    --cohort-utts REFERENCE_UTTS`` builds it). Nothing is trained."""
 
     norm: str = "asnorm"
     top_k: int = 200

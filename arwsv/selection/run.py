@@ -124,8 +124,8 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
     import numpy as np
 
     from arwsv.data.dataio import load_manifest_rows
+    from arwsv.inference.score import cohort_rows, speaker_means
     from arwsv.io.files import atomic_write
-    from arwsv.selection.signals import unit_rows
 
     path = work / "reference.npz"
     model = work / "candidates" / "uniform"
@@ -134,20 +134,12 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
         with np.load(path, allow_pickle=False) as data:
             if int(data["utts"]) == utts and "weights_sha256" in data.files and str(data["weights_sha256"]) == digest:
                 return {k: data[k] for k in data.files if k != "weights_sha256"}
-    train = load_manifest_rows(work / "split" / "train.csv")
-    chosen, seen = [], {}
-    for row in sorted(train, key=lambda r: r["id"]):
-        if seen.get(row["spk_id"], 0) < utts:
-            seen[row["spk_id"]] = seen.get(row["spk_id"], 0) + 1
-            chosen.append(row)
-    ids, emb = _embed(model, chosen, device, progress)
-    speakers = np.array([r["spk_id"] for r in chosen])
-    names, codes = np.unique(speakers, return_inverse=True)
-    means = np.zeros((len(names), emb.shape[1]))
-    np.add.at(means, codes, unit_rows(emb))
+    chosen = cohort_rows(load_manifest_rows(work / "split" / "train.csv"), utts)  # as arwsv score --cohort-utts
+    _, emb = _embed(model, chosen, device, progress)
+    names, means = speaker_means([r["spk_id"] for r in chosen], emb)
     dev_rows = load_manifest_rows(work / "split" / "dev.csv")
     dev_ids, dev_emb = _embed(model, dev_rows, device, progress)
-    out = {"train_speakers": names, "train": unit_rows(means), "dev_ids": dev_ids,
+    out = {"train_speakers": names, "train": means, "dev_ids": dev_ids,
            "dev_speakers": np.array([r["spk_id"] for r in dev_rows]), "dev": dev_emb, "utts": np.array(utts)}
     with atomic_write(path, mode="wb") as handle:
         np.savez(handle, **out, weights_sha256=np.array(digest))
@@ -303,7 +295,8 @@ def how_to_use(name: str, settings, work: Path) -> dict:
         spec = settings.post_hoc[name]
         return {"model": str(work / "candidates" / "uniform"),
                 "scoring": (f"arwsv score {work / 'candidates' / 'uniform'} TRIALS --norm {spec.norm} --cohort "
-                            f"{work / 'split' / 'train.csv'} --top-k {spec.top_k} --out SCORES")}
+                            f"{work / 'split' / 'train.csv'} --cohort-utts {settings.reference_utts} "
+                            f"--top-k {spec.top_k} --out SCORES")}
     return {"model": str(work / "candidates" / name),
             "scoring": f"arwsv score {work / 'candidates' / name} TRIALS --out SCORES"}
 
