@@ -19,7 +19,8 @@ The rule (:func:`select`). A candidate is **eligible** when
 An eligible candidate **helps** when the interval of its worst-pseudo-group difference lies below 0 (the
 worst-served group gains) or that of its overall difference does (every group at least as well off and the
 population better). Among the eligible candidates that help, the one with the lowest worst-pseudo-group EER
-is chosen (then the lowest overall EER, then the first in the selection file's order); if none, uniform weights with cosine scoring ("do not reweight").
+is chosen (then the lowest overall EER, then the first in the selection file's order); if none, uniform
+weights with cosine scoring ("do not reweight").
 Candidates are trained reweightings and post-hoc scorings of the uniform model (AS-norm), judged alike.
 """
 

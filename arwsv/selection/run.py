@@ -266,7 +266,6 @@ def check_pieces(pieces: Path, fingerprint: dict) -> None:
     from arwsv.io.files import write_if_changed
 
     path = pieces / "settings.json"
-    recorded = None
     if path.is_file():
         try:
             recorded = json.loads(path.read_text(encoding="utf-8"))
@@ -322,9 +321,10 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     work, out = Path(work), Path(out)
     base, _ = load_recipe(recipe, {**overrides, "seed": seed})
     # before anything is written: pieces of other settings in OUT stop the run
-    _, dev_speakers = split_speakers(read_manifest(base["train_manifest"])["spk_id"], settings.dev_share, seed)
+    training = read_manifest(base["train_manifest"])
+    _, dev_speakers = split_speakers(training["spk_id"], settings.dev_share, seed)
     check_pieces(out / "pieces", pieces_fingerprint(settings, seed, dev_speakers))
-    split = write_split(base["train_manifest"], work / "split", settings.dev_share, seed)
+    split = write_split(base["train_manifest"], work / "split", settings.dev_share, seed, frame=training)
     n_speakers = split["train_speakers"]
     read_manifest(work / "split" / "train.csv")
     from arwsv.data.dataio import load_manifest_rows

@@ -31,15 +31,16 @@ def split_speakers(speakers, share: float, seed: int) -> tuple:
     return [s for s in unique if s not in dev], sorted(dev)
 
 
-def write_split(manifest, out, share: float, seed: int) -> dict:
+def write_split(manifest, out, share: float, seed: int, *, frame=None) -> dict:
     """Write ``out/train.csv`` and ``out/dev.csv`` (rows of ``manifest`` by speaker); returns counts.
 
+    ``frame``: ``manifest`` already read (:func:`arwsv.data.manifest.read_manifest`), so it is not read twice.
     Rewritten only when the bytes change (:func:`arwsv.data.manifest.write_manifest`), so a rerun keeps
     the candidates' recorded recipes valid.
     """
     from arwsv.data.manifest import read_manifest, write_manifest
 
-    frame = read_manifest(manifest)
+    frame = read_manifest(manifest) if frame is None else frame.copy()
     for column in ("gender", "nationality"):
         if column not in frame.columns:
             frame[column] = ""
