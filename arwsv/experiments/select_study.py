@@ -284,6 +284,16 @@ def plot_overview(overview: dict, path: Path) -> None:
                               "(seeds in brackets; green: interval below 0, red: above 0)")
 
 
+def _nan_for_null(tree):
+    """``tree`` read back from summary.json, with the NaN numbers that ``to_json`` wrote as null restored (an
+    interval, ``ci``/``ci_mean``, stays null: there null means "no interval")."""
+    if isinstance(tree, dict):
+        return {k: (math.nan if v is None and k not in ("ci", "ci_mean") else _nan_for_null(v)) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_nan_for_null(v) for v in tree]
+    return tree
+
+
 def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
     """Rebuild every corpus table and the cross-corpus table from the run files."""
     from arwsv.evaluation.report import to_json
@@ -291,9 +301,20 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
     from arwsv.io.files import atomic_write
 
     overview = {}
+    # a corpus whose data folder this machine lacks keeps its committed table and its row of summary.json (its runs
+    # cannot be re-read without the H list), so a run of one corpus never drops the others from the tables
+    previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
     for corpus in CORPORA:
         runs = out / corpus / "runs"
         if not runs.is_dir() or not any(runs.glob("uniform_seed*.json")):
+            continue
+        if not (data_root / corpus / "meta.csv").is_file():
+            if corpus in previous:
+                kept = previous[corpus]
+                overview[corpus] = {"summary": _nan_for_null(kept["summary"]),
+                                    "selected": {int(s): c for s, c in kept["selected"].items()}}
+            print(f"{corpus}: {data_root / corpus} missing, its table is kept as committed "
+                  f"(arwsv prepare toy --preset {corpus} --out {data_root / corpus} rebuilds it)", flush=True)
             continue
         summary = _summary(data_root / corpus, runs, bootstrap, names=_systems(runs), baseline="uniform")
         chosen = {}

@@ -43,6 +43,38 @@ def test_summary_pairs_each_system_with_the_same_seeds_uniform(corpus, tmp_path,
     assert (tmp_path / "out" / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the same table, drawn
 
 
+
+def test_a_corpus_without_its_data_keeps_its_committed_table(corpus, tmp_path, monkeypatch, capsys):
+    """A machine that has only one corpus's data (a fresh one running one corpus-seed) rebuilds that corpus's table
+    and keeps the others' rows and READMEs exactly as committed."""
+    import arwsv.experiments.select_study as study
+
+    monkeypatch.setattr(study, "CORPORA", ("tiny", "other"))
+    monkeypatch.setattr(study, "PLAN", {"tiny": 1, "other": 1})
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    for name in ("tiny", "other"):
+        (data_root / name).symlink_to(corpus)
+    labels = read_trials(corpus / "trials" / "H.txt")["label"].to_numpy()
+    noisy = labels * 0.5 + np.random.default_rng(0).standard_normal(len(labels))
+    for name in ("tiny", "other"):
+        runs = tmp_path / "out" / name / "runs"
+        record_run("uniform", 0, corpus, runs, noisy, bootstrap=30, device="cpu", wall_s=0.0)
+        record_run("selected", 0, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0,
+                   extra={"candidate": "perfect"})
+    full = summarize(tmp_path / "out", data_root, bootstrap=30)
+    other_readme = (tmp_path / "out" / "other" / "README.md").read_bytes()
+    (data_root / "other").unlink()  # the machine now lacks `other`'s corpus
+    (tmp_path / "out" / "tiny" / "README.md").unlink()
+    again = summarize(tmp_path / "out", data_root, bootstrap=30)
+    assert "other: " in capsys.readouterr().out
+    assert (tmp_path / "out" / "tiny" / "README.md").is_file()  # rebuilt from its data
+    assert (tmp_path / "out" / "other" / "README.md").read_bytes() == other_readme  # kept as it was
+    assert again["other"]["selected"] == {0: "perfect"}
+    assert again["other"]["summary"]["selected"]["eer"]["diff_mean"] == \
+        pytest.approx(full["other"]["summary"]["selected"]["eer"]["diff_mean"])
+    assert "| other | 1 of 1 | perfect |" in (tmp_path / "out" / "README.md").read_text()
+
 def test_verdicts():
     assert verdict({"ci_mean": [-0.02, -0.01]}) == "helps"
     assert verdict({"ci_mean": [0.01, 0.02]}) == "hurts"
