@@ -147,3 +147,18 @@ def test_selected_run_follows_the_rules_current_choice(corpus, tmp_path):
     second, scores = choose("asnorm_train")
     assert second["candidate"] == "asnorm_train" and np.array_equal(scores, (labels * 10.0).astype(np.float32))
     assert second["metrics"]["eer"]["value"] == 0.0
+
+
+def test_arw_pw_trains_once_on_the_benchmark_and_every_seed_elsewhere(monkeypatch, tmp_path):
+    """The plan: ARW-PW beside the rule on every seed of the other corpora, on the benchmark's first seed only (its
+    five seeds are in the benchmark study); the corpora's first seeds come before any second seed."""
+    import arwsv.experiments.select_study as study
+
+    calls = []
+    monkeypatch.setattr(study, "run_piece", lambda corpus, seed, **kw: calls.append((corpus, seed, kw["arw"])))
+    monkeypatch.setattr(study, "summarize", lambda out, data: {})
+    study.run_select_study(out=tmp_path, corpora=["espeak", "bench"], seeds=[0, 1], progress=False)
+    assert calls == [("bench", 0, True), ("espeak", 0, True), ("bench", 1, False), ("espeak", 1, True)]
+    calls.clear()
+    study.run_select_study(out=tmp_path, corpora=["bench"], progress=False)  # the plan's seeds
+    assert calls == [("bench", 0, True)] + [("bench", s, False) for s in range(1, 5)]
