@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tables that read a finished `arwsv study --select --corpora CORPUS --seeds SEED` (labels joined here only):
 #   analyses/bench/after_select.sh CORPUS SEED [PYTHON]
-# - CORPUS's H list in the training proportions, pooled over every seed it has (population.py);
+# - CORPUS's H list in the training proportions: seed SEED alone (`seedS/population.md`) and pooled over every seed
+#   it has (`population.md`) (population.py);
 # - every cell's change and the pseudo-groups the rule saw, for each corpus whose seed SEED has finished (levelling.py);
 # - AS-norm on the development trials, for the same corpora (dev_asnorm.py; needs exp/select/C_seedS/reference.npz);
 # - the study's README and summary.json (arwsv.experiments.select_study.summarize).
@@ -11,17 +12,26 @@ corpus=$1
 seed=$2
 python=${3:-.venv/bin/python}
 cd "$(dirname "$0")/../.."
+if [ ! -f "results/select_study/$corpus/seed$seed/selection.json" ]; then
+    echo "results/select_study/$corpus/seed$seed/selection.json missing: that corpus-seed has not finished" >&2
+    exit 2
+fi
 suffix=$([ "$seed" = 0 ] && echo "" || echo "_seed$seed")
 systems="uniform balance_k32 crowding_k32_b10 crowding_k48_b20 difficulty_k16_b10 arw_pw asnorm_train asnorm_unseen"
-"$python" analyses/bench/population.py --runs "results/select_study/$corpus/runs" --baseline uniform \
-    --systems $systems --data "data/$corpus" --bootstrap 200 --out "results/select_study/$corpus/population.md"
+for seeds in "$seed" all; do
+    out=$([ "$seeds" = all ] && echo "results/select_study/$corpus/population.md" \
+        || echo "results/select_study/$corpus/seed$seed/population.md")
+    "$python" analyses/bench/population.py --runs "results/select_study/$corpus/runs" --baseline uniform \
+        --systems $systems --data "data/$corpus" --bootstrap 200 $([ "$seeds" = all ] || echo "--seeds $seeds") \
+        --out "$out"
+done
 # a table over several corpora is written only when every finished corpus can be read, so that a machine lacking
 # one corpus (or one reference cache) never shrinks a committed table
 corpora="" missing=""
 for c in bench uncrowded shares crowded espeak reseeded; do
     [ -f "results/select_study/$c/seed$seed/selection.json" ] || continue
     corpora="$corpora $c"
-    [ -d "data/$c" ] || missing="$missing data/$c"
+    [ -f "data/$c/meta.csv" ] || missing="$missing data/$c"
 done
 if [ -z "$missing" ]; then
     "$python" analyses/bench/levelling.py --corpora $corpora --seed "$seed" \

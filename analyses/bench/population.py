@@ -72,7 +72,9 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", required=True)
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="the training seeds pooled (default: every seed with a run of the system and the baseline)")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     weights, target, enrol, test, n_speakers = cell_weights(args.data)
@@ -87,14 +89,16 @@ def main() -> None:
 
     lines = [f"# The H list in the training population's proportions: `{args.runs}`", "",
              f"Regenerate: `python analyses/bench/population.py --runs {args.runs} --baseline {args.baseline} --systems "
-             f"{' '.join(args.systems)} --data {args.data} --bootstrap {args.bootstrap} --out {args.out}`", "",
+             f"{' '.join(args.systems)} --data {args.data} --bootstrap {args.bootstrap}"
+             + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds is not None else "") + f" --out {args.out}`", "",
              "EER (%) of the H list as it is (every gender x country cell alike) and with each cell weighted by its share "
              "of the training speakers; against the same seed's baseline: the paired difference in pp pooled over seeds "
              f"with its 95 % paired speaker-bootstrap interval ({args.bootstrap} replicates).", "",
              "| system | seeds | H EER (cells alike) | difference | H EER (training proportions) | difference |",
              "|---|---|---|---|---|---|"]
     for system in args.systems:
-        seeds = [s for s in range(100) if scores(system, s) is not None and scores(args.baseline, s) is not None]
+        seeds = [s for s in (args.seeds if args.seeds is not None else range(100))
+                 if scores(system, s) is not None and scores(args.baseline, s) is not None]
         if not seeds:
             continue
         cells = []

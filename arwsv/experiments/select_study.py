@@ -289,11 +289,14 @@ def plot_overview(overview: dict, path: Path) -> None:
                               "(seeds in brackets; green: interval below 0, red: above 0)")
 
 
+NO_INTERVAL = ("ci", "ci_mean", "share_b_better")  # null in a summary when no interval exists
+
+
 def _nan_for_null(tree):
-    """``tree`` read back from summary.json, with the NaN numbers that ``to_json`` wrote as null restored (an
-    interval, ``ci``/``ci_mean``, stays null: there null means "no interval")."""
+    """``tree`` read back from summary.json, with the NaN numbers that ``to_json`` wrote as null restored (where
+    there is no interval, ``ci``/``ci_mean``/``share_b_better`` are null in a fresh summary too, and stay so)."""
     if isinstance(tree, dict):
-        return {k: (math.nan if v is None and k not in ("ci", "ci_mean") else _nan_for_null(v)) for k, v in tree.items()}
+        return {k: (math.nan if v is None and k not in NO_INTERVAL else _nan_for_null(v)) for k, v in tree.items()}
     if isinstance(tree, list):
         return [_nan_for_null(v) for v in tree]
     return tree
@@ -318,8 +321,11 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
                 kept = previous[corpus]
                 overview[corpus] = {"summary": _nan_for_null(kept["summary"]),
                                     "selected": {int(s): c for s, c in kept["selected"].items()}}
-            print(f"{corpus}: {data_root / corpus} missing, its table is kept as committed "
-                  f"(arwsv prepare toy --preset {corpus} --out {data_root / corpus} rebuilds it)", flush=True)
+                print(f"{corpus}: {data_root / corpus} missing, its table is kept as committed "
+                      f"(arwsv prepare toy --preset {corpus} --out {data_root / corpus} rebuilds it)", flush=True)
+            else:
+                print(f"{corpus}: {data_root / corpus} missing and no earlier summary, left out of the tables "
+                      f"(arwsv prepare toy --preset {corpus} --out {data_root / corpus}, then rerun)", flush=True)
             continue
         summary = _summary(data_root / corpus, runs, bootstrap, names=_systems(runs), baseline="uniform")
         chosen = {}
@@ -362,7 +368,7 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
              "label-chosen setting) | ARW-PW | AS-norm, training cohort | AS-norm, unseen cohort |",
              "|---|---|---|---|---|---|---|---|"]
 
-    def short(row):
+    def short(row, of: int):
         if row is None:
             return "not run"
         parts = []
@@ -371,14 +377,16 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
             if "diff_mean" not in entry:
                 return "n/a"
             parts.append(f"{100 * entry['diff_mean']:+.2f} ({verdict(entry)})")
-        return " / ".join(parts)
+        paired = row[next(iter(METRICS))]["paired_seeds"]  # fewer seeds than the baseline's (ARW-PW on bench): say so
+        return " / ".join(parts) + (f" ({paired} of {of} seeds)" if paired != of else "")
 
     for corpus, item in overview.items():
         summary = item["summary"]
+        of = len(summary["uniform"]["seeds"])
         lines.append(f"| {corpus} | {len(summary['uniform']['seeds'])} of {PLAN[corpus]} | "
-                     f"{', '.join(sorted(set(item['selected'].values()))) or 'n/a'} | {short(summary.get('selected'))} | "
-                     f"{short(summary.get('crowding_k48_b20'))} | {short(summary.get('arw_pw'))} | "
-                     f"{short(summary.get('asnorm_train'))} | {short(summary.get('asnorm_unseen'))} |")
+                     f"{', '.join(sorted(set(item['selected'].values()))) or 'n/a'} | "
+                     + " | ".join(short(summary.get(name), of) for name in ("selected", "crowding_k48_b20", "arw_pw",
+                                                                             "asnorm_train", "asnorm_unseen")) + " |")
     out.mkdir(parents=True, exist_ok=True)
     plot_overview(overview, out / "overview.png")
     lines += ["", "![every corpus, every system against uniform](overview.png)"]

@@ -32,6 +32,7 @@ def test_summary_pairs_each_system_with_the_same_seeds_uniform(corpus, tmp_path,
         record_run("selected", seed, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0,
                    extra={"candidate": "perfect"})
         record_run("perfect", seed, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0)
+    record_run("arw_pw", 0, corpus, runs, labels * 10.0, bootstrap=30, device="cpu", wall_s=0.0)  # one seed only
     overview = summarize(tmp_path / "out", data_root, bootstrap=50)
     row = overview["tiny"]["summary"]["selected"]["eer"]
     # perfect scores have EER 0: the paired difference is minus the uniform EER, averaged over seeds
@@ -39,9 +40,9 @@ def test_summary_pairs_each_system_with_the_same_seeds_uniform(corpus, tmp_path,
     assert verdict(row) == "helps" and overview["tiny"]["selected"] == {0: "perfect", 1: "perfect"}
     table = (tmp_path / "out" / "README.md").read_text()
     assert "| tiny | 2 of 2 | perfect |" in table and "helps" in table
+    assert table.count("of 2 seeds)") == 1 and "(1 of 2 seeds)" in table  # ARW-PW's cell says it pools one seed
     assert "| perfect | 0, 1 |" in (tmp_path / "out" / "tiny" / "README.md").read_text()
     assert (tmp_path / "out" / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the same table, drawn
-
 
 
 def test_a_corpus_without_its_data_keeps_its_committed_table(corpus, tmp_path, monkeypatch, capsys):
@@ -64,16 +65,34 @@ def test_a_corpus_without_its_data_keeps_its_committed_table(corpus, tmp_path, m
                    extra={"candidate": "perfect"})
     full = summarize(tmp_path / "out", data_root, bootstrap=30)
     other_readme = (tmp_path / "out" / "other" / "README.md").read_bytes()
+    other_row = json.loads((tmp_path / "out" / "summary.json").read_text())["other"]
+    cross = (tmp_path / "out" / "README.md").read_text()
     (data_root / "other").unlink()  # the machine now lacks `other`'s corpus
     (tmp_path / "out" / "tiny" / "README.md").unlink()
     again = summarize(tmp_path / "out", data_root, bootstrap=30)
     assert "other: " in capsys.readouterr().out
     assert (tmp_path / "out" / "tiny" / "README.md").is_file()  # rebuilt from its data
     assert (tmp_path / "out" / "other" / "README.md").read_bytes() == other_readme  # kept as it was
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["other"] == other_row  # written back unchanged
+    assert (tmp_path / "out" / "README.md").read_text() == cross  # the cross-corpus table too
     assert again["other"]["selected"] == {0: "perfect"}
     assert again["other"]["summary"]["selected"]["eer"]["diff_mean"] == \
         pytest.approx(full["other"]["summary"]["selected"]["eer"]["diff_mean"])
-    assert "| other | 1 of 1 | perfect |" in (tmp_path / "out" / "README.md").read_text()
+    # no data and no earlier row: left out, and said so
+    (tmp_path / "out" / "summary.json").unlink()
+    third = summarize(tmp_path / "out", data_root, bootstrap=30)
+    assert "other" not in third and "no earlier summary" in capsys.readouterr().out
+    assert "| other |" not in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_null_becomes_nan_except_where_null_means_no_interval():
+    from arwsv.experiments.select_study import _nan_for_null
+
+    back = _nan_for_null({"eer": {"mean": None, "ci_mean": None, "share_b_better": None,
+                                  "per_seed": {"0": {"diff": None, "ci": None}}}})
+    assert np.isnan(back["eer"]["mean"]) and np.isnan(back["eer"]["per_seed"]["0"]["diff"])
+    assert back["eer"]["ci_mean"] is None and back["eer"]["share_b_better"] is None
+    assert back["eer"]["per_seed"]["0"]["ci"] is None
 
 def test_verdicts():
     assert verdict({"ci_mean": [-0.02, -0.01]}) == "helps"
