@@ -87,3 +87,38 @@ def test_committed_study_tables_match_their_json():
         for point in points:
             cells = markdown_row(table, knob, f"{point['value']:g}")
             assert cells[2:] == [shown(point[key]["value"]) for key in METRICS]
+
+
+def _scorecard_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scorecard", ROOT / "analyses" / "bench" / "scorecard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scorecard_verdicts_follow_the_intervals():
+    card = _scorecard_module()
+    row = {"eer": {"ci_mean": [-0.01, 0.002], "per_seed": {"0": {"ci": [-0.01, 0.01]}, "1": {"ci": [0.001, 0.02]}}},
+           "gender_gap": {"ci_mean": [-0.03, -0.01], "per_seed": {}},
+           "country_std": {"ci_mean": [0.001, 0.01], "per_seed": {}}}
+    # EER across 0 (no harm pooled, but seed 1's own interval above 0); gender gap below 0; country std above 0
+    assert card.verdicts(row) == {"harm": ["country_std"], "narrows": ["gender_gap"], "seeds_with_harm": [1]}
+    row["country_std"]["ci_mean"] = None  # no interval: neither harm nor narrowing
+    assert card.verdicts(row)["harm"] == []
+
+
+def test_committed_scorecard_matches_the_committed_summary(tmp_path, monkeypatch):
+    """results/select_study/scorecard.md is what scorecard.py makes of the committed summary.json."""
+    import sys
+
+    committed = ROOT / "results" / "select_study" / "scorecard.md"
+    card = _scorecard_module()
+    out = tmp_path / "scorecard.md"
+    monkeypatch.setattr(sys, "argv", ["scorecard.py", "--summary", "results/select_study/summary.json",
+                                      "--out", str(out)])
+    monkeypatch.chdir(ROOT)
+    card.main()
+    fresh, kept = out.read_text().splitlines(), committed.read_text().splitlines()
+    assert fresh[4:] == kept[4:]  # all but the regenerate line (which names the output path)

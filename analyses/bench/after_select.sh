@@ -5,7 +5,7 @@
 #   it has (`population.md`) (population.py);
 # - every cell's change and the pseudo-groups the rule saw, for each corpus whose seed SEED has finished (levelling.py);
 # - AS-norm on the development trials, for the same corpora (dev_asnorm.py; needs exp/select/C_seedS/reference.npz);
-# - the study's README and summary.json (arwsv.experiments.select_study.summarize).
+# - the study's README and summary.json (arwsv.experiments.select_study.summarize), and scorecard.md from it.
 # Each writes to temp and renames; rerunning after another corpus-seed finishes refreshes them.
 set -euo pipefail
 corpus=$1
@@ -51,3 +51,5 @@ else
 fi
 "$python" -c "from pathlib import Path; from arwsv.experiments.select_study import summarize; \
 summarize(Path('results/select_study'), Path('data'))"
+"$python" analyses/bench/scorecard.py --summary results/select_study/summary.json \
+    --out results/select_study/scorecard.md > /dev/null
