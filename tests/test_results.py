@@ -121,4 +121,5 @@ def test_committed_scorecard_matches_the_committed_summary(tmp_path, monkeypatch
     monkeypatch.chdir(ROOT)
     card.main()
     fresh, kept = out.read_text().splitlines(), committed.read_text().splitlines()
-    assert fresh[4:] == kept[4:]  # all but the regenerate line (which names the output path)
+    # all but the regenerate line (which names the output path)
+    assert fresh[4:] == kept[4:], "summary.json changed: rerun analyses/bench/scorecard.py (after_select.sh does)"
