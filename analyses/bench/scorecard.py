@@ -71,6 +71,14 @@ def _cell(v: dict) -> str:
     return f"{text} [{v['seeds']}]"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (the command works from the root)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main() -> None:
     from arwsv.io.files import atomic_write
 
@@ -82,7 +90,8 @@ def main() -> None:
     rows = scorecard(summary)
     corpora = list(summary)
     lines = ["# Item 3's scorecard: no harm and a narrowing, per system and corpus", "",
-             f"Regenerate: `python analyses/bench/scorecard.py --summary {args.summary} --out {args.out}`", "",
+             f"Regenerate: `python analyses/bench/scorecard.py --summary {_shown(args.summary)} --out {_shown(args.out)}`",
+             "",
              "From the study's pooled paired intervals on the H list (`summary.json`; labels joined there for the "
              "report only). Harm: an interval of the overall EER, gender gap or country std above 0. Narrows: a gap's "
              "interval below 0. In brackets: the seeds pooled. Target on the corpora no choice was tuned on (all but "
