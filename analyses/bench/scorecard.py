@@ -34,8 +34,10 @@ TUNED_ON = ("bench",)  # the corpus every setting was designed on; the others we
 
 def verdicts(row: dict) -> dict:
     """``{"harm": [metrics], "narrows": [gaps], "seeds_with_harm": [seeds]}`` of one system's summary row."""
-    harm = [m for m in METRICS if row[m].get("ci_mean") and row[m]["ci_mean"][0] > 0]
-    narrows = [m for m in GAPS if row[m].get("ci_mean") and row[m]["ci_mean"][1] < 0]
+    from arwsv.experiments.select_study import verdict  # the study's own helps / hurts reading of an interval
+
+    harm = [m for m in METRICS if verdict(row[m]) == "hurts"]
+    narrows = [m for m in GAPS if verdict(row[m]) == "helps"]
     seeds = sorted({int(s) for m in METRICS for s, entry in row[m].get("per_seed", {}).items()
                     if entry.get("ci") and entry["ci"][0] > 0})
     return {"harm": harm, "narrows": narrows, "seeds_with_harm": seeds}

@@ -385,7 +385,7 @@ def summarize(out: Path, data_root: Path, bootstrap: int = 1000) -> dict:
     for corpus, item in overview.items():
         summary = item["summary"]
         of = len(summary["uniform"]["seeds"])
-        lines.append(f"| {corpus} | {len(summary['uniform']['seeds'])} of {PLAN[corpus]} | "
+        lines.append(f"| {corpus} | {of} of {PLAN[corpus]} | "
                      f"{', '.join(sorted(set(item['selected'].values()))) or 'n/a'} | "
                      + " | ".join(short(summary.get(name), of) for name in OVERVIEW_SYSTEMS) + " |")
     out.mkdir(parents=True, exist_ok=True)
