@@ -82,7 +82,9 @@ def main() -> None:
     for needed in (pieces / "pseudo_groups.csv", pieces / "cohort.npz", runs / f"uniform_seed{args.seed}.json",
                    data / "trials" / "H.txt"):
         if not needed.is_file():
-            sys.exit(f"{needed}: missing (run `arwsv study --select --corpora {args.corpus} --seeds {args.seed}` first)")
+            print(f"{needed}: missing (run `arwsv study --select --corpora {args.corpus} --seeds {args.seed}` first)",
+                  file=sys.stderr)
+            sys.exit(2)
     reweighted = [n for n in settings.candidates if n != "uniform" and (pieces / "dev" / f"{n}.npz").is_file()]
 
     # 1. the development view: no labels
