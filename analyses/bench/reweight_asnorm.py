@@ -37,16 +37,15 @@ TOP_K = 200
 def _cohort(model: Path, train_csv: Path, utts: int, path: Path) -> np.ndarray:
     """The model's training-speaker cohort (S, D), cached in ``path``."""
     from arwsv.data.dataio import load_manifest_rows
-    from arwsv.inference.embed import extract, load_model
     from arwsv.inference.score import cohort_rows, speaker_means
     from arwsv.io.files import atomic_write
+    from arwsv.selection.run import _embed
 
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
             return data["embeddings"].astype(np.float64)
     rows = cohort_rows(load_manifest_rows(train_csv), utts)
-    features, embedding_model, _ = load_model(model, device="cpu")
-    _, emb = extract(features, embedding_model, rows, device="cpu", progress=True)
+    _, emb = _embed(model, rows, "cpu", True)
     names, means = speaker_means([r["spk_id"] for r in rows], emb)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, mode="wb") as handle:
@@ -91,9 +90,9 @@ def main() -> None:
     group_of = _read_groups(pieces / "pseudo_groups.csv")
     ids, speakers, uniform_emb = _read_dev_piece(pieces, "uniform")
     trials = DevTrials(ids, speakers, group_of)
-    scores = {}
-    for name in ["uniform", *reweighted]:
-        piece_ids, _, emb = _read_dev_piece(pieces, name)
+    dev = {name: _read_dev_piece(pieces, name) for name in reweighted}  # (ids, speakers, embeddings)
+    scores = {"uniform": trials.scores(ids, uniform_emb)}
+    for name, (piece_ids, _, emb) in dev.items():
         scores[name] = trials.scores(piece_ids, emb)
     with np.load(pieces / "cohort.npz", allow_pickle=False) as saved:
         scores["asnorm_train"] = trials.normalised_scores(ids, uniform_emb, saved["embeddings"].astype(np.float32),
@@ -108,7 +107,7 @@ def main() -> None:
             print(f"{combo}: no model in {model} and no kept piece, skipped", flush=True)
             continue
         cohort = _cohort(model, work / "split" / "train.csv", settings.reference_utts, cached)
-        piece_ids, _, emb = _read_dev_piece(pieces, name)
+        piece_ids, _, emb = dev[name]
         scores[combo] = trials.normalised_scores(piece_ids, emb, cohort.astype(np.float32), top_k=TOP_K)
         if not done:  # 2. its H-list run, as the study records asnorm_train (labels joined there, for the report)
             test_ids, test_emb = _test_embeddings(model, data, "cpu", True)
