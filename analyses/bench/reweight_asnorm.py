@@ -37,16 +37,14 @@ TOP_K = 200
 def _cohort(model: Path, train_csv: Path, utts: int, path: Path) -> np.ndarray:
     """The model's training-speaker cohort (S, D), cached in ``path``."""
     from arwsv.data.dataio import load_manifest_rows
-    from arwsv.inference.score import cohort_rows, speaker_means
+    from arwsv.inference.embed import cohort_embeddings, load_model
     from arwsv.io.files import atomic_write
-    from arwsv.selection.run import _embed
 
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
             return data["embeddings"].astype(np.float64)
-    rows = cohort_rows(load_manifest_rows(train_csv), utts)
-    _, emb = _embed(model, rows, "cpu", True)
-    names, means = speaker_means([r["spk_id"] for r in rows], emb)
+    features, embedding_model, _ = load_model(model, device="cpu")
+    names, means = cohort_embeddings(features, embedding_model, load_manifest_rows(train_csv), utts=utts)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, mode="wb") as handle:
         np.savez(handle, speakers=names, embeddings=means.astype(np.float16))

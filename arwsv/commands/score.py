@@ -30,12 +30,12 @@ def run(args) -> int:
     import pandas as pd
 
     from arwsv.data.dataio import load_manifest_rows
-    from arwsv.inference.embed import extract, load_embeddings, load_model
+    from arwsv.inference.embed import cohort_embeddings, extract, load_embeddings, load_model
     from arwsv.errors import InputError
     from arwsv.io.files import atomic_write, check_writable
     from arwsv.data.manifest import read_manifest
     from arwsv.io.scorefile import read_trials
-    from arwsv.inference.score import cohort_rows, score_trials, speaker_means
+    from arwsv.inference.score import score_trials
 
     check_writable(args.out)
     if args.norm == "asnorm" and not args.cohort:
@@ -67,9 +67,8 @@ def run(args) -> int:
     if args.norm == "asnorm":
         if model is None:
             features, model, _ = load_model(args.model_dir, args.device)
-        rows = cohort_rows(load_manifest_rows(args.cohort), args.cohort_utts)
-        _, cohort_emb = extract(features, model, rows, device=args.device, progress=not args.quiet)
-        _, cohort = speaker_means([r["spk_id"] for r in rows], cohort_emb)  # one per speaker
+        _, cohort = cohort_embeddings(features, model, load_manifest_rows(args.cohort), utts=args.cohort_utts,
+                                      device=args.device, progress=not args.quiet)  # one vector per speaker
     scores = score_trials(trials, ids, emb, cohort, args.top_k)
     buffer = io.StringIO()
     scores.to_csv(buffer, sep=" ", header=False, index=False, float_format="%.6f")

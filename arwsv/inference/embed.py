@@ -19,7 +19,8 @@ import numpy as np
 from arwsv.errors import InputError
 from arwsv.io.files import atomic_write
 
-__all__ = ["FINAL_WEIGHTS", "load_model", "model_digest", "extract", "save_embeddings", "load_embeddings"]
+__all__ = ["FINAL_WEIGHTS", "load_model", "model_digest", "extract", "cohort_embeddings", "save_embeddings",
+           "load_embeddings"]
 
 # Where a model folder keeps the trained embedding model (``arwsv train`` writes it there).
 FINAL_WEIGHTS = "final/embedding_model.ckpt"
@@ -166,6 +167,18 @@ def extract(features, model, rows: list, *, device: str = "cpu", batch_seconds: 
         start += len(chunk)
     bar.close()
     return np.array([r["id"] for r in rows]), np.stack(out).astype(np.float32)
+
+
+def cohort_embeddings(features, model, rows: list, *, utts: int = 0, device: str = "cpu",
+                      progress: bool = True) -> tuple:
+    """An AS-norm cohort of one vector per speaker: ``(speakers (S,) sorted, embeddings (S, D) unit length)``, each
+    the mean of the unit embeddings of the speaker's first ``utts`` utterances of ``rows`` by id (0: all of them;
+    :func:`arwsv.inference.score.cohort_rows`). ``arwsv score --cohort`` and ``arwsv select`` build it this way."""
+    from arwsv.inference.score import cohort_rows, speaker_means
+
+    chosen = cohort_rows(rows, utts)
+    _, embeddings = extract(features, model, chosen, device=device, progress=progress)
+    return speaker_means([r["spk_id"] for r in chosen], embeddings)
 
 
 def save_embeddings(path, ids, embeddings) -> None:

@@ -124,7 +124,7 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
     import numpy as np
 
     from arwsv.data.dataio import load_manifest_rows
-    from arwsv.inference.score import cohort_rows, speaker_means
+    from arwsv.inference.embed import cohort_embeddings, extract, load_model
     from arwsv.io.files import atomic_write
 
     path = work / "reference.npz"
@@ -134,11 +134,11 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
         with np.load(path, allow_pickle=False) as data:
             if int(data["utts"]) == utts and "weights_sha256" in data.files and str(data["weights_sha256"]) == digest:
                 return {k: data[k] for k in data.files if k != "weights_sha256"}
-    chosen = cohort_rows(load_manifest_rows(work / "split" / "train.csv"), utts)  # as arwsv score --cohort-utts
-    _, emb = _embed(model, chosen, device, progress)
-    names, means = speaker_means([r["spk_id"] for r in chosen], emb)
+    features, embedding_model, _ = load_model(model, device=device)
+    names, means = cohort_embeddings(features, embedding_model, load_manifest_rows(work / "split" / "train.csv"),
+                                     utts=utts, device=device, progress=progress)  # as arwsv score --cohort-utts
     dev_rows = load_manifest_rows(work / "split" / "dev.csv")
-    dev_ids, dev_emb = _embed(model, dev_rows, device, progress)
+    dev_ids, dev_emb = extract(features, embedding_model, dev_rows, device=device, progress=progress)
     out = {"train_speakers": names, "train": means, "dev_ids": dev_ids,
            "dev_speakers": np.array([r["spk_id"] for r in dev_rows]), "dev": dev_emb, "utts": np.array(utts)}
     with atomic_write(path, mode="wb") as handle:
