@@ -89,13 +89,17 @@ def test_committed_study_tables_match_their_json():
             assert cells[2:] == [shown(point[key]["value"]) for key in METRICS]
 
 
-def _scorecard_module():
+def _analysis(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("scorecard", ROOT / "analyses" / "bench" / "scorecard.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "analyses" / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _scorecard_module():
+    return _analysis("scorecard")
 
 
 def test_scorecard_verdicts_follow_the_intervals():
@@ -123,3 +127,39 @@ def test_committed_scorecard_matches_the_committed_summary(tmp_path, monkeypatch
     fresh, kept = out.read_text().splitlines(), committed.read_text().splitlines()
     # all but the regenerate line (which names the output path)
     assert fresh[4:] == kept[4:], "summary.json changed: rerun analyses/bench/scorecard.py (after_select.sh does)"
+
+
+def test_rule_vs_harm_verdicts_follow_each_seeds_intervals():
+    """A seed's own intervals decide the H verdict (the pooled ones do not); the rule's verdict reads selection.json."""
+    module = _analysis("rule_vs_harm")
+    row = {"eer": {"ci_mean": [0.01, 0.02], "per_seed": {"0": {"ci": [-0.01, 0.01]}, "1": {"ci": [0.001, 0.02]}}},
+           "gender_gap": {"per_seed": {"0": {"ci": [-0.03, -0.01]}, "1": {"ci": [-0.03, -0.01]}}},
+           "country_std": {"per_seed": {"0": {"ci": [-0.01, 0.01]}, "1": {"ci": [-0.01, 0.01]}}}}
+    assert module.h_verdict(row, 0) == "meets"  # no interval above 0, the gender gap's below 0
+    assert module.h_verdict(row, 1) == "harm"  # seed 1's EER interval lies above 0
+    assert module.h_verdict(row, 2) == "n/a"
+    row["gender_gap"]["per_seed"]["0"]["ci"] = [-0.03, 0.01]
+    assert module.h_verdict(row, 0) == "neutral"
+    selection = {"selection": {"selected": "a", "eligible": ["a", "b"]}}
+    assert [module.rule_verdict(selection, n) for n in "abc"] == ["chosen", "eligible", "refused"]
+    table = [{"candidate": "a", "h": "harm", "rule": "chosen"}, {"candidate": "b", "h": "harm", "rule": "refused"},
+             {"candidate": "c", "h": "meets", "rule": "refused"}, {"candidate": "d", "h": "n/a", "rule": "chosen"}]
+    assert module.counts(table) == {"judged": 3, "harm": 2, "harm_refused": 1, "harm_chosen": 1, "meets": 1,
+                                    "meets_refused": 1, "meets_chosen": 0}
+
+
+def test_committed_rule_vs_harm_matches_the_committed_study(tmp_path, monkeypatch):
+    """results/select_study/rule_vs_harm.md is what rule_vs_harm.py makes of the committed selections and summary,
+    and every corpus-seed with a selection.json is in it."""
+    import sys
+
+    module = _analysis("rule_vs_harm")
+    out = tmp_path / "rule_vs_harm.md"
+    monkeypatch.setattr(sys, "argv", ["rule_vs_harm.py", "--study", "results/select_study", "--out", str(out)])
+    monkeypatch.chdir(ROOT)
+    module.main()
+    committed = (ROOT / "results" / "select_study" / "rule_vs_harm.md").read_text().splitlines()
+    assert out.read_text().splitlines()[4:] == committed[4:], "rerun analyses/bench/rule_vs_harm.py (after_select.sh does)"
+    finished = {(p.parents[1].name, int(p.parent.name[4:]))
+                for p in (ROOT / "results" / "select_study").glob("*/seed*/selection.json")}
+    assert {(r["corpus"], r["seed"]) for r in module.rows(ROOT / "results" / "select_study")} == finished

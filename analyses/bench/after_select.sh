@@ -5,7 +5,8 @@
 #   it has (`population.md`) (population.py);
 # - every cell's change and the pseudo-groups the rule saw, for each corpus whose seed SEED has finished (levelling.py);
 # - AS-norm on the development trials, for the same corpora (dev_asnorm.py; needs exp/select/C_seedS/reference.npz);
-# - the study's README and summary.json (arwsv.experiments.select_study.summarize), and scorecard.md from it.
+# - the study's README and summary.json (arwsv.experiments.select_study.summarize), and from it scorecard.md and
+#   rule_vs_harm.md (the rule's verdict on each candidate beside the H list's, per corpus-seed).
 # Each writes to temp and renames; rerunning after another corpus-seed finishes refreshes them.
 set -euo pipefail
 corpus=$1
@@ -53,3 +54,4 @@ fi
 summarize(Path('results/select_study'), Path('data'))"
 "$python" analyses/bench/scorecard.py --summary results/select_study/summary.json \
     --out results/select_study/scorecard.md > /dev/null
+"$python" analyses/bench/rule_vs_harm.py --study results/select_study --out results/select_study/rule_vs_harm.md > /dev/null
