@@ -11,7 +11,9 @@ reweightings and post-hoc AS-norm; ARW-PW is not a candidate), this puts side by
 
 and counts, split by whether the second rule was designed on that corpus-seed (seed 0 of bench, uncrowded, shares,
 crowded) or not: harmful candidates refused (the rule saw the harm), harmful candidates chosen (it did not), and
-candidates that met the target but were refused (gains the rule missed).
+candidates that met the target but were refused (gains the rule missed). Last, each corpus-seed's choice under both
+criteria of :func:`arwsv.selection.rule.select` (``worst``, the study's rule; ``spread``), recomputed from the rows
+kept in ``selection.json`` (the recomputed ``worst`` choice must be the recorded one) and judged on the H list.
 
     python analyses/bench/rule_vs_harm.py --study results/select_study --out results/select_study/rule_vs_harm.md
 """
@@ -67,6 +69,24 @@ def rows(study: Path) -> list:
                             "designed_on": (corpus, seed) in DESIGNED_ON,
                             "rule": rule_verdict(selection, name),
                             "h": h_verdict(row, seed) if row else "n/a"})
+    return out
+
+
+def choices(study: Path) -> list:
+    """Per corpus-seed: ``{"corpus", "seed", "designed_on", "worst": name, "spread": name}`` recomputed with
+    :func:`arwsv.selection.rule.select` from the rows its ``selection.json`` keeps."""
+    from arwsv.selection.rule import CRITERIA, select
+
+    out = []
+    for path in sorted(study.glob("*/seed*/selection.json")):
+        corpus, seed = path.parents[1].name, int(path.parent.name[len("seed"):])
+        kept = json.loads(path.read_text())
+        limit = kept["settings"]["max_eer_increase"] / 100
+        picked = {c: select(kept["candidates"], max_eer_increase=limit, criterion=c)["selected"] for c in CRITERIA}
+        if picked["worst"] != kept["selection"]["selected"]:
+            raise ValueError(f"{path}: the rule recomputed from its rows chose {picked['worst']}, the file says "
+                             f"{kept['selection']['selected']}")
+        out.append({"corpus": corpus, "seed": seed, "designed_on": (corpus, seed) in DESIGNED_ON, **picked})
     return out
 
 
@@ -126,6 +146,26 @@ def main() -> None:
         c = counts(subset)
         lines.append(f"| {label} | {c['judged']} | {c['harm_refused']} / {c['harm_chosen']} (of {c['harm']}) | "
                      f"{c['meets_chosen']} / {c['meets_refused']} (of {c['meets']}) |")
+    summary = json.loads((args.study / "summary.json").read_text())
+
+    def judged(corpus, seed, name):
+        row = summary.get(corpus, {}).get("summary", {}).get(name)
+        return "no change" if name == "uniform" else h_verdict(row, seed) if row else "n/a"
+
+    picks = choices(args.study)
+    lines += ["", "Each corpus-seed's choice under the rule's two criteria (recomputed from the kept rows), and its H "
+              "verdict (uniform: no change by definition).", "",
+              "| corpus | seed | designed on | criterion `worst` (the study's rule) | criterion `spread` |",
+              "|---|---|---|---|---|"]
+    for p in sorted(picks, key=lambda p: (p["seed"], p["corpus"])):
+        lines.append(f"| {p['corpus']} | {p['seed']} | {'yes' if p['designed_on'] else 'no'} | "
+                     + " | ".join(f"{p[c]}, {judged(p['corpus'], p['seed'], p[c])}" for c in ("worst", "spread")) + " |")
+    lines += ["", "| corpus-seeds | n | `worst`: harm / meets | `spread`: harm / meets |", "|---|---|---|---|"]
+    for label, subset in (("designed on", [p for p in picks if p["designed_on"]]),
+                          ("not designed on", [p for p in picks if not p["designed_on"]]), ("all", picks)):
+        tally = {c: [judged(p["corpus"], p["seed"], p[c]) for p in subset] for c in ("worst", "spread")}
+        lines.append(f"| {label} | {len(subset)} | " + " | ".join(
+            f"{tally[c].count('harm')} / {tally[c].count('meets')}" for c in ("worst", "spread")) + " |")
     with atomic_write(args.out) as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))

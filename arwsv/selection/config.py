@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from arwsv.errors import InputError
+from arwsv.selection.rule import CRITERIA
 
 __all__ = ["Candidate", "PostHoc", "SelectionConfig", "load_selection_config"]
 
@@ -56,6 +57,7 @@ class SelectionConfig:
     pseudo_groups: int = 8
     bootstrap: int = 500
     max_eer_increase: float = 0.0   # pp: how much higher the overall dev EER may be (point estimate)
+    criterion: str = "worst"        # what a helper must lower: worst (pseudo-group or overall EER) or spread (std)
     restarts: int = 8               # k-means restarts averaged per signal
     reference_utts: int = 2         # utterances per training speaker embedded by the reference model
     warmup_steps: int = 0           # uniform weights for the first steps of every reweighted candidate
@@ -110,6 +112,10 @@ def load_selection_config(path) -> SelectionConfig:
               "max_eer_increase": (float, 0.0, 100.0), "restarts": (int, 1, 100), "reference_utts": (int, 1, 1000),
               "warmup_steps": (int, 0, 10 ** 9)}
     values = {k: _number(tree[k], *limits[k], k, path) for k in limits if k in tree}
+    if "criterion" in tree:
+        if tree["criterion"] not in CRITERIA:
+            raise InputError(f"criterion must be one of {', '.join(CRITERIA)}, got {tree['criterion']!r}", path)
+        values["criterion"] = tree["criterion"]
     table = tree.get("candidates")
     if not isinstance(table, dict) or not table:
         raise InputError("`candidates` must be a table name: {signal: ..., clusters: ..., beta: ...}", path)

@@ -16,11 +16,19 @@ The rule (:func:`select`). A candidate is **eligible** when
   interval per pseudo-group this test is deliberately strict: by chance alone some group's interval lies
   above 0 more often than 2.5 % of the time, and a false alarm only keeps the baseline.
 
-An eligible candidate **helps** when the interval of its worst-pseudo-group difference lies below 0 (the
-worst-served group gains) or that of its overall difference does (every group at least as well off and the
-population better). Among the eligible candidates that help, the one with the lowest worst-pseudo-group EER
-is chosen (then the lowest overall EER, then the first in the selection file's order); if none, uniform
-weights with cosine scoring ("do not reweight").
+What helps, and which helper wins, is the rule's ``criterion``:
+
+- ``worst`` (the default): an eligible candidate **helps** when the interval of its worst-pseudo-group difference
+  lies below 0 (the worst-served group gains) or that of its overall difference does (every group at least as
+  well off and the population better); the helper with the lowest worst-pseudo-group EER is chosen (then the
+  lowest overall EER, then the first in the selection file's order).
+- ``spread``: an eligible candidate helps only when the interval of its pseudo-group EER std difference lies
+  below 0 (the groups come closer, none worse); the helper with the lowest std wins (then the lowest overall
+  EER). Stricter: a candidate that lifts every group alike (post-hoc AS-norm, mostly) no longer qualifies, since
+  on the labelled corpora such a gain often went more to the best-served groups and widened the true gaps
+  (``results/select_study/rule_vs_harm.md``).
+
+If no candidate helps: uniform weights with cosine scoring ("do not reweight").
 Candidates are trained reweightings and post-hoc scorings of the uniform model (AS-norm), judged alike.
 """
 
@@ -28,11 +36,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["METRICS", "evaluate_candidates", "groups_better", "groups_worse", "select"]
+__all__ = ["CRITERIA", "METRICS", "evaluate_candidates", "groups_better", "groups_worse", "select"]
 
 METRICS = {"eer": "overall EER", "worst": "worst pseudo-group EER", "std": "pseudo-group EER std",
            "gap": "pseudo-group EER gap"}
 ATTRIBUTE = "pseudo_group"
+CRITERIA = {"worst": "the worst pseudo-group's or the overall development EER",
+            "spread": "the pseudo-group EER std"}  # what a helper must lower (interval below 0), per criterion
 
 
 def _values(measured: dict) -> dict:
@@ -97,12 +107,15 @@ def groups_better(row: dict) -> list:
     return [g for g, ci in row.get("groups_ci", {}).items() if ci is not None and ci[1] < 0]
 
 
-def select(rows: list, *, reference: str = "uniform", max_eer_increase: float = 0.0) -> dict:
+def select(rows: list, *, reference: str = "uniform", max_eer_increase: float = 0.0,
+           criterion: str = "worst") -> dict:
     """The rule of this module's docstring over :func:`evaluate_candidates`' rows.
 
     Returns ``{"selected": name, "reason": str, "eligible": [...], "helps": [...], "levels_down": [...]}``
     (``levels_down``: the candidates with a pseudo-group measurably worse); ``max_eer_increase`` in EER units
-    (0.003 = 0.3 pp)."""
+    (0.003 = 0.3 pp); ``criterion``: ``worst`` or ``spread`` (:data:`CRITERIA`)."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     others = [r for r in rows if r["candidate"] != reference]
     keeps_eer = [r for r in others if np.isfinite(r["delta"]["eer"]) and r["delta"]["eer"] <= max_eer_increase]
     levels_down = [r["candidate"] for r in others if groups_worse(r)]
@@ -111,7 +124,10 @@ def select(rows: list, *, reference: str = "uniform", max_eer_increase: float = 
     def below_zero(row, key):
         return row["ci"][key] is not None and row["ci"][key][1] < 0
 
-    helps = [r for r in eligible if below_zero(r, "worst") or below_zero(r, "eer")]
+    if criterion == "worst":
+        helps = [r for r in eligible if below_zero(r, "worst") or below_zero(r, "eer")]
+    else:
+        helps = [r for r in eligible if below_zero(r, "std")]
     summary = {"eligible": [r["candidate"] for r in eligible], "helps": [r["candidate"] for r in helps],
                "levels_down": levels_down}
     if not helps:
@@ -122,9 +138,16 @@ def select(rows: list, *, reference: str = "uniform", max_eer_increase: float = 
         elif not eligible:
             reason = "every candidate that keeps the overall development EER makes a pseudo-group measurably worse"
         else:
-            reason = "no eligible candidate lowers the worst pseudo-group's or the overall development EER " \
-                     "(interval below 0)"
+            reason = f"no eligible candidate lowers {CRITERIA[criterion]} (interval below 0)"
         return {"selected": reference, "reason": f"do not reweight: {reason}", **summary}
+    if criterion == "spread":
+        best = min(helps, key=lambda r: (r["value"]["std"], r["value"]["eer"]))
+        return {"selected": best["candidate"],
+                "reason": (f"lowest pseudo-group EER std ({100 * best['value']['std']:.2f} pp, "
+                           f"{100 * best['delta']['std']:+.2f} pp against uniform) among the candidates that narrow "
+                           f"it (interval below 0), keep the overall development EER "
+                           f"({100 * best['delta']['eer']:+.2f} pp) and make no pseudo-group measurably worse"),
+                **summary}
     best = min(helps, key=lambda r: (r["value"]["worst"], r["value"]["eer"]))
     return {"selected": best["candidate"],
             "reason": (f"lowest worst pseudo-group EER ({100 * best['value']['worst']:.2f} %, "

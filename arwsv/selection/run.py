@@ -4,7 +4,7 @@ Steps, each skipped when a previous run left its output (so a killed run resumes
 settings that shaped the pieces (seed, split, development share, pseudo-groups, k-means restarts, reference
 utterances, warm-up, each candidate's signal, K and beta) are kept in ``OUT/pieces/settings.json``; a rerun with
 other values stops with one line rather than mixing old pieces with new settings. The rule's own settings
-(``bootstrap``, ``max_eer_increase``, ``post_hoc``) may change between runs: only the last step reruns. The recipe
+(``bootstrap``, ``max_eer_increase``, ``criterion``, ``post_hoc``) may change between runs: only the last step reruns. The recipe
 is not fingerprinted (its paths differ between machines): a changed recipe needs a new ``OUT``.
 
 1. ``WORK/split/``: the development speakers (:func:`arwsv.selection.split.write_split`);
@@ -389,7 +389,7 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
         for name, spec in settings.post_hoc.items():
             scores[name] = trials.normalised_scores(ids, uniform_emb, cohort, top_k=spec.top_k)
     rows = evaluate_candidates(trials, scores, bootstrap=settings.bootstrap, seed=seed, progress=progress)
-    choice = select(rows, max_eer_increase=settings.max_eer_increase / 100)
+    choice = select(rows, max_eer_increase=settings.max_eer_increase / 100, criterion=settings.criterion)
     choice.update(how_to_use(choice["selected"], settings, work))
     result = {"recipe": str(recipe), "selection_file": getattr(settings, "path", None) or "SELECTION.yaml",
               "seed": seed, "split": split, "settings": settings.as_dict(),

@@ -151,7 +151,10 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
     good.write_text(TINY_SELECT)
     config = load_selection_config(good)
     assert config.candidates["difficulty_k2_b10"] == Candidate("difficulty", 2, 10.0) and config.dev_share == 0.5
-    assert config.post_hoc == {"asnorm_train": PostHoc("asnorm", 5)}
+    assert config.post_hoc == {"asnorm_train": PostHoc("asnorm", 5)} and config.criterion == "worst"
+    spread = tmp_path / "spread.yaml"
+    spread.write_text("criterion: spread\n" + TINY_SELECT)
+    assert load_selection_config(spread).criterion == "spread"
     assert load_selection_config(ROOT / "recipes" / "bench" / "select.yaml").post_hoc == \
         {"asnorm_train": PostHoc("asnorm", 200)}
     bad = {"unknown: 1\n" + TINY_SELECT: "unknown key(s) unknown",
@@ -166,7 +169,8 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
            TINY_SELECT.replace("  asnorm_train: {norm: asnorm, top_k: 5}", "  - 1"): "`post_hoc` must be a table",
            TINY_SELECT.replace("top_k: 5}", "top_k: 5, cohort: dev}"): "expected keys norm, top_k",
            "a: [1\n": "not valid YAML",
-           "1: 2\n" + TINY_SELECT: "unknown key(s) 1"}
+           "1: 2\n" + TINY_SELECT: "unknown key(s) 1",
+           "criterion: best\n" + TINY_SELECT: "criterion must be one of worst, spread, got 'best'"}
     for i, (text, message) in enumerate(bad.items()):
         path = tmp_path / f"bad{i}.yaml"
         path.write_text(text)

@@ -190,6 +190,31 @@ def test_rule_refuses_a_candidate_that_levels_down_and_takes_one_that_leaves_no_
     assert choice["selected"] == "uniform" and "pseudo-group measurably worse" in choice["reason"]
 
 
+def test_spread_criterion_takes_the_candidate_that_closes_the_groups_not_the_one_that_lifts_all(planted):
+    """Two candidates lift the worst group alike (their pg2 scores are identical); one also lifts the better group
+    more (the overall EER falls further, the spread does not narrow), the other leaves it as it is (the spread
+    narrows). ``worst`` takes the first (tie on the worst group, lower overall EER); ``spread`` the second; with only
+    the first, ``spread`` says do not reweight."""
+    noise = np.random.default_rng(7).standard_normal(len(planted))
+    scores = {name: _planted_scores(np.random.default_rng(1), planted, shift) + noise for name, shift in {
+        "uniform": {"pg1": 0.0, "pg2": -1.5},
+        "lifts_all": {"pg1": 1.0, "pg2": -0.9},
+        "closes": {"pg1": 0.0, "pg2": -0.9},
+    }.items()}
+    rows = evaluate_candidates(planted, scores, bootstrap=200, seed=0)
+    by = {r["candidate"]: r for r in rows}
+    assert by["lifts_all"]["value"]["worst"] == by["closes"]["value"]["worst"] < by["uniform"]["value"]["worst"]
+    assert by["lifts_all"]["value"]["eer"] < by["closes"]["value"]["eer"]
+    assert by["closes"]["ci"]["std"][1] < 0 <= by["lifts_all"]["ci"]["std"][1]
+    assert select(rows)["selected"] == "lifts_all"
+    choice = select(rows, criterion="spread")
+    assert choice["selected"] == "closes" and choice["helps"] == ["closes"] and "std" in choice["reason"]
+    choice = select([r for r in rows if r["candidate"] != "closes"], criterion="spread")
+    assert choice["selected"] == "uniform" and "pseudo-group EER std" in choice["reason"]
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        select(rows, criterion="mean")
+
+
 def test_normalised_dev_scores_are_asnorm_of_the_cosine_scores():
     """AS-norm of one trial, written out: each side's mean and std of its top-k cohort cosines."""
     rng = np.random.default_rng(3)
