@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scorecard.py
+
+from scorecard import _shown  # noqa: E402  (the path as the Regenerate line writes it)
 
 METRICS = ("eer", "gender_gap", "country_std")
 GAPS = ("gender_gap", "country_std")
@@ -100,13 +103,6 @@ def counts(table: list) -> dict:
             "harm_chosen": sum(r["rule"] == "chosen" for r in harm),
             "meets": len(meets), "meets_refused": sum(r["rule"] == "refused" for r in meets),
             "meets_chosen": sum(r["rule"] == "chosen" for r in meets)}
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def main() -> None:
