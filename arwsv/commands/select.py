@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
                                    "of the development speakers and pick the candidate (or post-hoc AS-norm of the "
                                    "uniform model) that lowers the worst pseudo-group's or the overall EER without "
                                    "raising the overall EER by more than max_eer_increase (0 by default) or making "
-                                   "any pseudo-group worse, or uniform weights. "
+                                   "any pseudo-group worse, or uniform weights (criterion: spread in SELECTION.yaml: the one that "
+                                   "narrows the pseudo-groups' EER spread instead). "
                                    "Resumable: a rerun skips finished candidates. Any --key=value overrides a "
                                    "recipe key, as in arwsv train.")
     p.add_argument("recipe", help="the baseline recipe, e.g. recipes/bench/baseline.yaml")
