@@ -29,12 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scorecard.py
 
-from scorecard import _shown  # noqa: E402  (the path as the Regenerate line writes it)
+from scorecard import GAPS, METRICS, _shown  # noqa: E402  (the scorecard's metrics and Regenerate path)
 
-METRICS = ("eer", "gender_gap", "country_std")
-GAPS = ("gender_gap", "country_std")
 # corpus-seeds whose numbers the second rule (commit 342858d) was written after: in-sample for it
 DESIGNED_ON = {("bench", 0), ("uncrowded", 0), ("shares", 0), ("crowded", 0)}
+# corpus-seeds whose numbers existed when criterion `spread` was written (commit 9a35c49): in-sample for it
+SPREAD_SEEN = {(c, 0) for c in ("bench", "uncrowded", "shares", "crowded", "espeak", "reseeded")} | \
+    {(c, 1) for c in ("espeak", "uncrowded", "shares", "crowded")}
 
 
 def h_verdict(row: dict, seed: int) -> str:
@@ -89,7 +90,8 @@ def choices(study: Path) -> list:
         if picked["worst"] != kept["selection"]["selected"]:
             raise ValueError(f"{path}: the rule recomputed from its rows chose {picked['worst']}, the file says "
                              f"{kept['selection']['selected']}")
-        out.append({"corpus": corpus, "seed": seed, "designed_on": (corpus, seed) in DESIGNED_ON, **picked})
+        out.append({"corpus": corpus, "seed": seed, "designed_on": (corpus, seed) in DESIGNED_ON,
+                    "spread_seen": (corpus, seed) in SPREAD_SEEN, **picked})
     return out
 
 
@@ -151,14 +153,19 @@ def main() -> None:
     picks = choices(args.study)
     lines += ["", "Each corpus-seed's choice under the rule's two criteria (recomputed from the kept rows), and its H "
               "verdict (uniform: no change by definition).", "",
-              "| corpus | seed | designed on | criterion `worst` (the study's rule) | criterion `spread` |",
-              "|---|---|---|---|---|"]
+              "| corpus | seed | second rule designed on it | seen before `spread` was written | criterion `worst` "
+              "(the study's rule) | criterion `spread` |",
+              "|---|---|---|---|---|---|"]
     for p in sorted(picks, key=lambda p: (p["seed"], p["corpus"])):
         lines.append(f"| {p['corpus']} | {p['seed']} | {'yes' if p['designed_on'] else 'no'} | "
+                     f"{'yes' if p['spread_seen'] else 'no'} | "
                      + " | ".join(f"{p[c]}, {judged(p['corpus'], p['seed'], p[c])}" for c in ("worst", "spread")) + " |")
     lines += ["", "| corpus-seeds | n | `worst`: harm / meets | `spread`: harm / meets |", "|---|---|---|---|"]
-    for label, subset in (("designed on", [p for p in picks if p["designed_on"]]),
-                          ("not designed on", [p for p in picks if not p["designed_on"]]), ("all", picks)):
+    for label, subset in (("second rule designed on", [p for p in picks if p["designed_on"]]),
+                          ("second rule not designed on", [p for p in picks if not p["designed_on"]]),
+                          ("seen before `spread` was written", [p for p in picks if p["spread_seen"]]),
+                          ("after (`spread` out of sample)", [p for p in picks if not p["spread_seen"]]),
+                          ("all", picks)):
         tally = {c: [judged(p["corpus"], p["seed"], p[c]) for p in subset] for c in ("worst", "spread")}
         lines.append(f"| {label} | {len(subset)} | " + " | ".join(
             f"{tally[c].count('harm')} / {tally[c].count('meets')}" for c in ("worst", "spread")) + " |")
