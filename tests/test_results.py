@@ -162,4 +162,4 @@ def test_committed_rule_vs_harm_matches_the_committed_study(tmp_path, monkeypatc
     assert out.read_text().splitlines()[4:] == committed[4:], "rerun analyses/bench/rule_vs_harm.py (after_select.sh does)"
     finished = {(p.parents[1].name, int(p.parent.name[4:]))
                 for p in (ROOT / "results" / "select_study").glob("*/seed*/selection.json")}
-    assert {(r["corpus"], r["seed"]) for r in module.rows(ROOT / "results" / "select_study")} == finished
+    assert {(r["corpus"], r["seed"]) for r in module.rows(*module.load(ROOT / "results" / "select_study"))} == finished

@@ -56,40 +56,48 @@ def rule_verdict(selection: dict, candidate: str) -> str:
     return "eligible" if candidate in selection["selection"]["eligible"] else "refused"
 
 
-def rows(study: Path) -> list:
-    """One dict per corpus-seed and candidate (not the uniform baseline) with both verdicts."""
+def load(study: Path) -> tuple:
+    """``summary.json`` and every ``<corpus>/seed<S>/selection.json`` of ``study``, each read once:
+    ``(summary, {(corpus, seed): selection})``."""
     summary = json.loads((study / "summary.json").read_text())
+    selections = {}
+    for path in sorted(study.glob("*/seed*/selection.json")):
+        kept = json.loads(path.read_text())
+        kept["_path"] = str(path)
+        selections[(path.parents[1].name, int(path.parent.name[len("seed"):]))] = kept
+    return summary, selections
+
+
+def rows(summary: dict, selections: dict) -> list:
+    """One dict per corpus-seed and candidate (not the uniform baseline) with both verdicts."""
     out = []
-    for corpus, item in summary.items():
-        for path in sorted((study / corpus).glob("seed*/selection.json")):
-            seed = int(path.parent.name[len("seed"):])
-            selection = json.loads(path.read_text())
-            for entry in selection["candidates"]:
-                name = entry["candidate"]
-                if name == "uniform":
-                    continue
-                row = item["summary"].get(name)
-                out.append({"corpus": corpus, "seed": seed, "candidate": name,
-                            "designed_on": (corpus, seed) in DESIGNED_ON,
-                            "rule": rule_verdict(selection, name),
-                            "h": h_verdict(row, seed) if row else "n/a"})
+    for (corpus, seed), selection in sorted(selections.items()):
+        if corpus not in summary:
+            continue
+        for entry in selection["candidates"]:
+            name = entry["candidate"]
+            if name == "uniform":
+                continue
+            row = summary[corpus]["summary"].get(name)
+            out.append({"corpus": corpus, "seed": seed, "candidate": name,
+                        "designed_on": (corpus, seed) in DESIGNED_ON,
+                        "rule": rule_verdict(selection, name),
+                        "h": h_verdict(row, seed) if row else "n/a"})
     return out
 
 
-def choices(study: Path) -> list:
+def choices(selections: dict) -> list:
     """Per corpus-seed: ``{"corpus", "seed", "designed_on", "worst": name, "spread": name}`` recomputed with
     :func:`arwsv.selection.rule.select` from the rows its ``selection.json`` keeps."""
     from arwsv.selection.rule import CRITERIA, select
 
     out = []
-    for path in sorted(study.glob("*/seed*/selection.json")):
-        corpus, seed = path.parents[1].name, int(path.parent.name[len("seed"):])
-        kept = json.loads(path.read_text())
+    for (corpus, seed), kept in sorted(selections.items()):
         limit = kept["settings"]["max_eer_increase"] / 100
         picked = {c: select(kept["candidates"], max_eer_increase=limit, criterion=c)["selected"] for c in CRITERIA}
         if picked["worst"] != kept["selection"]["selected"]:
-            raise ValueError(f"{path}: the rule recomputed from its rows chose {picked['worst']}, the file says "
-                             f"{kept['selection']['selected']}")
+            raise ValueError(f"{kept['_path']}: the rule recomputed from its rows chose {picked['worst']}, the file "
+                             f"says {kept['selection']['selected']}")
         out.append({"corpus": corpus, "seed": seed, "designed_on": (corpus, seed) in DESIGNED_ON,
                     "spread_seen": (corpus, seed) in SPREAD_SEEN, **picked})
     return out
@@ -118,7 +126,8 @@ def main() -> None:
     if not (args.study / "summary.json").is_file():
         print(InputError(f"{args.study / 'summary.json'} missing: run arwsv study --select first"), file=sys.stderr)
         raise SystemExit(2)
-    table = rows(args.study)
+    summary, selections = load(args.study)
+    table = rows(summary, selections)
     names = sorted({r["candidate"] for r in table})
     lines = ["# Does the rule see harm without labels?", "",
              f"Regenerate: `python analyses/bench/rule_vs_harm.py --study {_shown(args.study)} --out {_shown(args.out)}`",
@@ -144,13 +153,12 @@ def main() -> None:
         c = counts(subset)
         lines.append(f"| {label} | {c['judged']} | {c['harm_refused']} / {c['harm_chosen']} (of {c['harm']}) | "
                      f"{c['meets_chosen']} / {c['meets_refused']} (of {c['meets']}) |")
-    summary = json.loads((args.study / "summary.json").read_text())
 
     def judged(corpus, seed, name):
         row = summary.get(corpus, {}).get("summary", {}).get(name)
         return "no change" if name == "uniform" else h_verdict(row, seed) if row else "n/a"
 
-    picks = choices(args.study)
+    picks = choices(selections)
     lines += ["", "Each corpus-seed's choice under the rule's two criteria (recomputed from the kept rows), and its H "
               "verdict (uniform: no change by definition).", "",
               "| corpus | seed | second rule designed on it | seen before `spread` was written | criterion `worst` "

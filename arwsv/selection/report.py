@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from arwsv.selection.rule import METRICS, groups_better, groups_worse
+from arwsv.selection.rule import CRITERIA, METRICS, groups_better, groups_worse
 
 __all__ = ["selection_markdown", "plot_selection"]
-
-# the rule's "helps" and "wins" in words, per criterion (arwsv.selection.rule)
-RULES = {"worst": "helps if the worst pseudo-group's or the overall interval lies below 0; the eligible helper with "
-                  "the lowest worst-group EER wins, else uniform.",
-         "spread": "helps if the pseudo-group EER std's interval lies below 0; the eligible helper with the lowest "
-                   "std wins, else uniform."}
-
 
 def _short(path) -> str:
     """A path as the user would type it from the repository root."""
@@ -41,7 +34,7 @@ def selection_markdown(result: dict) -> str:
              f"interval ({result['settings']['bootstrap']} replicates). Rule: eligible if the overall EER (of the "
              "development speakers, who come in the training proportions: a test population like the training one) "
              f"does not rise by more than {result['settings']['max_eer_increase']:g} pp and no pseudo-group is worse "
-             "(its own interval above 0); " + RULES[result["settings"].get("criterion", "worst")] + " Post-hoc candidates "
+             "(its own interval above 0); " + CRITERIA[result["settings"].get("criterion", "worst")]["rule"] + " Post-hoc candidates "
              f"({', '.join(result['settings'].get('post_hoc', {})) or 'none'}) score the uniform model; nothing is "
              "trained for them.", "",
              "| candidate | " + " | ".join(METRICS.values()) + " | pseudo-groups worse / better | eligible | helps |",

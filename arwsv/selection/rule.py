@@ -41,8 +41,15 @@ __all__ = ["CRITERIA", "METRICS", "evaluate_candidates", "groups_better", "group
 METRICS = {"eer": "overall EER", "worst": "worst pseudo-group EER", "std": "pseudo-group EER std",
            "gap": "pseudo-group EER gap"}
 ATTRIBUTE = "pseudo_group"
-CRITERIA = {"worst": "the worst pseudo-group's or the overall development EER",
-            "spread": "the pseudo-group EER std"}  # what a helper must lower (interval below 0), per criterion
+# per criterion: what a helper must lower (interval below 0), and the rule in one sentence for the report's table
+CRITERIA = {
+    "worst": {"lowers": "the worst pseudo-group's or the overall development EER",
+              "rule": "helps if the worst pseudo-group's or the overall interval lies below 0; the eligible helper "
+                      "with the lowest worst-group EER wins, else uniform."},
+    "spread": {"lowers": "the pseudo-group EER std",
+               "rule": "helps if the pseudo-group EER std's interval lies below 0; the eligible helper with the "
+                       "lowest std wins, else uniform."},
+}
 
 
 def _values(measured: dict) -> dict:
@@ -138,7 +145,7 @@ def select(rows: list, *, reference: str = "uniform", max_eer_increase: float = 
         elif not eligible:
             reason = "every candidate that keeps the overall development EER makes a pseudo-group measurably worse"
         else:
-            reason = f"no eligible candidate lowers {CRITERIA[criterion]} (interval below 0)"
+            reason = f"no eligible candidate lowers {CRITERIA[criterion]['lowers']} (interval below 0)"
         return {"selected": reference, "reason": f"do not reweight: {reason}", **summary}
     if criterion == "spread":
         best = min(helps, key=lambda r: (r["value"]["std"], r["value"]["eer"]))
