@@ -60,6 +60,7 @@ class SelectionConfig:
     criterion: str = "worst"        # what a helper must lower: worst (pseudo-group or overall EER) or spread (std)
     restarts: int = 8               # k-means restarts averaged per signal
     reference_utts: int = 2         # utterances per training speaker embedded by the reference model
+    dev_utts: int = 0               # utterances per development speaker in the trials (0: all; split.development_rows)
     warmup_steps: int = 0           # uniform weights for the first steps of every reweighted candidate
     path: str | None = None         # the file these settings were read from (tables name it)
 
@@ -110,7 +111,7 @@ def load_selection_config(path) -> SelectionConfig:
         raise InputError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path)
     limits = {"dev_share": (float, 0.01, 0.5), "pseudo_groups": (int, 2, 1000), "bootstrap": (int, 50, 100000),
               "max_eer_increase": (float, 0.0, 100.0), "restarts": (int, 1, 100), "reference_utts": (int, 1, 1000),
-              "warmup_steps": (int, 0, 10 ** 9)}
+              "dev_utts": (int, 0, 100000), "warmup_steps": (int, 0, 10 ** 9)}
     values = {k: _number(tree[k], *limits[k], k, path) for k in limits if k in tree}
     if "criterion" in tree:
         if tree["criterion"] not in CRITERIA:

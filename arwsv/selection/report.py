@@ -15,6 +15,12 @@ def _short(path) -> str:
     return text[len(root):] if text.startswith(root) else text
 
 
+def _per_speaker(settings: dict) -> str:
+    """How many utterances of each development speaker the trials use, when not all of them."""
+    count = settings.get("dev_utts", 0)
+    return f"; at most {count} utterances per speaker, spread over its sessions" if count else ""
+
+
 def _pp(value) -> str:
     return "n/a" if value is None else f"{100 * value:+.2f}"
 
@@ -27,7 +33,8 @@ def selection_markdown(result: dict) -> str:
              f"--seed {result['seed']}` (with the same recipe overrides, work and output folders)", "",
              f"{split['train_speakers']} training speakers, {split['dev_speakers']} development speakers "
              f"({result['dev_trials']['n']} trials within {len(result['pseudo_groups'])} pseudo-groups, "
-             f"{result['dev_trials']['targets']} targets); no demographic label was read.", "",
+             f"{result['dev_trials']['targets']} targets{_per_speaker(result['settings'])}); no demographic label "
+             "was read.", "",
              f"**Selected: `{choice['selected']}`**: {choice['reason']}. Model: `{choice['model']}`; score with "
              f"`{choice.get('scoring', 'arwsv score')}`.", "",
              "Each metric in %, and its difference from `uniform` in pp with the 95 % paired speaker-bootstrap "

@@ -2,12 +2,14 @@
 
 Steps, each skipped when a previous run left its output (so a killed run resumes where it stopped). The
 settings that shaped the pieces (seed, split, development share, pseudo-groups, k-means restarts, reference
-utterances, warm-up, each candidate's signal, K and beta) are kept in ``OUT/pieces/settings.json``; a rerun with
+utterances, development utterances per speaker, warm-up, each candidate's signal, K and beta) are kept in ``OUT/pieces/settings.json``; a rerun with
 other values stops with one line rather than mixing old pieces with new settings. The rule's own settings
 (``bootstrap``, ``max_eer_increase``, ``criterion``, ``post_hoc``) may change between runs: only the last step reruns. The recipe
 is not fingerprinted (its paths differ between machines): a changed recipe needs a new ``OUT``.
 
-1. ``WORK/split/``: the development speakers (:func:`arwsv.selection.split.write_split`);
+1. ``WORK/split/``: the development speakers (:func:`arwsv.selection.split.write_split`); the trials use all their
+   utterances, or ``dev_utts`` each (:func:`arwsv.selection.split.development_rows`; needed on VoxCeleb, where
+   every within-pseudo-group pair of all of them would be billions of trials);
 2. ``WORK/candidates/uniform``: the recipe with uniform weights on the other training speakers; it is the
    reference model of every other candidate and the baseline of the comparison; from its embeddings
    (``WORK/reference.npz``) come ``OUT/pieces/factors/<name>.csv``, each candidate's per-speaker factors
@@ -118,9 +120,10 @@ def _embed(model: Path, rows: list, device: str, progress: bool):
     return extract(features, embedding_model, rows, device=device, progress=progress)
 
 
-def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) -> dict:
-    """Training speakers (mean of the unit embeddings of their first ``utts`` utterances) and every
-    development utterance, by the uniform candidate; cached in ``WORK/reference.npz``."""
+def _reference_embeddings(work: Path, utts: int, dev_rows: list, dev_utts: int, device: str, progress: bool) -> dict:
+    """Training speakers (mean of the unit embeddings of their first ``utts`` utterances) and the development
+    utterances ``dev_rows`` (chosen with ``dev_utts`` per speaker), by the uniform candidate; cached in
+    ``WORK/reference.npz``."""
     import numpy as np
 
     from arwsv.data.dataio import load_manifest_rows
@@ -132,17 +135,18 @@ def _reference_embeddings(work: Path, utts: int, device: str, progress: bool) ->
     digest = _weights_digest(model)
     if path.is_file():  # a cache of these very weights and settings only (a retrained uniform model is new)
         with np.load(path, allow_pickle=False) as data:
-            if int(data["utts"]) == utts and "weights_sha256" in data.files and str(data["weights_sha256"]) == digest:
-                return {k: data[k] for k in data.files if k != "weights_sha256"}
+            kept_dev_utts = int(data["dev_utts"]) if "dev_utts" in data.files else 0  # caches from before: all
+            if int(data["utts"]) == utts and kept_dev_utts == dev_utts and "weights_sha256" in data.files and \
+                    str(data["weights_sha256"]) == digest:
+                return {k: data[k] for k in data.files if k not in ("weights_sha256", "dev_utts")}
     features, embedding_model, _ = load_model(model, device=device)
     names, means = cohort_embeddings(features, embedding_model, load_manifest_rows(work / "split" / "train.csv"),
                                      utts=utts, device=device, progress=progress)  # as arwsv score --cohort-utts
-    dev_rows = load_manifest_rows(work / "split" / "dev.csv")
     dev_ids, dev_emb = extract(features, embedding_model, dev_rows, device=device, progress=progress)
     out = {"train_speakers": names, "train": means, "dev_ids": dev_ids,
            "dev_speakers": np.array([r["spk_id"] for r in dev_rows]), "dev": dev_emb, "utts": np.array(utts)}
     with atomic_write(path, mode="wb") as handle:
-        np.savez(handle, **out, weights_sha256=np.array(digest))
+        np.savez(handle, **out, weights_sha256=np.array(digest), dev_utts=np.array(dev_utts))
     return out
 
 
@@ -152,6 +156,10 @@ def _weights_digest(model: Path) -> str:
     from arwsv.training.run import FINAL_WEIGHTS
 
     return hashlib.sha256((model / FINAL_WEIGHTS).read_bytes()).hexdigest()
+
+
+# development trials beyond this are too many to score and bootstrap for every candidate (bench: about 0.5 M)
+MAX_DEV_TRIALS = 20_000_000
 
 
 def _check_dev_trials(dev_rows: list, groups: int, path: Path) -> None:
@@ -166,6 +174,18 @@ def _check_dev_trials(dev_rows: list, groups: int, path: Path) -> None:
     if len(per_speaker) <= groups:
         raise InputError(f"{len(per_speaker)} development speakers cannot form non-target trials within "
                          f"{groups} pseudo-groups; raise dev_share or lower pseudo_groups", path)
+
+
+def _check_dev_trial_count(dev_rows: list, groups: int, settings_path) -> None:
+    """Before anything is written: every pair within a pseudo-group is a trial, at least M (M / G - 1) / 2 of them
+    for M development utterances in G pseudo-groups; refuse more than :data:`MAX_DEV_TRIALS`."""
+    fewest = len(dev_rows) * (len(dev_rows) / groups - 1) / 2
+    if fewest > MAX_DEV_TRIALS:
+        speakers = len({r["spk_id"] for r in dev_rows})
+        raise InputError(f"{len(dev_rows)} development utterances of {speakers} speakers make at least "
+                         f"{fewest / 1e6:.0f} M trials within {groups} pseudo-groups (at most "
+                         f"{MAX_DEV_TRIALS / 1e6:.0f} M are scored); set dev_utts (utterances per development "
+                         "speaker, e.g. 6)", settings_path)
 
 
 def _write_factors(path: Path, speakers, factors) -> None:
@@ -252,9 +272,12 @@ def pieces_fingerprint(settings, seed: int, dev_speakers) -> dict:
 
     run = {"seed": seed, "dev_share": settings.dev_share, "pseudo_groups": settings.pseudo_groups,
            "restarts": settings.restarts, "reference_utts": settings.reference_utts,
-           "warmup_steps": settings.warmup_steps,
+           "dev_utts": settings.dev_utts, "warmup_steps": settings.warmup_steps,
            "dev_speakers_sha256": hashlib.sha256("\n".join(sorted(map(str, dev_speakers))).encode()).hexdigest()}
     return {"run": run, "candidates": {n: asdict(c) for n, c in settings.candidates.items()}}
+
+
+RUN_DEFAULTS = {"dev_utts": 0}  # settings added to the record after pieces existed, with the value those pieces had
 
 
 def check_pieces(pieces: Path, fingerprint: dict) -> None:
@@ -273,6 +296,7 @@ def check_pieces(pieces: Path, fingerprint: dict) -> None:
         except (ValueError, KeyError, TypeError):
             raise InputError("not a settings record of arwsv select; delete it only if every piece beside it "
                              "matches the selection file", path) from None
+        old_run = {**RUN_DEFAULTS, **old_run}  # a key added later: records from before were made with its default
         changed = sorted(k for k in set(old_run) | set(fingerprint["run"])
                          if old_run.get(k) != fingerprint["run"].get(k))
         if changed:
@@ -315,7 +339,7 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     from arwsv.selection.pseudo_groups import DevTrials, pseudo_groups
     from arwsv.selection.rule import evaluate_candidates, select
     from arwsv.selection.signals import speaker_factors
-    from arwsv.selection.split import split_speakers, write_split
+    from arwsv.selection.split import development_rows, split_speakers, write_split
     from arwsv.training.recipe import load_recipe
 
     work, out = Path(work), Path(out)
@@ -323,13 +347,17 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     # before anything is written: pieces of other settings in OUT stop the run
     training = read_manifest(base["train_manifest"])
     _, dev_speakers = split_speakers(training["spk_id"], settings.dev_share, seed)
+    held_out = training[training["spk_id"].astype(str).isin(dev_speakers)]
+    _check_dev_trial_count(development_rows([{"id": str(r.ID), "spk_id": str(r.spk_id), "wav": str(r.wav),
+                                              "start": r.start} for r in held_out.itertuples()], settings.dev_utts),
+                           settings.pseudo_groups, getattr(settings, "path", None) or "the selection file")
     check_pieces(out / "pieces", pieces_fingerprint(settings, seed, dev_speakers))
     split = write_split(base["train_manifest"], work / "split", settings.dev_share, seed, frame=training)
     n_speakers = split["train_speakers"]
     read_manifest(work / "split" / "train.csv")
     from arwsv.data.dataio import load_manifest_rows
 
-    dev_rows = load_manifest_rows(work / "split" / "dev.csv")
+    dev_rows = development_rows(load_manifest_rows(work / "split" / "dev.csv"), settings.dev_utts)
     _check_dev_trials(dev_rows, settings.pseudo_groups, work / "split" / "dev.csv")
 
     def overrides_of(name):
@@ -343,7 +371,8 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     if not ready:  # the reference: the uniform candidate, its factors for the others and the pseudo-groups
         wait_all({"uniform": (train_candidate(recipe, overrides_of("uniform"), device=device,
                                               log=logs / "uniform.log", quiet=not progress), logs / "uniform.log")})
-        reference = _reference_embeddings(work, settings.reference_utts, device, progress)
+        reference = _reference_embeddings(work, settings.reference_utts, dev_rows, settings.dev_utts, device,
+                                          progress)
         for name in others:
             spec = settings.candidates[name]
             factors = speaker_factors(reference["train"], signal=spec.signal, clusters=spec.clusters, beta=spec.beta,

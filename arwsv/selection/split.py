@@ -1,6 +1,8 @@
-"""Development speakers: a share of the training speakers that no candidate trains on.
+"""Development speakers: a share of the training speakers that no candidate trains on, and which of their
+utterances the development trials use.
 
-Only speaker identities are read. The same manifest, share and seed give the same split.
+Only speaker identities (and the audio paths, for recording sessions) are read. The same manifest, share and seed
+give the same split.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from arwsv.errors import InputError
 
-__all__ = ["split_speakers", "write_split"]
+__all__ = ["development_rows", "split_speakers", "write_split"]
 
 
 def split_speakers(speakers, share: float, seed: int) -> tuple:
@@ -51,3 +53,36 @@ def write_split(manifest, out, share: float, seed: int, *, frame=None) -> dict:
     write_manifest(out / "dev.csv", frame[is_dev])
     return {"train_speakers": len(train), "dev_speakers": len(dev), "train_utterances": int((~is_dev).sum()),
             "dev_utterances": int(is_dev.sum())}
+
+
+def development_rows(rows: list, utts: int = 0) -> list:
+    """The development utterances the trials are built from.
+
+    ``utts`` 0: every row of ``rows``, in their order. ``utts`` > 0: at most ``utts`` rows per speaker, in id
+    order, taken round-robin over the speaker's recording sessions (the parent folder of ``wav``: a VoxCeleb
+    video), and within a session over its files before a second segment of any file; so target trials pair
+    different sessions wherever a speaker has them, as a VoxCeleb trial list does, and a manifest cut into
+    segments (``arwsv prepare voxceleb --seg-dur``) does not fill the quota from one recording. Every pair of the
+    development utterances within a pseudo-group is a trial, so on VoxCeleb2 (about 160 k development
+    utterances) all of them would be billions of trials.
+
+    rows: dicts with ``id``, ``spk_id``, ``wav`` and optionally ``start`` (:func:`arwsv.data.dataio.load_manifest_rows`).
+    """
+    if utts <= 0:
+        return list(rows)
+    files = {}
+    for row in sorted(rows, key=lambda r: (str(r["wav"]), int(float(r.get("start", 0) or 0)), r["id"])):
+        files.setdefault((row["spk_id"], str(row["wav"])), []).append(row)
+    sessions = {}  # speaker -> session -> rows, each file's first segment before any file's second
+    for (speaker, wav), segments in files.items():
+        queue = sessions.setdefault(speaker, {}).setdefault(str(Path(wav).parent), [])
+        queue.extend((rank, row["id"], row) for rank, row in enumerate(segments))
+    chosen = []
+    for speaker in sorted(sessions):
+        queues = [[row for _, _, row in sorted(q, key=lambda t: t[:2])] for _, q in sorted(sessions[speaker].items())]
+        taken, depth = [], 0
+        while len(taken) < utts and any(depth < len(q) for q in queues):
+            taken += [q[depth] for q in queues if depth < len(q)][: utts - len(taken)]
+            depth += 1
+        chosen += taken
+    return sorted(chosen, key=lambda r: r["id"])

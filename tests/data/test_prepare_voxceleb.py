@@ -200,3 +200,25 @@ def test_trials_with_missing_audio_stale_lists_and_name_clashes(vox, capsys):
     clash.write_text(trials.read_text())
     code, _, err = _run(["--vox1", root, "--vox1-meta", meta, "--trials", trials, clash, "--out", out], capsys)
     assert code == 2 and "two trial lists are named 'veri_test2'" in err
+
+
+def test_development_utterances_of_a_segmented_manifest_span_videos_and_files(vox, capsys):
+    """`arwsv select`'s `dev_utts` on the real layout cut into segments: targets across videos, not segments of
+    one recording (arwsv.selection.split.development_rows)."""
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.selection.split import development_rows
+
+    tmp, root, meta, _ = vox
+    out = tmp / "out"
+    assert _run(["--vox1", root, "--vox1-meta", meta, "--out", out, "--seg-dur", "1.0", "--dev-share", "0"],
+                capsys)[0] == 0
+    rows = load_manifest_rows(out / "train.csv")
+    chosen = development_rows(rows, 4)
+    speakers = sorted({r["spk_id"] for r in rows})
+    assert len(chosen) == 4 * len(speakers)
+    for speaker in speakers:
+        mine = [r for r in chosen if r["spk_id"] == speaker]
+        files = [r["wav"] for r in mine]
+        videos = {f.split("/")[-2] for f in files}
+        assert len(set(files)) == 4 and videos == {"1zcIwhmdeo4", "7w0IBEWc9Qw"}, files  # 4 files, both videos
+        assert all(int(r["start"]) == 0 for r in mine)  # each file's first segment

@@ -155,8 +155,14 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
     spread = tmp_path / "spread.yaml"
     spread.write_text("criterion: spread\n" + TINY_SELECT)
     assert load_selection_config(spread).criterion == "spread"
-    assert load_selection_config(ROOT / "recipes" / "bench" / "select.yaml").post_hoc == \
-        {"asnorm_train": PostHoc("asnorm", 200)}
+    bench = load_selection_config(ROOT / "recipes" / "bench" / "select.yaml")
+    assert bench.post_hoc == {"asnorm_train": PostHoc("asnorm", 200)} and bench.dev_utts == 0
+    # the VoxCeleb selection file judges the study's candidates by the study's rule, at VoxCeleb's scale
+    vox = load_selection_config(ROOT / "recipes" / "voxceleb" / "select.yaml")
+    assert vox.candidates == bench.candidates and vox.post_hoc == bench.post_hoc
+    assert (vox.criterion, vox.max_eer_increase, vox.pseudo_groups) == (bench.criterion, bench.max_eer_increase,
+                                                                         bench.pseudo_groups)
+    assert vox.dev_utts > 0 and vox.warmup_steps == 5000  # ecapa_crowding.yaml's warm-up
     bad = {"unknown: 1\n" + TINY_SELECT: "unknown key(s) unknown",
            TINY_SELECT.replace("uniform: {signal: none}", "flat: {signal: none}"): "must hold `uniform",
            TINY_SELECT.replace("signal: balance", "signal: loud"): "signal must be one of",
@@ -170,7 +176,9 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
            TINY_SELECT.replace("top_k: 5}", "top_k: 5, cohort: dev}"): "expected keys norm, top_k",
            "a: [1\n": "not valid YAML",
            "1: 2\n" + TINY_SELECT: "unknown key(s) 1",
-           "criterion: best\n" + TINY_SELECT: "criterion must be one of worst, spread, got 'best'"}
+           "criterion: best\n" + TINY_SELECT: "criterion must be one of worst, spread, got 'best'",
+           "dev_utts: -1\n" + TINY_SELECT: "dev_utts must be an integer in [0, 100000], got -1",
+           "dev_utts: 2.5\n" + TINY_SELECT: "dev_utts must be an integer"}
     for i, (text, message) in enumerate(bad.items()):
         path = tmp_path / f"bad{i}.yaml"
         path.write_text(text)
@@ -219,6 +227,15 @@ def test_pieces_settings_record_welcomes_new_candidates_and_refuses_changed_ones
         check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "c"]))
     with pytest.raises(InputError, match="warmup_steps 2 -> 3"):
         check_pieces(pieces, pieces_fingerprint(dataclasses.replace(config, warmup_steps=3), 0, ["a", "b"]))
+    # a record from before `dev_utts` existed was made with all development utterances (0)
+    record = json.loads((pieces / "settings.json").read_text())
+    del record["run"]["dev_utts"]
+    (pieces / "settings.json").write_text(json.dumps(record))
+    check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "b"]))
+    assert json.loads((pieces / "settings.json").read_text())["run"]["dev_utts"] == 0
+    (pieces / "settings.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match="dev_utts 0 -> 4"):
+        check_pieces(pieces, pieces_fingerprint(dataclasses.replace(config, dev_utts=4), 0, ["a", "b"]))
     (pieces / "settings.json").write_text("[1]")
     with pytest.raises(InputError, match="not a settings record"):
         check_pieces(pieces, pieces_fingerprint(config, 0, ["a", "b"]))
@@ -233,3 +250,31 @@ def test_development_trials_that_cannot_exist_stop_before_training(corpus, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot form non-target trials within 1000 pseudo-groups" in err[0]
     assert str(work / "split" / "dev.csv") in err[0] and not (work / "candidates").exists()
+
+
+def test_too_many_development_trials_stop_before_anything_is_written(corpus, tmp_path, capsys, monkeypatch):
+    """On VoxCeleb every within-pseudo-group pair of all development utterances would be billions of trials: the
+    bound M (M / G - 1) / 2 is checked before the split is written, naming the selection file and dev_utts."""
+    import arwsv.selection.run as run
+    from arwsv.selection.split import development_rows, split_speakers
+
+    settings = tmp_path / "select.yaml"
+    settings.write_text(TINY_SELECT)
+    manifest = pd.read_csv(corpus / "train.csv", dtype={"spk_id": str})
+    _, held_out = split_speakers(manifest["spk_id"], 0.5, 0)
+    m = int(manifest["spk_id"].isin(held_out).sum())
+    monkeypatch.setattr(run, "MAX_DEV_TRIALS", m * (m / 2 - 1) / 2 - 1)  # just below this corpus's bound
+    work = tmp_path / "work"
+    argv = ["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(settings), "--work", str(work),
+            "--out", str(tmp_path / "out"), "--quiet", f"--data_folder={corpus}", *_tiny()]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(settings) in err[0] and f"{m} development utterances" in err[0], err
+    assert "set dev_utts" in err[0]
+    assert not any(work.rglob("*")) and not any((tmp_path / "out").rglob("*"))  # the folders made, nothing in them
+    # two utterances per speaker: 2 S of them for S development speakers, under the same limit
+    rows = [{"id": r.ID, "spk_id": r.spk_id, "wav": r.wav, "start": r.start}
+            for r in manifest[manifest["spk_id"].isin(held_out)].itertuples()]
+    chosen = development_rows(rows, 2)
+    assert len(chosen) == 2 * len(held_out) < m
+    run._check_dev_trial_count(chosen, 2, settings)  # passes

@@ -9,7 +9,7 @@ from arwsv.errors import InputError
 from arwsv.selection.pseudo_groups import DevTrials, pseudo_groups
 from arwsv.selection.rule import evaluate_candidates, select
 from arwsv.selection.signals import cluster_difficulty, speaker_factors
-from arwsv.selection.split import split_speakers
+from arwsv.selection.split import development_rows, split_speakers
 from arwsv.training.reweighting import crowding_factors
 
 
@@ -107,6 +107,26 @@ def test_dev_trials_are_every_pair_within_a_pseudo_group():
     np.testing.assert_allclose(scores, (unit[trials.first] * unit[trials.second]).sum(1))
     table = trials.table(scores)
     assert list(table.speakers) == ["a", "b", "c", "d"] and list(trials.speaker_groups()) == ["pg1", "pg1", "pg2", "pg2"]
+
+
+def test_development_rows_spread_over_sessions_then_files_then_segments():
+    def row(spk, video, utt, start=0):
+        return {"id": f"{spk}/{video}/{utt}_{start}", "spk_id": spk, "wav": f"/d/{spk}/{video}/{utt}.wav",
+                "start": str(start)}
+
+    # speaker a: video v1 holds file 01 (three segments) and file 02; video v2 holds file 01
+    a = [row("a", "v1", "01", 0), row("a", "v1", "01", 16000), row("a", "v1", "01", 32000), row("a", "v1", "02"),
+         row("a", "v2", "01")]
+    b = [row("b", "v1", "01", 0), row("b", "v1", "01", 16000)]  # one recording only
+    rows = list(reversed(a + b))  # any manifest order
+    assert development_rows(rows, 0) == rows  # 0: everything, untouched
+    ids = lambda chosen: [r["id"] for r in chosen]  # noqa: E731
+    # by hand: first each video's first file's first segment, then v1's second file, then a second segment
+    assert ids(development_rows(rows, 2)) == ["a/v1/01_0", "a/v2/01_0", "b/v1/01_0", "b/v1/01_16000"]
+    assert ids(development_rows(rows, 3)) == ["a/v1/01_0", "a/v1/02_0", "a/v2/01_0", "b/v1/01_0", "b/v1/01_16000"]
+    four = ids(development_rows(rows, 4))
+    assert [i for i in four if i.startswith("a/")] == ["a/v1/01_0", "a/v1/01_16000", "a/v1/02_0", "a/v2/01_0"]
+    assert sorted(ids(development_rows(rows, 99))) == sorted(ids(rows))  # a quota above a speaker's rows: all
 
 
 def test_pseudo_groups_recover_separated_clusters_numbered_by_size():
