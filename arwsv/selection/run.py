@@ -135,7 +135,7 @@ def _reference_embeddings(work: Path, utts: int, dev_rows: list, dev_utts: int, 
     digest = _weights_digest(model)
     if path.is_file():  # a cache of these very weights and settings only (a retrained uniform model is new)
         with np.load(path, allow_pickle=False) as data:
-            kept_dev_utts = int(data["dev_utts"]) if "dev_utts" in data.files else 0  # caches from before: all
+            kept_dev_utts = int(data["dev_utts"]) if "dev_utts" in data.files else RUN_DEFAULTS["dev_utts"]
             if int(data["utts"]) == utts and kept_dev_utts == dev_utts and "weights_sha256" in data.files and \
                     str(data["weights_sha256"]) == digest:
                 return {k: data[k] for k in data.files if k not in ("weights_sha256", "dev_utts")}
