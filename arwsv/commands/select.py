@@ -11,10 +11,10 @@ def add_parser(sub) -> None:
                        description="Hold out development speakers, train every candidate of SELECTION.yaml with "
                                    "RECIPE.yaml on the other training speakers, score trials within pseudo-groups "
                                    "of the development speakers and pick the candidate (or post-hoc AS-norm of the "
-                                   "uniform model) that lowers the worst pseudo-group's or the overall EER without "
-                                   "raising the overall EER by more than max_eer_increase (0 by default) or making "
-                                   "any pseudo-group worse, or uniform weights (criterion: spread in SELECTION.yaml: the one that "
-                                   "narrows the pseudo-groups' EER spread instead). "
+                                   "uniform model) that narrows the pseudo-groups' EER spread without raising the "
+                                   "overall EER by more than max_eer_increase (0 by default) or making any "
+                                   "pseudo-group worse, or uniform weights (criterion: worst in SELECTION.yaml: the "
+                                   "one that lowers the worst pseudo-group's or the overall EER instead). "
                                    "Resumable: a rerun skips finished candidates. Any --key=value overrides a "
                                    "recipe key, as in arwsv train.")
     p.add_argument("recipe", help="the baseline recipe, e.g. recipes/bench/baseline.yaml")

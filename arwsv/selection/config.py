@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from arwsv.errors import InputError
-from arwsv.selection.rule import CRITERIA
+from arwsv.selection.rule import CRITERIA, DEFAULT_CRITERION
 
 __all__ = ["Candidate", "PostHoc", "SelectionConfig", "load_selection_config"]
 
@@ -57,7 +57,7 @@ class SelectionConfig:
     pseudo_groups: int = 8
     bootstrap: int = 500
     max_eer_increase: float = 0.0   # pp: how much higher the overall dev EER may be (point estimate)
-    criterion: str = "worst"        # what a helper must lower: worst (pseudo-group or overall EER) or spread (std)
+    criterion: str = DEFAULT_CRITERION  # what a helper must lower: spread (std; default) or worst (group or overall)
     restarts: int = 8               # k-means restarts averaged per signal
     reference_utts: int = 2         # utterances per training speaker embedded by the reference model
     dev_utts: int = 0               # utterances per development speaker in the trials (0: all; split.development_rows)

@@ -166,18 +166,19 @@ def test_rule_picks_the_candidate_that_helps_the_worst_group_without_raising_the
     assert by["uniform"]["delta"]["eer"] == 0.0
     assert by["helps"]["ci"]["worst"][1] < 0 and by["helps"]["delta"]["eer"] < 0
     assert by["hurts"]["delta"]["eer"] > 0  # every group worse: not eligible
-    choice = select(rows)
+    choice = select(rows, criterion="worst")
     assert choice["selected"] == "helps"
     assert "hurts" not in choice["eligible"]
     # the same candidates without the helpful one: the rule says do not reweight
     rows = evaluate_candidates(planted, {k: v for k, v in scores.items() if k != "helps"}, bootstrap=200, seed=0)
-    choice = select(rows)
+    choice = select(rows, criterion="worst")
     assert choice["selected"] == "uniform" and choice["reason"].startswith("do not reweight")
 
 
 def test_rule_without_candidates_and_without_a_reference(planted):
     scores = {"uniform": _planted_scores(np.random.default_rng(1), planted, {"pg1": 0.0, "pg2": -1.0})}
-    assert select(evaluate_candidates(planted, scores, bootstrap=50))["selected"] == "uniform"
+    for criterion in ("worst", "spread"):
+        assert select(evaluate_candidates(planted, scores, bootstrap=50), criterion=criterion)["selected"] == "uniform"
     with pytest.raises(ValueError, match="reference"):
         evaluate_candidates(planted, {"a": scores["uniform"]}, bootstrap=50)
 
@@ -202,11 +203,11 @@ def test_rule_refuses_a_candidate_that_levels_down_and_takes_one_that_leaves_no_
     for name in ("levelling", "everyone"):
         for group, delta in by[name]["groups_delta"].items():
             assert delta == pytest.approx(by[name]["groups"][group] - by["uniform"]["groups"][group])
-    choice = select(rows)
+    choice = select(rows, criterion="worst")
     assert choice["levels_down"] == ["levelling"] and "levelling" not in choice["eligible"]
     assert choice["selected"] == "everyone" and choice["helps"] == ["everyone"]
     # without the candidate that leaves no group worse: do not reweight, and the reason names the pseudo-group test
-    choice = select([r for r in rows if r["candidate"] != "everyone"])
+    choice = select([r for r in rows if r["candidate"] != "everyone"], criterion="worst")
     assert choice["selected"] == "uniform" and "pseudo-group measurably worse" in choice["reason"]
 
 
@@ -226,7 +227,8 @@ def test_spread_criterion_takes_the_candidate_that_closes_the_groups_not_the_one
     assert by["lifts_all"]["value"]["worst"] == by["closes"]["value"]["worst"] < by["uniform"]["value"]["worst"]
     assert by["lifts_all"]["value"]["eer"] < by["closes"]["value"]["eer"]
     assert by["closes"]["ci"]["std"][1] < 0 <= by["lifts_all"]["ci"]["std"][1]
-    assert select(rows)["selected"] == "lifts_all"
+    assert select(rows, criterion="worst")["selected"] == "lifts_all"
+    assert select(rows)["selected"] == "closes"  # the default criterion
     choice = select(rows, criterion="spread")
     assert choice["selected"] == "closes" and choice["helps"] == ["closes"] and "std" in choice["reason"]
     choice = select([r for r in rows if r["candidate"] != "closes"], criterion="spread")
