@@ -176,13 +176,17 @@ def _check_dev_trials(dev_rows: list, groups: int, path: Path) -> None:
                          f"{groups} pseudo-groups; raise dev_share or lower pseudo_groups", path)
 
 
-def _check_dev_trial_count(dev_rows: list, groups: int, settings_path) -> None:
+def _check_dev_trial_count(per_speaker: list, utts: int, groups: int, settings_path) -> None:
     """Before anything is written: every pair within a pseudo-group is a trial, at least M (M / G - 1) / 2 of them
-    for M development utterances in G pseudo-groups; refuse more than :data:`MAX_DEV_TRIALS`."""
-    fewest = len(dev_rows) * (len(dev_rows) / groups - 1) / 2
+    for M development utterances in G pseudo-groups; refuse more than :data:`MAX_DEV_TRIALS`.
+
+    per_speaker: each development speaker's utterance count; ``utts`` as ``dev_utts``: M counts
+    ``min(n, utts)`` per speaker, what :func:`arwsv.selection.split.development_rows` takes (no need to build them)."""
+    counted = sum(min(n, utts) if utts > 0 else n for n in per_speaker)
+    fewest = counted * (counted / groups - 1) / 2
     if fewest > MAX_DEV_TRIALS:
-        speakers = len({r["spk_id"] for r in dev_rows})
-        raise InputError(f"{len(dev_rows)} development utterances of {speakers} speakers make at least "
+        speakers = len(per_speaker)
+        raise InputError(f"{counted} development utterances of {speakers} speakers make at least "
                          f"{fewest / 1e6:.0f} M trials within {groups} pseudo-groups (at most "
                          f"{MAX_DEV_TRIALS / 1e6:.0f} M are scored); set dev_utts (utterances per development "
                          "speaker, e.g. 6)", settings_path)
@@ -348,9 +352,8 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     training = read_manifest(base["train_manifest"])
     _, dev_speakers = split_speakers(training["spk_id"], settings.dev_share, seed)
     held_out = training[training["spk_id"].astype(str).isin(dev_speakers)]
-    _check_dev_trial_count(development_rows([{"id": str(r.ID), "spk_id": str(r.spk_id), "wav": str(r.wav),
-                                              "start": r.start} for r in held_out.itertuples()], settings.dev_utts),
-                           settings.pseudo_groups, getattr(settings, "path", None) or "the selection file")
+    _check_dev_trial_count(held_out["spk_id"].value_counts().tolist(), settings.dev_utts, settings.pseudo_groups,
+                           getattr(settings, "path", None) or "the selection file")
     check_pieces(out / "pieces", pieces_fingerprint(settings, seed, dev_speakers))
     split = write_split(base["train_manifest"], work / "split", settings.dev_share, seed, frame=training)
     n_speakers = split["train_speakers"]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from arwsv.cli import main
+from arwsv.errors import InputError
 from arwsv.selection.config import Candidate, PostHoc, load_selection_config
 from conftest import TINY_MODEL
 
@@ -279,4 +280,8 @@ def test_too_many_development_trials_stop_before_anything_is_written(corpus, tmp
             for r in manifest[manifest["spk_id"].isin(held_out)].itertuples()]
     chosen = development_rows(rows, 2)
     assert len(chosen) == 2 * len(held_out) < m
-    run._check_dev_trial_count(chosen, 2, settings)  # passes
+    per_speaker = manifest[manifest["spk_id"].isin(held_out)]["spk_id"].value_counts().tolist()
+    assert sum(min(n, 2) for n in per_speaker) == len(chosen)  # the count the check makes without the rows
+    run._check_dev_trial_count(per_speaker, 2, 2, settings)  # passes: counts min(n, 2) per speaker, as chosen holds
+    with pytest.raises(InputError, match=f"{m} development utterances"):
+        run._check_dev_trial_count(per_speaker, 0, 2, settings)  # 0: every utterance, as the command refused
