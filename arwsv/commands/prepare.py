@@ -1,4 +1,4 @@
-"""``arwsv prepare voxceleb|toy``: build manifests, speaker metadata and trial lists."""
+"""``arwsv prepare voxceleb|toy|noise``: build manifests, speaker metadata and trial lists, and noise/RIR manifests."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from arwsv.errors import InputError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("prepare", help="prepare VoxCeleb or generate the toy corpus",
-                       description="Write SpeechBrain manifests (train/dev/test) and trial lists.")
+    p = sub.add_parser("prepare", help="prepare VoxCeleb, MUSAN/RIRS_NOISES, or generate the toy corpus",
+                       description="Write SpeechBrain manifests (train/dev/test) and trial lists, or the noise and "
+                                   "room-impulse-response manifests of data augmentation.")
     kinds = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
     v = kinds.add_parser("voxceleb", help="VoxCeleb1/2 as distributed",
@@ -64,6 +65,34 @@ def add_parser(sub) -> None:
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
     t.set_defaults(run=run_toy)
 
+    n = kinds.add_parser(
+        "noise", help="noise and RIR manifests from MUSAN and RIRS_NOISES",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""Manifests for data augmentation (SpeechBrain's AddNoise / AddReverb read them as they are).
+
+Layouts read (as distributed; wav files only, hidden files skipped):
+  --musan DIR   DIR/noise/, DIR/music/, DIR/speech/ (at least one), wav files in any subfolders
+                (noise/free-sound/noise-free-sound-0000.wav): categories noise, music, speech
+  --rirs DIR    DIR/simulated_rirs/**.wav: category rirs;
+                DIR/real_rirs_isotropic_noises/*.wav: files whose name contains "noise" are
+                isotropic noises (category noise), the others impulse responses (rirs);
+                DIR/pointsource_noises/ is not read
+
+Writes into --out: noise.csv, music.csv, speech.csv, rirs.csv (the categories whose layout was
+given; header-only when it holds no file), each "ID,duration,wav,wav_format,wav_opts" (ID =
+category/path below DIR without extension; duration in seconds; wav an absolute path), and
+noise_report.json (files and seconds per category, source folders, empty categories).
+Multi-channel files and files at another rate get a mono copy (first channel, --sample-rate)
+under --out/converted/. A missing folder, a folder with neither layout, or a wav file that
+cannot be read stops the command before anything is written.""")
+    n.add_argument("--musan", metavar="DIR", help="MUSAN folder (holding noise/, music/, speech/)")
+    n.add_argument("--rirs", metavar="DIR",
+                   help="RIRS_NOISES folder (holding simulated_rirs/, real_rirs_isotropic_noises/)")
+    n.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    n.add_argument("--sample-rate", type=int, default=16000,
+                   help="sample rate of the manifests' audio [default: 16000]")
+    n.set_defaults(run=run_noise)
+
 
 def _print_report(report: dict, out) -> None:
     print(json.dumps(report, indent=1))
@@ -114,4 +143,17 @@ def run_toy(args) -> int:
         raise InputError(f"cannot create the output folder: {err.strerror}", args.out) from None
     report = generate_corpus(config, args.out, jobs=max(1, args.jobs))
     _print_report(report, args.out)
+    return 0
+
+
+def run_noise(args) -> int:
+    import sys
+
+    from arwsv.data.noise import prepare_noise
+
+    report = prepare_noise(musan=args.musan, rirs=args.rirs, out=args.out, sample_rate=args.sample_rate)
+    _print_report(report, args.out)
+    if report["empty"]:
+        print(f"arwsv prepare: note: no audio file for {', '.join(report['empty'])}: written header-only",
+              file=sys.stderr)
     return 0

@@ -87,10 +87,37 @@ def test_same_seed_same_bytes_any_jobs(small_corpus, tmp_path):
             data_a, data_b = data_a.replace(str(out).encode(), b"R"), data_b.replace(str(again).encode(), b"R")
         assert data_a == data_b, a
     other = tmp_path / "other"
-    generate_corpus(ToyConfig(**SMALL, seed=1), other, jobs=1, progress=False)
+    generate_corpus(ToyConfig(**SMALL, seed=1), other, jobs=1, progress=False, noise=False)
     assert (other / "wav" / "toy00001").exists()
     wav = sorted((other / "wav").rglob("*.wav"))[0]
     assert wav.read_bytes() != (out / wav.relative_to(other)).read_bytes()
+
+
+def test_noise_sets_leave_the_corpus_bytes_unchanged(small_corpus, tmp_path):
+    """The synthetic noise sets (noise/, noise_heldout/) draw from RNG streams of their own: every corpus file
+    is the same bytes as in a generation that skips them."""
+    out, report = small_corpus
+    bare = tmp_path / "bare"
+    bare_report = generate_corpus(ToyConfig(**SMALL), bare, jobs=1, progress=False, noise=False)
+    assert "noise" not in bare_report and not list(bare.glob("noise*"))
+    corpus_files = [p for p in _files(out) if not p.relative_to(out).parts[0].startswith("noise")]
+    assert [p.relative_to(out) for p in corpus_files] == [p.relative_to(bare) for p in _files(bare)]
+    for path in corpus_files:
+        data = path.read_bytes()
+        if path.suffix == ".csv":
+            data = data.replace(str(out).encode(), str(bare).encode())
+        assert data == (bare / path.relative_to(out)).read_bytes(), path
+    # the prepare report names both sets and their manifests
+    assert set(report["noise"]) == {"noise", "noise_heldout"}
+    for name, noise_set in report["noise"].items():
+        assert noise_set["folder"] == str(out / name)
+        assert set(noise_set["manifests"]) == {"noise", "music", "speech", "rirs"}
+        assert all(os.path.exists(m) for m in noise_set["manifests"].values())
+        assert min(noise_set["files"].values()) > 0
+    train_speech = sorted((out / "noise" / "musan" / "speech").rglob("*.wav"))
+    held_speech = sorted((out / "noise_heldout" / "musan" / "speech").rglob("*.wav"))
+    assert train_speech and held_speech
+    assert not {p.read_bytes() for p in train_speech} & {p.read_bytes() for p in held_speech}
 
 
 def test_rerun_is_idempotent(small_corpus):

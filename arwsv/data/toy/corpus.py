@@ -23,7 +23,10 @@ Output (``out/``)
 ``wav/<spk>/<session>/<NNNNN>.wav`` (16 kHz, 16-bit), ``train.csv``/``dev.csv``/``test.csv``
 manifests (:mod:`arwsv.data.manifest`), ``meta.csv`` (VoxCeleb1 format, so ``arwsv eval --meta``
 reads it), ``trials/O.txt``, ``trials/E.txt``, ``trials/H.txt`` (VoxCeleb format) and
-``corpus.json`` (the config and every speaker's parameters).
+``corpus.json`` (the config and every speaker's parameters), and two synthetic augmentation sets,
+``noise/`` (training) and ``noise_heldout/`` (other talkers and noises, for degraded test lists), each with
+``noise.csv``, ``music.csv``, ``speech.csv``, ``rirs.csv`` in SpeechBrain's format (:mod:`arwsv.data.noise`);
+they draw from RNG streams of their own, so the corpus's bytes do not depend on them.
 
 Trial lists, over the test speakers: **O** one target and one non-target per enrolment
 utterance (``trials_per_utt`` of each); **E** three times as many; **H** like E but every
@@ -44,6 +47,7 @@ from arwsv.io.files import write_if_changed
 from arwsv.data.manifest import write_manifest, write_trials
 from arwsv.data.toy import synth
 from arwsv.data.toy.config import COUNTRY_NAMES, ToyConfig
+from arwsv.data.toy.voices import draw_accent, draw_voice
 
 __all__ = ["ToyConfig", "SpeakerSpec", "draw_speakers", "generate_corpus", "COUNTRY_NAMES"]
 
@@ -61,27 +65,10 @@ class SpeakerSpec:
 
 
 def _accents(config: ToyConfig, rng) -> list:
-    accents = []
-    for _ in range(config.countries):
-        accents.append(synth.Accent(
-            vowels=synth.BASE_VOWELS * rng.normal(1.0, 0.08, size=synth.BASE_VOWELS.shape),
-            vowel_ms=float(rng.uniform(90, 140)), consonant_ms=float(rng.uniform(50, 85)),
-            coda_prob=float(rng.uniform(0.1, 0.6)), f0_slope=float(rng.uniform(-4.0, 0.0))))
-    return accents
+    return [draw_accent(rng) for _ in range(config.countries)]
 
 
-def _voice(gender: str, spread: float, rng) -> synth.Voice:
-    female = gender == "f"
-    return synth.Voice(
-        f0=float(np.exp(rng.normal(np.log(200.0 if female else 115.0), 0.12 * spread))),
-        f0_range=float(np.clip(rng.normal(3.5, 1.0 * spread), 1.0, 8.0)),
-        vtl=float(rng.normal(1.16 if female else 1.0, 0.05 * spread)),
-        tilt=float(np.clip(rng.normal(0.7 if female else 0.6, 0.12 * spread), 0.2, 0.92)),
-        jitter=float(np.exp(rng.normal(np.log(0.01), 0.4 * spread))),
-        shimmer=float(np.exp(rng.normal(np.log(0.05), 0.4 * spread))),
-        breathiness=float(max(0.0, rng.normal(0.08 if female else 0.04, 0.02 * spread))),
-        rate=float(rng.normal(4.5, 0.5 * spread)),
-        formant_offsets=tuple(float(x) for x in rng.normal(1.0, 0.04 * spread, size=4)))
+_voice = draw_voice  # a speaker's voice (arwsv.data.toy.voices)
 
 
 def _channel(config: ToyConfig, rng) -> synth.Channel:
@@ -187,11 +174,20 @@ def _trials(test: pd.DataFrame, per_utt: int, hard: bool, rng) -> pd.DataFrame:
     return frame
 
 
-def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = True) -> dict:
-    """Write the toy corpus under ``out``; returns a summary (counts, hours, group splits)."""
+def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = True, noise: bool = True) -> dict:
+    """Write the toy corpus under ``out``; returns a summary (counts, hours, group splits).
+
+    With ``noise`` (default), also the synthetic augmentation sets ``out/noise/`` (training) and
+    ``out/noise_heldout/`` (degraded test lists) of :func:`arwsv.data.noise.write_synthetic_noise`, drawn
+    from RNG streams of their own: the corpus's files are the same bytes with or without them.
+    """
     from tqdm.auto import tqdm
 
     out = Path(out)
+    if noise:  # before any work: a path SpeechBrain's noise manifests could not carry
+        from arwsv.data.noise import check_manifest_path
+
+        check_manifest_path(out)
     speakers, accents = draw_speakers(config)
     jobs_list = [(config, i, spec, accents[spec.accent_index], str(out)) for i, spec in enumerate(speakers)]
     rows = []
@@ -237,7 +233,32 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
                                 "coda_prob": a.coda_prob, "f0_slope": a.f0_slope,
                                 "vowels_f1_f3_hz": np.round(a.vowels, 1).tolist()} for i, a in enumerate(accents)]}
     changed.append(write_if_changed(out / "corpus.json", (json.dumps(description, indent=1) + "\n").encode("utf-8")))
-    return summarize(frame, speakers, changed_files=changed_wavs + sum(changed))
+    report = summarize(frame, speakers, changed_files=changed_wavs + sum(changed))
+    if noise:
+        report["noise"] = _write_noise_sets(config, out)
+        report["changed_files"] += sum(s.pop("changed_files") for s in report["noise"].values())
+    return report
+
+
+# the synthetic noise sets written next to a corpus: folder -> write_synthetic_noise's stream and sizes
+# (the held-out set, for degraded test lists, is half the size: it only has to differ from the training one)
+NOISE_SETS = {"noise": {"stream": 0},
+              "noise_heldout": {"stream": 1, "n_noise_files": 20, "n_music_files": 10, "n_speech_files": 20,
+                                "n_rirs": 20}}
+
+
+def _write_noise_sets(config: ToyConfig, out: Path) -> dict:
+    """Write ``out/noise`` and ``out/noise_heldout``; per set its folder, manifests, files and seconds."""
+    from arwsv.data.noise import write_synthetic_noise
+
+    sets = {}
+    for name, settings in NOISE_SETS.items():
+        report = write_synthetic_noise(out / name, config.seed, **settings)
+        sets[name] = {"folder": str(out / name), "stream": settings["stream"], "changed_files": report["changed_files"],
+                      "manifests": {c: str(out / name / v["csv"]) for c, v in report["categories"].items()},
+                      "files": {c: v["files"] for c, v in report["categories"].items()},
+                      "seconds": {c: v["seconds"] for c, v in report["categories"].items()}}
+    return sets
 
 
 def summarize(frame: pd.DataFrame, speakers: list, changed_files: int = 0) -> dict:
