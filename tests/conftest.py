@@ -62,3 +62,40 @@ def shown(value, scale: float = 100, digits: int = 2) -> str:
     import math
 
     return "n/a" if value is None or not math.isfinite(value) else f"{scale * value:.{digits}f}"
+
+
+def write_noise_folder(out, seed: int = 0, short: bool = False):
+    """A tiny noise / RIR set in SpeechBrain's extended-CSV layout (noise.csv, music.csv, speech.csv, rirs.csv),
+    written here independently of arwsv: white noise, a tone, summed tones for speech, and decaying RIRs.
+    ``short``: every noise file shorter than a 0.5 s crop (wrap padding)."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    rate = 16000
+    seconds = 0.2 if short else 1.5
+    t = np.arange(int(seconds * rate)) / rate
+    kinds = {
+        "noise": [rng.normal(0, 0.1, len(t)) for _ in range(3)],
+        "music": [0.2 * np.sin(2 * np.pi * f * t) for f in (220.0, 330.0)],
+        "speech": [0.1 * np.sin(2 * np.pi * f * t) * (1 + np.sin(2 * np.pi * 3 * t)) for f in (120, 180, 240, 300)],
+        "rirs": [np.concatenate([[1.0], rng.normal(0, 1, 1600) * np.exp(-np.arange(1600) / 300.0) * 0.3])
+                 for _ in range(2)],
+    }
+    for kind, waves in kinds.items():
+        folder = out / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["ID,duration,wav,wav_format,wav_opts"]
+        for i, wave in enumerate(waves):
+            path = folder / f"{kind}{i}.wav"
+            sf.write(path, wave.astype(np.float32), rate, subtype="PCM_16")
+            lines.append(f"{kind}{i},{len(wave) / rate:.3f},{path},wav,")
+        (out / f"{kind}.csv").write_text("\n".join(lines) + "\n")
+    return out
+
+
+@pytest.fixture(scope="session")
+def noise_folder(tmp_path_factory):
+    return write_noise_folder(tmp_path_factory.mktemp("noise"))

@@ -13,8 +13,10 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of output_folder")
     p.add_argument("--seed", type=int, help="overrides the recipe's seed")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--num-workers", type=int, default=0,
-                   help="DataLoader processes reading audio (0: in the training process); results do not depend on it")
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="DataLoader processes reading and augmenting audio (0: in the training process); default: "
+                        "the recipe's num_workers, else min(8, cores) with --device cuda and 0 on CPU; results do "
+                        "not depend on it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run, takes_overrides=True)
 
@@ -25,7 +27,7 @@ def run(args) -> int:
     from arwsv.training.recipe import load_recipe, parse_overrides, recipe_seed
     from arwsv.training.run import run_training, seed_everything
 
-    if args.num_workers < 0:
+    if args.num_workers is not None and args.num_workers < 0:
         raise InputError("--num-workers must be >= 0")
     overrides = parse_overrides(args.overrides)
     if args.seed is not None:
@@ -43,6 +45,11 @@ def run(args) -> int:
         torch.cuda.set_device(device)
     seed_everything(recipe_seed(args.recipe, overrides))  # before the recipe builds (initial weights)
     hparams, resolved = load_recipe(args.recipe, overrides)
+    if hparams["precision"] == "fp16" and not device.startswith("cuda"):
+        raise InputError("precision: fp16 needs --device cuda (CPU autocast has no fp16 kernels for this model); "
+                         "use bf16 or fp32", args.recipe)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed crop length: cuDNN's fastest kernels, chosen once
     timeout = hparams.get("ddp_timeout_s", 600)
     try:
         ddp.init_from_env(device, timeout)

@@ -11,7 +11,11 @@ One epoch:
 
 The batch list of an epoch depends only on ``(seed, epoch)``, so the sampler resumes
 mid-epoch from ``state_dict() = {"epoch", "position", ...}``. Each item is ``(row, crop_seed)``: the manifest
-row and a seed for its random crop, so crops are reproducible too.
+row and a seed for its random crop, so crops are reproducible too. With speed perturbation
+(``speed_copies`` factors, ``speed_prob``) each of a batch's P chunks is read, with probability ``speed_prob``,
+at one of the factors, drawn from a second stream of the same ``(seed, epoch)`` (the batches themselves do not
+change), and its K items are ``(row, crop_seed, copy)``, copy in 1..speed_copies: a chunk keeps one identity, so
+its pairs stay target pairs of one (virtual) speaker, and a batch still holds P distinct speakers.
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ class PKBatchSampler:
     utts_per_speaker : int
         K, >= 1 (>= 2 for pair losses: a batch then holds P*K*(K-1)/2 target pairs).
     seed : int
+    speed_copies : int, speed_prob : float
+        Speed factors to draw from, and the share of chunks read at one of them (0: none).
     rank, world_size : int
         Data-parallel training: every rank yields its contiguous slice (P / world_size speakers
         x K) of the same global batch; P must divide evenly.
     """
 
     def __init__(self, spk_ids, speakers_per_batch: int, utts_per_speaker: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, speed_copies: int = 0, speed_prob: float = 0.0):
         spk_ids = np.asarray(spk_ids, dtype=object)
         self.speakers, codes = np.unique(spk_ids, return_inverse=True)
         if speakers_per_batch < 1 or utts_per_speaker < 1:
@@ -53,6 +59,7 @@ class PKBatchSampler:
                              "make it a multiple of the number of processes")
         self.p, self.k, self.seed = speakers_per_batch, utts_per_speaker, seed
         self.rank, self.world_size = rank, world_size
+        self.speed_copies, self.speed_prob = int(speed_copies), float(speed_prob)
         self.epoch, self.position = 0, 0
 
     # --- the plan of one epoch ---------------------------------------------------------------
@@ -94,8 +101,15 @@ class PKBatchSampler:
         if current:
             batches.append(self._fill(current, in_batch, rng))
         crop_seeds = rng.integers(0, 2 ** 31 - 1, size=(len(batches), self.p * self.k))
-        return [[(int(r), int(s)) for r, s in zip(np.concatenate([rows for _, rows in batch]), seeds)]
-                for batch, seeds in zip(batches, crop_seeds)]
+        if not (self.speed_copies and self.speed_prob > 0):
+            return [[(int(r), int(s)) for r, s in zip(np.concatenate([rows for _, rows in batch]), seeds)]
+                    for batch, seeds in zip(batches, crop_seeds)]
+        speed = np.random.default_rng([self.seed, epoch, 1])  # its own stream: the batches are as without speed
+        perturbed = speed.random((len(batches), self.p)) < self.speed_prob
+        copies = np.where(perturbed, speed.integers(1, self.speed_copies + 1, size=(len(batches), self.p)), 0)
+        return [[(int(r), int(s), int(c)) for r, s, c in zip(np.concatenate([rows for _, rows in batch]), seeds,
+                                                             np.repeat(chunk_copies, self.k))]
+                for batch, seeds, chunk_copies in zip(batches, crop_seeds, copies)]
 
     def _fill(self, current: list, in_batch: set, rng) -> list:
         """Top an incomplete batch up to P chunks with speakers not yet in it."""

@@ -6,6 +6,10 @@ a timeout, so a rank that dies makes the others fail instead of waiting forever.
 wraps the embedding model, the loss head and the adversary in ``DistributedDataParallel``; every
 rank takes its slice of the same global P x K batch; k-means runs on rank 0 and its centroids
 are broadcast; only rank 0 writes logs and checkpoints.
+
+Validation splits its utterances over the ranks and waits on a second (gloo) group whose timeout is
+``VALIDATION_TIMEOUT``, not the training group's ``ddp_timeout_s``: a long validation list (Vox1-E, Vox1-H) must not
+look like a dead peer.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["init_from_env", "shutdown", "rank", "world_size", "is_main", "barrier", "gather_rows", "broadcast_centroids",
-           "refit_regions", "broadcast_object"]
+           "refit_regions", "broadcast_object", "gather_objects_patiently", "barrier_patiently", "VALIDATION_TIMEOUT"]
+
+VALIDATION_TIMEOUT = timedelta(hours=12)  # how long ranks wait for each other around validation
+_patient = None  # the gloo group with that timeout, made when the process group is joined
 
 
 def init_from_env(device: str = "cpu", timeout_s: float = 600.0) -> tuple:
@@ -26,13 +33,32 @@ def init_from_env(device: str = "cpu", timeout_s: float = 600.0) -> tuple:
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+        global _patient
+        _patient = dist.new_group(backend="gloo", timeout=VALIDATION_TIMEOUT)  # every rank creates it, in step
     return rank(), world_size()
 
 
 def shutdown() -> None:
     """Leave the process group (a process that exits inside one aborts)."""
+    global _patient
     if dist.is_available() and dist.is_initialized():
+        _patient = None
         dist.destroy_process_group()
+
+
+def gather_objects_patiently(value) -> list:
+    """Every rank's ``value`` (picklable), in rank order, waiting up to :data:`VALIDATION_TIMEOUT` for the others."""
+    if world_size() == 1:
+        return [value]
+    out = [None] * world_size()
+    dist.all_gather_object(out, value, group=_patient)
+    return out
+
+
+def barrier_patiently() -> None:
+    """A barrier that waits up to :data:`VALIDATION_TIMEOUT` (rank 0 scoring a validation list)."""
+    if world_size() > 1:
+        dist.barrier(group=_patient)
 
 
 def rank() -> int:

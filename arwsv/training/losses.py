@@ -94,6 +94,16 @@ class AAMSoftmaxLoss(torch.nn.Module):
         self.classifier = Classifier(input_size=embed_dim, out_neurons=n_speakers)
         self.margin = AdditiveAngularMargin(margin=margin, scale=scale)
 
+    def set_margin(self, margin: float) -> None:
+        """Use ``margin`` from now on (a margin ramp; large-margin fine-tuning): SpeechBrain's margin keeps its
+        cos / sin constants, so they are set with it."""
+        import math
+
+        m = self.margin
+        m.margin = float(margin)
+        m.cos_m, m.sin_m = math.cos(m.margin), math.sin(m.margin)
+        m.th, m.mm = math.cos(math.pi - m.margin), math.sin(math.pi - m.margin) * m.margin
+
     def per_sample(self, embeddings, speakers):
         cosine = self.classifier(embeddings.unsqueeze(1)).squeeze(1)  # (B, n_speakers)
         logits = self.margin(cosine, F.one_hot(speakers, self.n_speakers).to(cosine.dtype))

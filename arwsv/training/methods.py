@@ -180,9 +180,9 @@ class Crowding(FixedFactors):
 
 
 def embed_speaker_crops(dataset, rows_of: list, encoder, utts: int, device="cpu"):
-    """Unit embedding (N, D) float64 of N speakers: the normalised mean of one 2 s crop (crop seed 0) of each of
-    the first ``utts`` rows ``rows_of[s]`` of speaker s in ``dataset`` (a :class:`arwsv.data.dataio.CropDataset`),
-    by ``encoder`` = (features, embedding_model), in eval mode, without gradient. Both trainers' crowding uses it."""
+    """Unit embedding (N, D) float64 of N speakers: the normalised mean of one clean 2 s crop (crop seed 0, never
+    augmented) of each of the first ``utts`` rows ``rows_of[s]`` of speaker s in ``dataset`` (a
+    :class:`arwsv.data.dataio.CropDataset`), by ``encoder`` = (features, embedding_model), in eval mode, without gradient. Both trainers' crowding uses it."""
     rows = [r for s in range(len(rows_of)) for r in list(rows_of[s][:utts])]
     counts = torch.tensor([min(len(rows_of[s]), utts) for s in range(len(rows_of))])
     features, model = encoder
@@ -191,7 +191,7 @@ def embed_speaker_crops(dataset, rows_of: list, encoder, utts: int, device="cpu"
     with torch.no_grad():
         emb = []
         for i in range(0, len(rows), 64):
-            wavs = torch.stack([dataset[(r, 0)]["sig"] for r in rows[i:i + 64]]).to(device)
+            wavs = torch.stack([dataset.item(r, 0, augment=False)["sig"] for r in rows[i:i + 64]]).to(device)
             emb.append(model(features(wavs)).squeeze(1).float().cpu())
     emb = torch.cat(emb)
     if utts > 1:  # a speaker's rows are consecutive: add its j-th crops in turn (a fixed summation order)

@@ -13,7 +13,22 @@ from pathlib import Path
 
 from arwsv.errors import InputError
 
-__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "recipe_changes"]
+__all__ = ["parse_overrides", "load_recipe", "recipe_seed", "recipe_changes", "OPTIONAL_KEYS", "PRECISIONS"]
+
+# Top-level keys a recipe may leave out (their defaults below); an override may name them all the same, so that a
+# committed recipe (whose record older runs compare against) need not change to try them.
+OPTIONAL_KEYS = {
+    "augment": "null",          # the augment: block (arwsv.data.augment.AugmentSettings); null: no augmentation
+    "precision": "fp32",        # fp32 | bf16 | fp16 (fp16: CUDA only, with a GradScaler)
+    "num_workers": "null",      # DataLoader processes; null: min(8, cores) on CUDA, 0 on CPU (--num-workers wins)
+    "pin_memory": "null",       # null: on with CUDA
+    "prefetch_factor": "2",     # batches each worker reads ahead
+    "crop_from": "segment",     # segment | utterance: where a row's random crop may start
+    "lr_warmup_steps": "0",     # linear LR warm-up before the cosine decay
+    "margin_ramp": "null",      # [start, end] steps: the AAM margin rises from 0 to its value (WeSpeaker)
+    "init_from": "null",        # a finished run's folder: start from its embedding model and loss head
+}
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 def parse_overrides(items: list) -> dict:
     """``["--a=1", "--b.c=x"]`` -> ``{"a": 1, "b": {"c": "x"}}`` (values parsed as YAML)."""
@@ -50,11 +65,21 @@ def _reweighting_keys() -> set:
     return {f.name for f in fields(ReweightingSettings)} | set(_RENAMED) | set(_RETIRED)
 
 
+def _augment_keys() -> set:
+    from dataclasses import fields
+
+    from arwsv.data.augment import AugmentSettings
+
+    return {f.name for f in fields(AugmentSettings)} - {"manifests"}
+
+
 def _check_overrides(tree, overrides: dict, recipe, prefix: str = "") -> None:
     for key, value in overrides.items():
         name = prefix + key
         if prefix == "reweighting." and key not in tree and key in _reweighting_keys():
             continue  # a reweighting knob the recipe leaves at its default (ReweightingSettings checks it)
+        if prefix == "augment." and hasattr(tree, "keys") and key not in tree and key in _augment_keys():
+            continue  # likewise for the augment block (AugmentSettings checks it)
         if not hasattr(tree, "keys") or key not in tree:
             known = ", ".join(sorted(str(k) for k in tree.keys())) if hasattr(tree, "keys") else "none"
             raise InputError(f"unknown recipe key {name!r} (keys here: {known})", recipe)
@@ -129,6 +154,11 @@ def load_recipe(path, overrides: dict):
         tree = ruamel.yaml.YAML(typ="rt").load(text)
     except ruamel.yaml.YAMLError as err:
         raise InputError(f"not valid YAML: {str(err).splitlines()[0]}", path) from None
+    absent = [key for key in OPTIONAL_KEYS if key in overrides and key not in tree]
+    if absent:  # named by an override only: give it its default in the text, then override it as any other key
+        text = text.rstrip("\n") + "\n" + "".join(f"{key}: {OPTIONAL_KEYS[key] if key != 'augment' else '{}'}\n"
+                                                for key in absent)
+        tree = ruamel.yaml.YAML(typ="rt").load(text)
     _check_overrides(tree, overrides, path)
     try:
         resolved = resolve_references(io.StringIO(text), overrides).getvalue()
@@ -162,4 +192,42 @@ def load_recipe(path, overrides: dict):
             raise InputError(f"{key} must be > 0, got {hparams[key]!r}", path)
     if hparams["crop_seconds"] < 0.1:
         raise InputError(f"crop_seconds must be >= 0.1 (a few feature frames), got {hparams['crop_seconds']!r}", path)
+    _check_training_keys(hparams, path)
     return hparams, resolved
+
+
+def _check_training_keys(hparams: dict, path) -> None:
+    """The optional training keys (:data:`OPTIONAL_KEYS`): defaults filled in, each checked, one line naming the
+    recipe and the key; the ``augment`` block becomes :class:`arwsv.data.augment.AugmentSettings` (or None)."""
+    from arwsv.data.augment import AugmentSettings
+    from arwsv.data.dataio import CROP_FROM
+
+    def fail(message):
+        raise InputError(message, path)
+
+    def is_int(value, low):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    hparams["augment"] = AugmentSettings.from_block(hparams.get("augment"), path)
+    precision = hparams.setdefault("precision", "fp32")
+    if precision not in PRECISIONS:
+        fail(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    workers = hparams.setdefault("num_workers", None)
+    if workers is not None and not is_int(workers, 0):
+        fail(f"num_workers must be an integer >= 0 (or null: automatic), got {workers!r}")
+    pin = hparams.setdefault("pin_memory", None)
+    if pin is not None and not isinstance(pin, bool):
+        fail(f"pin_memory must be true, false or null, got {pin!r}")
+    if not is_int(hparams.setdefault("prefetch_factor", 2), 1):
+        fail(f"prefetch_factor must be an integer >= 1, got {hparams['prefetch_factor']!r}")
+    if hparams.setdefault("crop_from", "segment") not in CROP_FROM:
+        fail(f"crop_from must be one of {', '.join(CROP_FROM)}, got {hparams['crop_from']!r}")
+    if not is_int(hparams.setdefault("lr_warmup_steps", 0), 0):
+        fail(f"lr_warmup_steps must be an integer >= 0, got {hparams['lr_warmup_steps']!r}")
+    ramp = hparams.setdefault("margin_ramp", None)
+    if ramp is not None and not (isinstance(ramp, (list, tuple)) and len(ramp) == 2 and all(is_int(v, 0) for v in ramp)
+                                 and ramp[0] <= ramp[1]):
+        fail(f"margin_ramp must be [start, end] steps with 0 <= start <= end, got {ramp!r}")
+    init = hparams.setdefault("init_from", None)
+    if init is not None and (not isinstance(init, str) or not init.strip()):
+        fail(f"init_from must be a folder (a finished arwsv train run), got {init!r}")

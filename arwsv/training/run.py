@@ -63,9 +63,15 @@ def _embedding_size(hparams, device) -> int:
     return size
 
 
-def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int = 0):
-    from arwsv.data.dataio import CropDataset, load_manifest_rows
-    from arwsv.data.manifest import read_manifest
+def auto_workers(device: str) -> int:
+    """DataLoader processes when the recipe and the command leave it open: min(8, cores) on CUDA (reading and
+    augmenting a batch costs about a GPU step), 0 on CPU (the training process is the bottleneck there)."""
+    return min(8, os.cpu_count() or 1) if str(device).startswith("cuda") else 0
+
+
+def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int | None = None):
+    from arwsv.data.augment import SpeakerMap
+    from arwsv.data.dataio import CropDataset, ManifestArrays
     from arwsv.data.sampler import PKBatchSampler
     from arwsv.training import distributed as ddp
     from arwsv.training.checkpoint import SafeCheckpointer
@@ -76,14 +82,18 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     manifest = Path(hparams["train_manifest"])
     if not manifest.is_file():
         raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
-    if read_manifest(manifest).empty:
+    rows = ManifestArrays.from_manifest(manifest)
+    if len(rows) == 0:
         raise InputError("the training manifest has no rows", manifest)
-    rw = hparams["reweighting"]
-    dataset = CropDataset(load_manifest_rows(manifest), hparams["crop_seconds"])
+    rw, augment = hparams["reweighting"], hparams.get("augment")
+    speaker_map = SpeakerMap(rows.speakers, augment.virtual_copies if augment is not None else 1)
+    dataset = CropDataset(rows, hparams["crop_seconds"], crop_from=hparams.get("crop_from", "segment"),
+                          augment=augment, speaker_map=speaker_map)
     aam = getattr(hparams["loss"], "aam", None)
-    if aam is not None and aam.n_speakers != len(dataset.speakers):
-        raise InputError(f"the recipe's AAM head has {aam.n_speakers} speakers but the training manifest "
-                         f"{len(dataset.speakers)}; set n_speakers: {len(dataset.speakers)}")
+    if aam is not None and aam.n_speakers != speaker_map.n_classes:
+        copies = f" x {speaker_map.copies} (speed-perturbed virtual speakers)" if speaker_map.copies > 1 else ""
+        raise InputError(f"the recipe's AAM head has {aam.n_speakers} classes but the training manifest has "
+                         f"{len(dataset.speakers)} speakers{copies}; set n_speakers: {speaker_map.n_classes}")
     rank, world = ddp.rank(), ddp.world_size()
     accumulate = hparams.get("accumulate", 1)
     if not isinstance(accumulate, int) or accumulate < 1:
@@ -94,27 +104,41 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     if hparams["speakers_per_batch"] % (world * accumulate):
         raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
                          f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
+    speed = {} if augment is None or augment.speed_prob == 0 else \
+        {"speed_copies": len(augment.speed_factors), "speed_prob": augment.speed_prob}
     try:
         sampler = PKBatchSampler(dataset.spk_ids, hparams["speakers_per_batch"], hparams["utts_per_speaker"],
-                                 seed=hparams["seed"], rank=rank, world_size=world)
+                                 seed=hparams["seed"], rank=rank, world_size=world, **speed)
     except ValueError as err:
         raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
     for name in ("features", "embedding_model", "loss"):
         hparams[name].to(device)
+    if hparams.get("init_from"):
+        init_from_run(hparams, device)
     learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
     optimizer = torch.optim.Adam(learner, lr=hparams["lr"], weight_decay=hparams.get("weight_decay", 0.0))
     total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total),
-                                                           eta_min=hparams["lr"] * hparams.get("lr_final_ratio", 0.05))
+    scheduler = _lr_schedule(optimizer, hparams, total)
     reweighter = build_reweighter(rw, embedding_size=_embedding_size(hparams, device) if rw.method == "pw" else None,
                                   speakers=dataset.speakers, manifest=manifest, seed=hparams["seed"], device=device)
+    scaler = torch.amp.GradScaler("cuda") if hparams.get("precision") == "fp16" else None
     recoverables = {"embedding_model": hparams["embedding_model"], "loss": hparams["loss"], "optimizer": optimizer,
                     "scheduler": scheduler, "sampler": sampler, "reweighting": reweighter}
+    if scaler is not None:
+        recoverables["grad_scaler"] = scaler
     checkpointer = SafeCheckpointer(out / "checkpoints", recoverables, keep=hparams.get("keep_checkpoints", 2),
                                     optional=("reweighting",),
                                     on_recover=lambda path: _load_legacy_reweighting(path, reweighter))
+    if num_workers is None:
+        num_workers = hparams.get("num_workers")
+    if num_workers is None:
+        num_workers = auto_workers(device)
+    pin = hparams.get("pin_memory")
     settings = {"epochs": hparams["epochs"], "accumulate": accumulate, "ckpt_every": hparams.get("ckpt_every", 100),
-                "log_every": hparams.get("log_every", 10), "num_workers": num_workers}
+                "log_every": hparams.get("log_every", 10), "num_workers": num_workers,
+                "precision": hparams.get("precision", "fp32"), "margin_ramp": hparams.get("margin_ramp"),
+                "pin_memory": str(device).startswith("cuda") if pin is None else pin,
+                "prefetch_factor": hparams.get("prefetch_factor", 2)}
     model, loss = hparams["embedding_model"], hparams["loss"]
     if world > 1:  # PyTorch DDP averages the gradients; the checkpoint keeps the unwrapped modules
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -127,9 +151,65 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     trainer = MinMaxTrainer(features=hparams["features"], embedding_model=model, loss=loss, optimizer=optimizer,
                             scheduler=scheduler, sampler=sampler, dataset=dataset, checkpointer=checkpointer,
                             settings=settings, log_path=out / "train_log.jsonl", reweighter=reweighter, device=device,
-                            loss_plain=hparams["loss"])
+                            loss_plain=hparams["loss"], scaler=scaler)
     recoverables["trainer"] = trainer  # step counter and RNG state travel with the checkpoint
     return trainer
+
+
+def _lr_schedule(optimizer, hparams: dict, total: int):
+    """Cosine decay to ``lr * lr_final_ratio`` over the run; with ``lr_warmup_steps`` W, a linear warm-up from
+    lr / W first (SpeechBrain's and WeSpeaker's recipes warm up), then the cosine over the remaining steps."""
+    final = hparams["lr"] * hparams.get("lr_final_ratio", 0.05)
+    warm = min(hparams.get("lr_warmup_steps", 0), max(0, total - 1))
+    if not warm:  # the schedule of every run made before warm-up existed
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total), eta_min=final)
+    lr = torch.optim.lr_scheduler
+    return lr.SequentialLR(optimizer, [lr.LinearLR(optimizer, start_factor=1.0 / warm, total_iters=warm),
+                                       lr.CosineAnnealingLR(optimizer, T_max=max(1, total - warm), eta_min=final)],
+                           milestones=[warm])
+
+
+FINAL_LOSS = "final/loss.ckpt"  # the loss head (AAM classes, pairwise scale and bias) of a finished run
+
+
+def init_from_run(hparams: dict, device: str = "cpu") -> None:
+    """Start from a finished run (``init_from``: its folder): its embedding model, and its loss head where it has
+    one (``final/loss.ckpt``, else its newest checkpoint's). An AAM head with another class count gives its
+    first rows (the real speakers come first: :class:`arwsv.data.augment.SpeakerMap`); the new classes keep
+    their initial weights. Another embedding size is refused. Large-margin fine-tuning starts this way."""
+    folder = Path(hparams["init_from"])
+    weights = folder / FINAL_WEIGHTS
+    if not weights.is_file():
+        raise InputError(f"init_from: no trained weights ({FINAL_WEIGHTS}) in this folder; give a finished "
+                         "arwsv train run", folder)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        hparams["embedding_model"].load_state_dict(state)
+    except RuntimeError as err:
+        detail = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), "")
+        raise InputError("init_from: its embedding model does not fit this recipe's (another embedding size or "
+                         f"architecture{': ' + detail if detail else ''})", weights) from None
+    head = folder / FINAL_LOSS
+    if not head.is_file():
+        ckpts = sorted((folder / "checkpoints").glob("CKPT+*/loss.ckpt"))
+        head = ckpts[-1] if ckpts else None
+    if head is None:
+        return
+    source = torch.load(head, map_location="cpu", weights_only=True)
+    target = hparams["loss"].state_dict()
+    for key, value in source.items():
+        if key not in target:
+            continue
+        if target[key].shape == value.shape:
+            target[key] = value
+        elif value.dim() == 2 and target[key].dim() == 2 and value.shape[1] == target[key].shape[1]:
+            rows = min(len(value), len(target[key]))  # class rows: the real speakers first
+            target[key] = target[key].clone()
+            target[key][:rows] = value[:rows]
+        else:
+            raise InputError(f"init_from: its loss head's {key} has shape {tuple(value.shape)}, this recipe's "
+                             f"{tuple(target[key].shape)} (another embedding size?)", head)
+    hparams["loss"].load_state_dict(target)
 
 
 LEGACY_RETIRED = ("region_memory.ckpt", "holdout_sampler.ckpt")
@@ -180,9 +260,22 @@ def validation(hparams: dict, trainer, device: str, progress: bool):
                          f"(e.g. {sorted(missing)[0]})", trials_path)
 
     def on_epoch_end(epoch: int) -> None:
+        from arwsv.training import distributed as ddp
+
         features, model = hparams["features"], hparams["embedding_model"]
         features.eval(), model.eval()
-        ids, emb = extract(features, model, rows, device=device, progress=progress)
+        # every rank embeds its share; the waits around it are patient (a long list is not a dead peer)
+        share = rows[ddp.rank()::ddp.world_size()]
+        ids, emb = extract(features, model, share, device=device, progress=progress and ddp.is_main()) if share \
+            else ([], None)
+        parts = ddp.gather_objects_patiently((list(ids), emb))
+        if not ddp.is_main():
+            ddp.barrier_patiently()
+            return
+        import numpy as np
+
+        ids = [u for part_ids, _ in parts for u in part_ids]
+        emb = np.concatenate([e for _, e in parts if e is not None])
         with tempfile.TemporaryDirectory() as tmp:
             scores = Path(tmp) / "scores.txt"
             score_trials(trials, ids, emb).to_csv(scores, sep=" ", header=False, index=False)
@@ -200,6 +293,7 @@ def validation(hparams: dict, trainer, device: str, progress: bool):
         with open(trainer.log_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
         print("validation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+        ddp.barrier_patiently()
 
     return on_epoch_end
 
@@ -229,7 +323,7 @@ def _fingerprints(hparams: dict, trainer) -> list:
 
 
 def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, device: str = "cpu",
-                 progress: bool = True, num_workers: int = 0) -> dict:
+                 progress: bool = True, num_workers: int | None = None) -> dict:
     """Train as the recipe says; returns the report written to ``train_report.json``."""
     from arwsv.training import distributed as ddp
 
@@ -270,6 +364,8 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
                        on_epoch_end=validation(hparams, trainer, device, progress))
     report = {"steps": trainer.step, "epochs": hparams["epochs"], "last_log": last,
               "bad_audio": dict(trainer.dataset.counts), "processes": ddp.world_size(),
+              **({"augmented": dict(sorted(trainer.dataset.augment_counts.items()))}
+                 if trainer.dataset.augment_counts else {}),
               "parameter_fingerprints": _fingerprints(hparams, trainer)}
     if not ddp.is_main():
         return report
@@ -277,6 +373,8 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     final.parent.mkdir(exist_ok=True)
     with atomic_write(final, mode="wb") as handle:
         torch.save(hparams["embedding_model"].state_dict(), handle)
+    with atomic_write(out / FINAL_LOSS, mode="wb") as handle:  # for init_from (fine-tuning)
+        torch.save(hparams["loss"].state_dict(), handle)
     report["final_weights"] = str(final)
     with atomic_write(out / "train_report.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")

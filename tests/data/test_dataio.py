@@ -82,7 +82,7 @@ def test_an_epoch_over_a_bad_file_does_not_crash(manifest):
     assert len(batches) == len(sampler.batches(0))
     for batch in batches:
         keys = {k for k in vars(batch) if not k.startswith("_")}
-        assert keys == {"id", "sig", "spk", "ok", "notes"}  # no demographic label in a training batch
+        assert keys == {"id", "sig", "spk", "real", "ok", "notes", "augmented"}  # no demographic label in a training batch
         assert batch.sig.data.shape == (4, 16000)
     assert ds.counts["unreadable"] >= 1
     oks = torch.cat([b.ok for b in batches])

@@ -147,3 +147,53 @@ def test_a_dead_rank_stops_the_run_and_keeps_the_checkpoint(corpus, tmp_path):
     latest = max((out / "checkpoints").glob("CKPT+*"))
     state = torch.load(latest / "embedding_model.ckpt", weights_only=True)
     assert state and all(torch.isfinite(v.float()).all() for v in state.values())
+
+
+SLOW_VALIDATION = '''
+import sys, time
+import arwsv.inference.embed as embed
+
+original = embed.extract
+
+
+def slow(*args, **kwargs):  # a validation list that takes longer than the peers' timeout (Vox1-H on a GPU)
+    time.sleep(DELAY)
+    return original(*args, **kwargs)
+
+
+DELAY = {delay}
+embed.extract = slow
+from arwsv.cli import main
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_a_validation_longer_than_the_peer_timeout_does_not_abort_the_run(corpus, tmp_path):
+    """ddp_timeout_s 4, each rank's share of the validation list takes 8 s: the run finishes, rank 0 logs the
+    validation of both epochs over the whole list (every rank embedded its share)."""
+    script = tmp_path / "slow_validation.py"
+    script.write_text(SLOW_VALIDATION.format(delay=8.0))
+    out = tmp_path / "valid2"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", str(script), "train",
+           str(ROOT / "recipes" / "toy" / "baseline.yaml"), f"--data_folder={corpus}", f"--output_folder={out}",
+           *[f for f in TINY if not f.startswith("--ddp_timeout_s")], "--ddp_timeout_s=4",
+           f"--valid_manifest={corpus / 'test.csv'}", f"--valid_trials={corpus / 'trials' / 'O.txt'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    valid = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines() if "valid_eer" in line]
+    assert [e["epoch"] for e in valid] == [0, 1] and all(0 <= e["valid_eer"] <= 1 for e in valid)
+    # the same EER as one process validating the whole list with the same weights
+    from arwsv.inference.embed import extract, load_model
+    from arwsv.data.dataio import load_manifest_rows
+    from arwsv.evaluation.groups import FairnessEvaluation
+    from arwsv.inference.score import score_trials
+    from arwsv.io.scorefile import read_scores, read_trials
+
+    features, model, _ = load_model(out)
+    ids, emb = extract(features, model, load_manifest_rows(corpus / "test.csv"), progress=False)
+    score_trials(read_trials(corpus / "trials" / "O.txt"), ids, emb).to_csv(tmp_path / "s.txt", sep=" ", header=False,
+                                                                            index=False)
+    expected = FairnessEvaluation(read_scores(tmp_path / "s.txt"), {}).run(progress=False)["overall"]["eer"]
+    assert valid[-1]["valid_eer"] == pytest.approx(expected, abs=1e-6)

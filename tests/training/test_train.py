@@ -127,7 +127,7 @@ def test_refuses_to_overwrite_a_run_without_resume(corpus, tmp_path, capsys):
     ("--reweighting.method=apx", "reweighting.method is 'apx'"),
     ("--reweighting.regionz=3", "unknown recipe key 'reweighting.regionz'"),
     ("--speakers_per_batch=99", "speakers_per_batch=99 but the manifest has only 8 speakers"),
-    ("--n_speakers=7", "AAM head has 7 speakers but the training manifest 8"),
+    ("--n_speakers=7", "AAM head has 7 classes but the training manifest has 8 speakers"),
     ("--reweighting.adversary_steps=0", "reweighting.adversary_steps must be an integer >= 1"),
     ("--epochs=0", "epochs must be an integer >= 1"),
     ("--crop_seconds=-1.0", "crop_seconds must be > 0"),

@@ -1,0 +1,158 @@
+"""arwsv train with the field's training practice: augmentation (noise, reverberation, drops, speed-perturbed
+virtual speakers) in the DataLoader workers, mixed precision, LR warm-up, margin ramp, init_from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from arwsv.cli import main
+from conftest import TINY_MODEL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _args(corpus, out, *extra, recipe="arw.yaml"):
+    return ["train", str(ROOT / "recipes" / "toy" / recipe), f"--data_folder={corpus}", f"--output_folder={out}",
+            *TINY_MODEL, "--quiet", *extra]
+
+
+def _augment(noise_folder, speed=True):
+    flags = [f"--augment.noise_folder={noise_folder}", "--augment.prob=0.8", "--augment.drop_freq_prob=0.3",
+             "--augment.drop_chunk_prob=0.3"]
+    if speed:  # 8 speakers x 3 classes each
+        flags += ["--augment.speed_factors=[0.9,1.1]", "--augment.speed_prob=0.6", "--n_speakers=24"]
+    return flags
+
+
+def _weights(out):
+    return torch.load(Path(out) / "final" / "embedding_model.ckpt", weights_only=True)
+
+
+def test_augmented_run_with_workers_resumes_bit_identical(corpus, noise_folder, tmp_path):
+    """Noise, reverberation, drops and speed copies as new speakers, read by 2 workers, killed with SIGKILL and
+    resumed: the weights equal a straight run in the training process; copies map back to real speakers for the
+    oracle's factors and for the speaker weights written after each epoch."""
+    from test_train import _assert_same_weights, _kill_at_step6_then_resume
+
+    extra = ["--epochs=3", "--ckpt_every=2", "--reweighting.method=oracle", "--reweighting.warmup_steps=0",
+             *_augment(noise_folder)]
+    assert main(_args(corpus, tmp_path / "straight", *extra, "--num-workers", "0")) == 0
+    out = tmp_path / "killed"
+    resumed = _kill_at_step6_then_resume(_args(corpus, out, *extra, "--num-workers", "2"), out)
+    _assert_same_weights(_weights(tmp_path / "straight"), resumed)
+    report = json.loads((tmp_path / "straight" / "train_report.json").read_text())
+    assert {"speed0.9", "speed1.1"} <= set(report["augmented"]) and report["augmented"].get("noise", 0) >= 0
+    assert any(k in report["augmented"] for k in ("noise", "music", "babble", "reverb"))
+    weights = pd.read_csv(tmp_path / "straight" / "speaker_weights.csv", dtype={"spk_id": str})
+    real = set(pd.read_csv(corpus / "train.csv", dtype={"spk_id": str})["spk_id"])
+    assert set(weights["spk_id"]) == real  # 8 people, not 24 classes
+
+
+def test_augmentation_changes_the_run_and_absent_block_does_not(corpus, noise_folder, tmp_path):
+    """Without an augment block the run is the committed one; with it, another."""
+    assert main(_args(corpus, tmp_path / "a", "--epochs=1", recipe="baseline.yaml")) == 0
+    assert main(_args(corpus, tmp_path / "b", "--epochs=1", "--augment.prob=0", "--augment.kinds=[]",
+                      recipe="baseline.yaml")) == 0
+    assert main(_args(corpus, tmp_path / "c", "--epochs=1", *_augment(noise_folder, speed=False),
+                      recipe="baseline.yaml")) == 0
+    a, b, c = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # a block that does nothing changes nothing
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_bf16_on_cpu_stays_finite_and_close_to_fp32(corpus, tmp_path):
+    """Same seed, three epochs in bf16 and in fp32: every loss finite; the first step (same weights, same batch)
+    within 1 % of fp32's (bf16 keeps 8 mantissa bits); the run's mean loss within 10 % (8-sample batches: the
+    two runs drift apart step by step, as any two runs of another summation order do)."""
+    logs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        assert main(_args(corpus, out, "--epochs=3", "--log_every=1", f"--precision={precision}",
+                          recipe="baseline.yaml")) == 0
+        logs[precision] = [json.loads(line)["loss"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    fp32, bf16 = torch.tensor(logs["fp32"]), torch.tensor(logs["bf16"])
+    assert len(fp32) == len(bf16) == 12 and torch.isfinite(bf16).all()
+    assert abs(bf16[0] - fp32[0]) <= 0.01 * fp32[0]
+    assert abs(bf16.mean() - fp32.mean()) <= 0.10 * fp32.mean()
+    assert bf16[-4:].mean() < bf16[:2].mean()  # and it learns
+
+
+def test_lr_warmup_and_margin_ramp_follow_the_recipe(corpus, tmp_path):
+    out = tmp_path / "ramp"
+    assert main(_args(corpus, out, "--epochs=2", "--log_every=1", "--lr_warmup_steps=4", "--margin_ramp=[2,6]",
+                      recipe="baseline.yaml")) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    lr = [entry["lr"] for entry in log]
+    margins = [entry["margin"] for entry in log]
+    assert lr[0] < lr[1] < lr[2] < lr[3] and lr[3] == pytest.approx(0.002) and lr[-1] < lr[3]  # the toy recipe: 0.002
+    # the margin of step s (1-based in the log) is 0.2 * clip((s - 1 - 2) / 4, 0, 1)
+    expected = [0.2 * min(1.0, max(0.0, (entry["step"] - 1 - 2) / 4)) for entry in log]
+    assert margins == pytest.approx(expected)
+
+
+def test_init_from_a_finished_run_with_more_classes(corpus, noise_folder, tmp_path):
+    """Fine-tuning without speed copies from a run with them: the embedding model is the run's, the AAM head's
+    rows are its first (real-speaker) rows; the loss head of the finished run was saved for this."""
+    base = tmp_path / "base"
+    assert main(_args(corpus, base, "--epochs=1", *_augment(noise_folder), recipe="baseline.yaml")) == 0
+    assert (base / "final" / "loss.ckpt").is_file()
+    from arwsv.training.recipe import load_recipe
+    from arwsv.training.run import init_from_run
+
+    hparams, _ = load_recipe(ROOT / "recipes" / "toy" / "baseline.yaml",
+                             {"data_folder": str(corpus), "crop_seconds": 0.5, "speakers_per_batch": 4, "n_speakers": 8,
+                              "emb_dim": 32, "embedding_model": {"channels": [32, 32, 32, 32, 96],
+                                                                 "attention_channels": 16, "se_channels": 16},
+                              "init_from": str(base)})
+    init_from_run(hparams)
+    source = _weights(base)
+    assert all(torch.equal(v, hparams["embedding_model"].state_dict()[k]) for k, v in source.items())
+    head = torch.load(base / "final" / "loss.ckpt", weights_only=True)
+    key = next(k for k in head if k.endswith("classifier.weight"))
+    assert head[key].shape[0] == 24 and torch.equal(hparams["loss"].state_dict()[key], head[key][:8])
+    out = tmp_path / "tuned"
+    assert main(_args(corpus, out, "--epochs=1", f"--init_from={base}", "--loss.aam.margin=0.5",
+                      recipe="baseline.yaml")) == 0
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--precision=fp8"], "precision must be one of fp32, bf16, fp16"),
+    (["--precision=fp16"], "precision: fp16 needs --device cuda"),
+    (["--augment.noise_snr=[10,0]", "--augment.noise_folder=NOISE"], "augment.noise_snr: low 10 > high 0"),
+    (["--augment.speed_factors=[-0.9]", "--augment.speed_prob=0.5", "--augment.prob=0"],
+     "augment.speed_factors must be numbers > 0"),
+    (["--augment.speed_prob=2", "--augment.speed_factors=[0.9]", "--augment.prob=0"],
+     "augment.speed_prob must be a probability in [0, 1]"),
+    (["--augment.noise_folder=MISSING"], "augment.noise_folder: no such folder"),
+    (["--margin_ramp=[5,2]"], "margin_ramp must be [start, end]"),
+    (["--crop_from=anywhere"], "crop_from must be one of segment, utterance"),
+    (["--augment.speed_factors=[0.9]", "--augment.speed_prob=0.5", "--augment.prob=0"],
+     "the recipe's AAM head has 8 classes but the training manifest has 8 speakers x 2"),
+])
+def test_bad_training_settings_are_one_line_and_write_nothing(corpus, noise_folder, tmp_path, capsys, extra, message):
+    extra = [e.replace("NOISE", str(noise_folder)).replace("MISSING", str(tmp_path / "none")) for e in extra]
+    out = tmp_path / "run"
+    assert main(_args(corpus, out, "--epochs=1", *extra, recipe="baseline.yaml")) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "baseline.yaml" in err or "n_speakers" in err
+    assert not (out / "checkpoints").exists() and not (out / "final").exists()
+
+
+def test_init_from_refusals(corpus, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(_args(corpus, tmp_path / "a", "--epochs=1", f"--init_from={empty}", recipe="baseline.yaml")) == 2
+    assert "init_from: no trained weights" in capsys.readouterr().err
+    base = tmp_path / "base"
+    assert main(_args(corpus, base, "--epochs=1", recipe="baseline.yaml")) == 0
+    assert main(_args(corpus, tmp_path / "b", "--epochs=1", f"--init_from={base}", "--emb_dim=16",
+                      recipe="baseline.yaml")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "init_from: its embedding model does not fit" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "b" / "final").exists()
