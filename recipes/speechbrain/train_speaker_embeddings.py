@@ -12,17 +12,19 @@ ARW-specific line is the Brain class, ``arwsv.plugins.speechbrain.ARWBrain``, an
 """
 
 import os
+import random
 import sys
 
 import speechbrain as sb
-import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from arwsv.plugins.speechbrain import ARWBrain
 
 
 class SpeakerBrain(ARWBrain):
-    """ARWBrain already follows SpeechBrain's speaker recipe; add epoch-end logging here."""
+    """ARWBrain already follows SpeechBrain's speaker recipe (its compute_forward augments with wav_augment, its
+    fit_batch replicates labels and weights to the copies and steps lr_annealing every batch); epoch-end LR,
+    logging and checkpoints here, as in SpeechBrain's recipe."""
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         if stage == sb.Stage.TRAIN:
@@ -42,13 +44,15 @@ def dataio_prep(hparams):
     crop = int(hparams["sentence_len"] * hparams["sample_rate"])
     datasets = {name: sb.dataio.dataset.DynamicItemDataset.from_csv(hparams[f"{name}_annotation"])
                 for name in ("train", "valid")}
+    seed, epochs = hparams["seed"], hparams["epoch_counter"]
 
-    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.takes("id", "wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav, start, stop):
+    def audio_pipeline(utt, wav, start, stop):
         start, stop = int(start), int(stop)
-        if stop - start > crop:  # a random chunk of sentence_len seconds
-            start = torch.randint(start, stop - crop + 1, (1,)).item()
+        if stop - start > crop:  # a random chunk of sentence_len seconds, as SpeechBrain's random_chunk, drawn
+            # from (seed, epoch, utterance) rather than a running stream: a run resumed mid-epoch gets the same crops
+            start = random.Random(f"{seed}/{epochs.current}/{utt}").randint(start, stop - crop)
             stop = start + crop
         return sb.dataio.dataio.read_audio({"file": wav, "start": start, "stop": stop})
 
