@@ -57,6 +57,10 @@ def run(args) -> int:
                               num_workers=args.num_workers)
         ddp.barrier()  # leave together: a rank that tears down while a peer still writes can abort it
         main_rank = ddp.is_main()  # asked before leaving the group: afterwards every process is rank 0
+    except InputError as err:
+        if err.path is None:  # a recipe key's value (n_speakers, speakers_per_batch, ...): name the recipe
+            raise InputError(err.message, args.recipe) from None
+        raise
     except (RuntimeError, ConnectionError) as err:
         if ddp.world_size() == 1 or isinstance(err, TrainingError):
             raise

@@ -147,17 +147,26 @@ class AugmentSettings:
 
 
 def _check_manifest(path: Path, kind: str) -> Path:
-    """A noise manifest that exists and has at least one row; else one line naming it (augment.noise_folder)."""
+    """A noise manifest that parses, has rows and whose every file exists; else one line naming it (and the row)."""
+    import pandas as pd
+
     if not path.is_file():
         raise InputError(f"augment: the {kind} manifest is missing (augment.noise_folder; arwsv prepare noise "
                          "writes it)", path)
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or "wav" not in header:
-            raise InputError(f"augment: the {kind} manifest has no header with a wav column", path, 1)
-        if next(reader, None) is None:
-            raise InputError(f"augment: the {kind} manifest is empty (augment.noise_folder)", path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"augment: the {kind} manifest cannot be read as a CSV "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})", path) from None
+    if "wav" not in frame.columns:
+        raise InputError(f"augment: the {kind} manifest has no wav column (SpeechBrain's ID,duration,wav,... "
+                         "header)", path, 1)
+    if frame.empty:
+        raise InputError(f"augment: the {kind} manifest is empty (augment.noise_folder)", path)
+    missing = [i for i, wav in enumerate(frame["wav"]) if not Path(wav).is_file()]
+    if missing:  # e.g. a SpeechBrain CSV with $variables: found now, not as silently clean crops
+        raise InputError(f"augment: no such audio file {frame['wav'].iloc[missing[0]]!r} ({len(missing)} of "
+                         f"{len(frame)} missing)", path, missing[0] + 2)
     return path
 
 
@@ -228,12 +237,13 @@ class WaveAugmenter:
         from arwsv.data.audio import read_audio
 
         try:
-            frames = sf.info(path).frames
+            info = sf.info(path)
+            frames, span = info.frames, int(np.ceil(length * info.samplerate / self.rate))  # in the file's samples
         except Exception:
-            frames = 0
-        if frames > length:
-            start = int(rng.integers(0, frames - length + 1))
-            wave, _ = read_audio(path, start, start + length, self.rate)
+            frames = span = 0
+        if frames > span:
+            start = int(rng.integers(0, frames - span + 1))
+            wave, _ = read_audio(path, start, start + span, self.rate)
         else:
             wave, _ = read_audio(path, 0, None, self.rate)
         if wave is None:  # an unreadable or silent noise file: the crop stays clean (counted by the caller)
@@ -317,7 +327,7 @@ class WaveAugmenter:
             self._drop_chunk = DropChunk(drop_length_low=1000, drop_length_high=2000, drop_count_low=1,
                                          drop_count_high=5)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU stream only (manual_seed would reseed CUDA's too)
             batch = torch.from_numpy(np.ascontiguousarray(wave))[None]
             if name == "drop_freq":
                 out = self._drop_freq(batch)

@@ -69,6 +69,9 @@ class ManifestArrays:
         spk_ids = np.asarray(spk_ids, dtype=object).astype(str)
         self.speakers = list(speakers) if speakers is not None else sorted(set(spk_ids.tolist()))
         index = {s: i for i, s in enumerate(self.speakers)}
+        unknown = sorted(set(spk_ids.tolist()) - set(index))
+        if unknown:
+            raise ValueError(f"{len(unknown)} speaker(s) of the rows are not in `speakers` (e.g. {unknown[0]!r})")
         self.spk = np.fromiter((index[s] for s in spk_ids), dtype=np.int32, count=len(spk_ids))
         unique, self.wav_index = np.unique(np.asarray(wavs, dtype=object).astype(str), return_inverse=True)
         self.wav_index = self.wav_index.astype(np.int32)
@@ -176,7 +179,9 @@ class CropDataset:
             if info.frames > span:
                 offset = int(np.random.default_rng(crop_seed).integers(0, info.frames - span + 1))
                 wave, notes = read_audio(path, offset, offset + span)
-                return (wave[:need] if wave is not None and len(wave) >= need else wave), notes
+                if wave is not None and len(wave) < need:  # resampling rounded a sample away: wrap, as below
+                    wave = np.resize(wave, need)
+                return (None if wave is None else wave[:need]), notes
             wave, notes = read_audio(path)
         else:
             wave, notes = read_audio(path, start, stop if stop >= 0 else None)
@@ -243,8 +248,11 @@ class CropDataset:
         from speechbrain.dataio.batch import PaddedBatch
 
         extra = {"prefetch_factor": prefetch_factor, "persistent_workers": persistent_workers} if num_workers else {}
+        # a generator of its own: the loader's base seed (unused: every crop has its seed) must not draw from the
+        # global torch stream, which a method of one's own may use, once per epoch or once per run by worker count
         loader = torch.utils.data.DataLoader(self, batch_sampler=batch_sampler, collate_fn=PaddedBatch,
-                                             num_workers=num_workers, pin_memory=pin_memory, **extra)
+                                             num_workers=num_workers, pin_memory=pin_memory,
+                                             generator=torch.Generator().manual_seed(0), **extra)
         return loader if num_workers == 0 else _CountedLoader(loader, self)
 
 

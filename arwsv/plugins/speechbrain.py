@@ -212,13 +212,12 @@ class ARWBrain(sb.Brain):
         in ``train_annotation``, one 2 s crop each (as ``arwsv train``)."""
         from arwsv.data.dataio import CropDataset, load_manifest_rows
 
-        rows = load_manifest_rows(self.hparams.train_annotation)
-        dataset = CropDataset(rows, 2.0, speakers=self.speakers)
         index = {s: i for i, s in enumerate(self.speakers)}
+        rows = [row for row in load_manifest_rows(self.hparams.train_annotation) if row["spk_id"] in index]
+        dataset = CropDataset(rows, 2.0, speakers=self.speakers)
         rows_of = [[] for _ in self.speakers]
         for i, row in enumerate(rows):
-            if row["spk_id"] in index:
-                rows_of[index[row["spk_id"]]].append(i)
+            rows_of[index[row["spk_id"]]].append(i)
         return embed_speaker_crops(dataset, rows_of, encoder, self.reweighter.utts, self.device)
 
     def on_fit_start(self):

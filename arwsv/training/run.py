@@ -66,12 +66,60 @@ def _embedding_size(hparams, device) -> int:
 def auto_workers(device: str) -> int:
     """DataLoader processes when the recipe and the command leave it open: min(8, cores) on CUDA (reading and
     augmenting a batch costs about a GPU step), 0 on CPU (the training process is the bottleneck there)."""
-    return min(8, os.cpu_count() or 1) if str(device).startswith("cuda") else 0
+    if not str(device).startswith("cuda"):
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    per_rank = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))  # torchrun: the node's GPUs share them
+    return max(1, min(8, per_rank))
 
 
-def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int | None = None):
+def preflight(hparams: dict) -> dict:
+    """Every check that reads the training manifest, the loss head or ``init_from``, before anything is written
+    (a refused run leaves no output folder): returns what :func:`build_trainer` builds from (``rows``,
+    ``speaker_map``, ``init``)."""
     from arwsv.data.augment import SpeakerMap
-    from arwsv.data.dataio import CropDataset, ManifestArrays
+    from arwsv.data.dataio import ManifestArrays
+    from arwsv.training import distributed as ddp
+
+    manifest = Path(hparams["train_manifest"])
+    if not manifest.is_file():
+        raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
+    try:
+        rows = ManifestArrays.from_manifest(manifest)
+    except (ValueError, KeyError) as err:
+        raise InputError(f"cannot read the training manifest ({type(err).__name__}: {err})", manifest) from None
+    if len(rows) == 0:
+        raise InputError("the training manifest has no rows", manifest)
+    augment = hparams.get("augment")
+    speaker_map = SpeakerMap(rows.speakers, augment.virtual_copies if augment is not None else 1)
+    aam = getattr(hparams["loss"], "aam", None)
+    if aam is not None and aam.n_speakers != speaker_map.n_classes:
+        copies = f" x {speaker_map.copies} (speed-perturbed virtual speakers)" if speaker_map.copies > 1 else ""
+        fix = f"set n_speakers: {speaker_map.n_classes}"
+        if "speed_copies" in hparams:  # the VoxCeleb recipes: n_speakers x speed_copies classes
+            fix = f"set n_speakers: {len(rows.speakers)} and speed_copies: {speaker_map.copies}"
+        raise InputError(f"the recipe's AAM head has {aam.n_speakers} classes but the training manifest has "
+                         f"{len(rows.speakers)} speakers{copies}; {fix}")
+    world = ddp.world_size()
+    accumulate = hparams.get("accumulate", 1)
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise InputError(f"accumulate must be an integer >= 1, got {accumulate!r}")
+    if accumulate > 1 and hparams["reweighting"].method != "none":
+        raise InputError("accumulate > 1 works without reweighting only (the adversary needs the whole batch); "
+                         "use more processes (torchrun) or a smaller batch")
+    if hparams["speakers_per_batch"] % (world * accumulate):
+        raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
+                         f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
+    if hparams["speakers_per_batch"] > len(rows.speakers):
+        raise InputError(f"speakers_per_batch/utts_per_speaker: speakers_per_batch={hparams['speakers_per_batch']} "
+                         f"but the manifest has only {len(rows.speakers)} speakers")
+    init = _read_init(hparams, speaker_map) if hparams.get("init_from") else None
+    return {"rows": rows, "speaker_map": speaker_map, "init": init}
+
+
+def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num_workers: int | None = None,
+                  prepared: dict | None = None):
+    from arwsv.data.dataio import CropDataset
     from arwsv.data.sampler import PKBatchSampler
     from arwsv.training import distributed as ddp
     from arwsv.training.checkpoint import SafeCheckpointer
@@ -80,30 +128,13 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
 
     out = Path(hparams["output_folder"])
     manifest = Path(hparams["train_manifest"])
-    if not manifest.is_file():
-        raise InputError("no such training manifest (run `arwsv prepare` first?)", manifest)
-    rows = ManifestArrays.from_manifest(manifest)
-    if len(rows) == 0:
-        raise InputError("the training manifest has no rows", manifest)
+    prepared = prepared or preflight(hparams)
+    rows, speaker_map = prepared["rows"], prepared["speaker_map"]
     rw, augment = hparams["reweighting"], hparams.get("augment")
-    speaker_map = SpeakerMap(rows.speakers, augment.virtual_copies if augment is not None else 1)
     dataset = CropDataset(rows, hparams["crop_seconds"], crop_from=hparams.get("crop_from", "segment"),
                           augment=augment, speaker_map=speaker_map)
-    aam = getattr(hparams["loss"], "aam", None)
-    if aam is not None and aam.n_speakers != speaker_map.n_classes:
-        copies = f" x {speaker_map.copies} (speed-perturbed virtual speakers)" if speaker_map.copies > 1 else ""
-        raise InputError(f"the recipe's AAM head has {aam.n_speakers} classes but the training manifest has "
-                         f"{len(dataset.speakers)} speakers{copies}; set n_speakers: {speaker_map.n_classes}")
     rank, world = ddp.rank(), ddp.world_size()
     accumulate = hparams.get("accumulate", 1)
-    if not isinstance(accumulate, int) or accumulate < 1:
-        raise InputError(f"accumulate must be an integer >= 1, got {accumulate!r}")
-    if accumulate > 1 and rw.method != "none":
-        raise InputError("accumulate > 1 works without reweighting only (the adversary needs the whole batch); "
-                         "use more processes (torchrun) or a smaller batch")
-    if hparams["speakers_per_batch"] % (world * accumulate):
-        raise InputError(f"speakers_per_batch={hparams['speakers_per_batch']} does not split into {world} "
-                         f"process(es) x accumulate {accumulate}: make it a multiple of {world * accumulate}")
     speed = {} if augment is None or augment.speed_prob == 0 else \
         {"speed_copies": len(augment.speed_factors), "speed_prob": augment.speed_prob}
     try:
@@ -113,8 +144,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
         raise InputError(f"speakers_per_batch/utts_per_speaker: {err}") from None
     for name in ("features", "embedding_model", "loss"):
         hparams[name].to(device)
-    if hparams.get("init_from"):
-        init_from_run(hparams, device)
+    if prepared["init"] is not None:
+        _apply_init(hparams, prepared["init"])
     learner = [p for n in ("features", "embedding_model", "loss") for p in hparams[n].parameters()]
     optimizer = torch.optim.Adam(learner, lr=hparams["lr"], weight_decay=hparams.get("weight_decay", 0.0))
     total = sum(len(sampler.batches(e)) for e in range(hparams["epochs"]))  # epochs differ by a batch or two
@@ -170,46 +201,89 @@ def _lr_schedule(optimizer, hparams: dict, total: int):
 
 
 FINAL_LOSS = "final/loss.ckpt"  # the loss head (AAM classes, pairwise scale and bias) of a finished run
+FINAL_SPEAKERS = "final/speakers.json"  # its classes: the real speakers in index order and the copies of each
 
 
-def init_from_run(hparams: dict, device: str = "cpu") -> None:
-    """Start from a finished run (``init_from``: its folder): its embedding model, and its loss head where it has
-    one (``final/loss.ckpt``, else its newest checkpoint's). An AAM head with another class count gives its
-    first rows (the real speakers come first: :class:`arwsv.data.augment.SpeakerMap`); the new classes keep
-    their initial weights. Another embedding size is refused. Large-margin fine-tuning starts this way."""
+def _read_init(hparams: dict, speaker_map) -> dict:
+    """Check and read ``init_from`` (a finished run's folder): its embedding model, its loss head (``final/loss.ckpt``,
+    else its newest checkpoint's) and its classes. One line naming the file for anything wrong."""
     folder = Path(hparams["init_from"])
     weights = folder / FINAL_WEIGHTS
     if not weights.is_file():
         raise InputError(f"init_from: no trained weights ({FINAL_WEIGHTS}) in this folder; give a finished "
                          "arwsv train run", folder)
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        hparams["embedding_model"].load_state_dict(state)
-    except RuntimeError as err:
-        detail = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), "")
+
+    def load(path):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a damaged file: pickle, zip or torch errors
+            raise InputError(f"init_from: cannot read it ({type(err).__name__})", path) from None
+
+    state = load(weights)
+    model = {k: v.shape for k, v in hparams["embedding_model"].state_dict().items()}
+    wrong = [k for k, v in state.items() if k not in model or tuple(v.shape) != tuple(model[k])] + \
+        [k for k in model if k not in state]
+    if wrong:
+        key = wrong[0]
+        shapes = f"{tuple(state[key].shape) if key in state else 'absent'} there, " \
+                 f"{tuple(model[key]) if key in model else 'absent'} here"
         raise InputError("init_from: its embedding model does not fit this recipe's (another embedding size or "
-                         f"architecture{': ' + detail if detail else ''})", weights) from None
-    head = folder / FINAL_LOSS
-    if not head.is_file():
+                         f"architecture: {key} {shapes})", weights)
+    head_path = folder / FINAL_LOSS
+    if not head_path.is_file():
         ckpts = sorted((folder / "checkpoints").glob("CKPT+*/loss.ckpt"))
-        head = ckpts[-1] if ckpts else None
-    if head is None:
+        head_path = ckpts[-1] if ckpts else None
+    head = None if head_path is None else load(head_path)
+    if head is None and getattr(hparams["loss"], "aam", None) is not None:
+        print(f"arwsv train: init_from: {folder} has no loss head (final/loss.ckpt or a checkpoint); the AAM head "
+              "starts from its initial weights")
+    classes = None
+    if (folder / FINAL_SPEAKERS).is_file():
+        try:
+            classes = json.loads((folder / FINAL_SPEAKERS).read_text(encoding="utf-8"))
+            classes = (list(classes["speakers"]), int(classes["copies"]))
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"init_from: unreadable ({type(err).__name__})", folder / FINAL_SPEAKERS) from None
+    return {"weights": state, "head": head, "head_path": head_path, "classes": classes,
+            "speakers": speaker_map.speakers}
+
+
+def _apply_init(hparams: dict, init: dict) -> None:
+    """Load :func:`_read_init`'s weights. The AAM head's rows follow the speakers' names when the source recorded
+    them (``final/speakers.json``): a speaker of both runs keeps its row, a new speaker or a virtual one keeps its
+    initial weights; without the record, rows go by position (the real speakers come first). Other parameters of the
+    head must have the same shape."""
+    hparams["embedding_model"].load_state_dict(init["weights"])
+    if init["head"] is None:
         return
-    source = torch.load(head, map_location="cpu", weights_only=True)
     target = hparams["loss"].state_dict()
-    for key, value in source.items():
+    n_here = len(init["speakers"])
+    for key, value in init["head"].items():
         if key not in target:
             continue
-        if target[key].shape == value.shape:
+        if target[key].shape == value.shape and (init["classes"] is None or value.dim() != 2 or
+                                                 init["classes"][0] == init["speakers"]):
             target[key] = value
         elif value.dim() == 2 and target[key].dim() == 2 and value.shape[1] == target[key].shape[1]:
-            rows = min(len(value), len(target[key]))  # class rows: the real speakers first
             target[key] = target[key].clone()
-            target[key][:rows] = value[:rows]
+            if init["classes"] is not None:  # by name: the source's real-speaker rows
+                index = {s: i for i, s in enumerate(init["classes"][0])}
+                pairs = [(i, index[s]) for i, s in enumerate(init["speakers"]) if s in index]
+                if pairs:
+                    here, there = (torch.tensor(v) for v in zip(*pairs))
+                    target[key][here] = value[there]
+            else:
+                rows = min(len(value), len(target[key]), n_here)
+                target[key][:rows] = value[:rows]
         else:
             raise InputError(f"init_from: its loss head's {key} has shape {tuple(value.shape)}, this recipe's "
-                             f"{tuple(target[key].shape)} (another embedding size?)", head)
+                             f"{tuple(target[key].shape)} (another embedding size?)", init["head_path"])
     hparams["loss"].load_state_dict(target)
+
+
+def init_from_run(hparams: dict, device: str = "cpu") -> None:
+    """Start the recipe's modules from ``init_from`` (see :func:`_read_init` and :func:`_apply_init`)."""
+    _apply_init(hparams, _read_init(hparams, preflight(hparams)["speaker_map"]))
 
 
 LEGACY_RETIRED = ("region_memory.ckpt", "holdout_sampler.ckpt")
@@ -346,6 +420,7 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     if changed:  # its factors, saved in the checkpoint, would belong to a model that is gone
         raise InputError(f"--resume: reweighting.crowding_reference: {changed}; restore that model, or train "
                          "into a new output_folder", out)
+    prepared = preflight(hparams)  # every check that reads the data or init_from, before anything is written
     ddp.barrier()  # every rank has looked before rank 0 writes anything
     if ddp.is_main():
         try:
@@ -355,7 +430,7 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
         except OSError as err:
             raise InputError(f"cannot write the output folder: {err.strerror}", out) from None
     ddp.barrier()
-    trainer = build_trainer(hparams, device, progress, num_workers)
+    trainer = build_trainer(hparams, device, progress, num_workers, prepared)
     _record_reference(hparams, out, resume)
     if factors is not None and ddp.is_main() and not (resume and record.is_file()):
         with atomic_write(record) as handle:
@@ -375,6 +450,9 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
         torch.save(hparams["embedding_model"].state_dict(), handle)
     with atomic_write(out / FINAL_LOSS, mode="wb") as handle:  # for init_from (fine-tuning)
         torch.save(hparams["loss"].state_dict(), handle)
+    with atomic_write(out / FINAL_SPEAKERS) as handle:  # which speaker each AAM row is (init_from maps by name)
+        handle.write(json.dumps({"speakers": trainer.dataset.speakers, "copies": trainer.dataset.speaker_map.copies})
+                     + "\n")
     report["final_weights"] = str(final)
     with atomic_write(out / "train_report.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")

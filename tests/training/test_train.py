@@ -210,6 +210,10 @@ def test_recipe_pairs_differ_only_in_the_reweighting_block_and_load(folder, pair
     heads = [[line for line in t[: t.index("\nreweighting:")].splitlines() if not line.startswith("output_folder:")]
              for t in texts]
     assert all(head == heads[0] for head in heads)
+    if folder == "voxceleb":  # its augment block reads <data_folder>/noise
+        from conftest import write_noise_folder
+
+        write_noise_folder(tmp_path / "noise")
     methods = []
     for name in pair:
         hparams, resolved = load_recipe(ROOT / "recipes" / folder / name, {"data_folder": str(tmp_path)})

@@ -140,19 +140,74 @@ def test_bad_training_settings_are_one_line_and_write_nothing(corpus, noise_fold
     assert main(_args(corpus, out, "--epochs=1", *extra, recipe="baseline.yaml")) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert "baseline.yaml" in err or "n_speakers" in err
-    assert not (out / "checkpoints").exists() and not (out / "final").exists()
+    assert "baseline.yaml" in err
+    assert not out.exists()  # refused before anything was written
 
 
 def test_init_from_refusals(corpus, tmp_path, capsys):
+    def refused(folder, *extra):
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        assert main(_args(corpus, out, "--epochs=1", f"--init_from={folder}", *extra, recipe="baseline.yaml")) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err and not out.exists()
+        return err
+
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(_args(corpus, tmp_path / "a", "--epochs=1", f"--init_from={empty}", recipe="baseline.yaml")) == 2
-    assert "init_from: no trained weights" in capsys.readouterr().err
+    assert "init_from: no trained weights" in refused(empty)
     base = tmp_path / "base"
     assert main(_args(corpus, base, "--epochs=1", recipe="baseline.yaml")) == 0
-    assert main(_args(corpus, tmp_path / "b", "--epochs=1", f"--init_from={base}", "--emb_dim=16",
-                      recipe="baseline.yaml")) == 2
-    err = capsys.readouterr().err.strip()
-    assert "init_from: its embedding model does not fit" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "b" / "final").exists()
+    assert "init_from: its embedding model does not fit" in refused(base, "--emb_dim=16")
+    broken = tmp_path / "broken"
+    (broken / "final").mkdir(parents=True)
+    (broken / "final" / "embedding_model.ckpt").write_bytes(b"not a torch file")
+    err = refused(broken)
+    assert "init_from: cannot read it" in err and "embedding_model.ckpt" in err
+
+
+def test_init_from_maps_the_head_by_speaker_name(corpus, tmp_path):
+    """A source run on other speakers: only the speakers both runs have keep their AAM rows."""
+    import pandas as pd
+
+    from arwsv.training.recipe import load_recipe
+    from arwsv.training.run import init_from_run
+
+    train = pd.read_csv(corpus / "train.csv", dtype={"spk_id": str})
+    speakers = sorted(set(train["spk_id"]))
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    train[train["spk_id"] != speakers[0]].to_csv(fewer / "train.csv", index=False)  # 7 speakers: rows shift by one
+    base = tmp_path / "base"
+    assert main(_args(corpus, base, "--epochs=1", f"--train_manifest={fewer / 'train.csv'}", "--n_speakers=7",
+                      recipe="baseline.yaml")) == 0
+    hparams, _ = load_recipe(ROOT / "recipes" / "toy" / "baseline.yaml",
+                             {"data_folder": str(corpus), "crop_seconds": 0.5, "speakers_per_batch": 4, "n_speakers": 8,
+                              "emb_dim": 32, "embedding_model": {"channels": [32, 32, 32, 32, 96],
+                                                                 "attention_channels": 16, "se_channels": 16},
+                              "init_from": str(base)})
+    initial = {k: v.clone() for k, v in hparams["loss"].state_dict().items()}
+    init_from_run(hparams)
+    head = torch.load(base / "final" / "loss.ckpt", weights_only=True)
+    key = next(k for k in head if k.endswith("classifier.weight"))
+    now = hparams["loss"].state_dict()[key]
+    assert torch.equal(now[1:], head[key])  # speaker i here is speaker i - 1 there
+    assert torch.equal(now[0], initial[key][0])  # a speaker the source never saw keeps its initial row
+
+
+def test_bad_noise_manifests_are_one_line(corpus, tmp_path, capsys):
+    from conftest import write_noise_folder
+
+    cases = {"binary": lambda f: (f / "music.csv").write_bytes(b"\xff\xfe\x00garbage\x00" * 20),
+             "ragged": lambda f: (f / "music.csv").write_text("ID,duration,wav,wav_format,wav_opts\nm,1,"
+                                                              f"{f / 'music' / 'music0.wav'},wav,,extra,fields\n"),
+             "missing audio": lambda f: (f / "music.csv").write_text("ID,duration,wav,wav_format,wav_opts\n"
+                                                                     "m,1,$noise_root/m.wav,wav,\n")}
+    for name, spoil in cases.items():
+        folder = write_noise_folder(tmp_path / name.replace(" ", "_"))
+        spoil(folder)
+        out = tmp_path / f"out_{name.replace(' ', '_')}"
+        assert main(_args(corpus, out, "--epochs=1", f"--augment.noise_folder={folder}", recipe="baseline.yaml")) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err and str(folder / "music.csv") in err, (name, err)
+        assert not out.exists()
+    assert "no such audio file '$noise_root/m.wav'" in err and "music.csv:2:" in err
