@@ -19,12 +19,16 @@ EER in the training proportions. Labels are read here (an analysis of results), 
     python analyses/bench/augment_study.py --data data/bench --work exp/augment_study --out results/augment_study \\
         --seeds 0 1 2
     python analyses/bench/augment_study.py --data data/bench --out results/augment_study --summary-only
+
+Runs use one torch thread each (``--threads``): two processes with disjoint ``--arms`` share two cores without
+OpenMP's spin-waits (``--arms baseline noise`` and ``--arms speed both``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -90,7 +94,7 @@ def _speakers(data: Path) -> int:
 
 
 def run_arm(arm: str, seed: int, data: Path, work: Path, out: Path, device: str, progress: bool,
-            workers: int = 1, extra: tuple = ()) -> None:
+            workers: int = 1, extra: tuple = (), threads: int = 1) -> None:
     from arwsv.experiments.bench_study import record_run
 
     if (out / "runs" / f"{arm}_seed{seed}.json").is_file() and (out / "runs_degraded" / f"{arm}_seed{seed}.json").is_file():
@@ -106,7 +110,9 @@ def run_arm(arm: str, seed: int, data: Path, work: Path, out: Path, device: str,
             args.append("--resume")
         if not progress:
             args.append("--quiet")
-        subprocess.run(args, check=True, cwd=ROOT)
+        # one thread per run: the same numbers on any machine, and no OpenMP spinning when runs share the cores
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        subprocess.run(args, check=True, cwd=ROOT, env=env)
     train_s = time.perf_counter() - start
     plain, noisy = _scores(model, data, degraded, device, progress)
     report = json.loads((model / "train_report.json").read_text())
@@ -268,16 +274,20 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=1,
                         help="DataLoader workers reading and augmenting audio (results do not depend on it)")
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per training run (the study: 1)")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
                         help="more overrides for every run (a smoke test's sizes); the study uses none")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)  # embedding the test sets, as the runs train
     if not args.summary_only:
         for seed in args.seeds:
             for arm in args.arms:
                 run_arm(arm, seed, args.data.resolve(), args.work.resolve(), args.out, args.device, not args.quiet,
-                        args.num_workers, tuple(args.train_args))
+                        args.num_workers, tuple(args.train_args), args.threads)
     summary(args.data, args.out, args.bootstrap,
             f"python analyses/bench/augment_study.py --data data/bench --out {args.out} --summary-only")
 
