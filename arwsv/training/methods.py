@@ -186,12 +186,16 @@ def embed_speaker_crops(dataset, rows_of: list, encoder, utts: int, device="cpu"
     rows = [r for s in range(len(rows_of)) for r in list(rows_of[s][:utts])]
     counts = torch.tensor([min(len(rows_of[s]), utts) for s in range(len(rows_of))])
     features, model = encoder
+
+    def clean(row):  # a CropDataset's un-augmented crop; any other dataset is indexed with (row, crop seed)
+        return dataset.item(row, 0, augment=False) if hasattr(dataset, "item") else dataset[(row, 0)]
+
     for m in (features, model):
         m.eval()
     with torch.no_grad():
         emb = []
         for i in range(0, len(rows), 64):
-            wavs = torch.stack([dataset.item(r, 0, augment=False)["sig"] for r in rows[i:i + 64]]).to(device)
+            wavs = torch.stack([clean(r)["sig"] for r in rows[i:i + 64]]).to(device)
             emb.append(model(features(wavs)).squeeze(1).float().cpu())
     emb = torch.cat(emb)
     if utts > 1:  # a speaker's rows are consecutive: add its j-th crops in turn (a fixed summation order)
