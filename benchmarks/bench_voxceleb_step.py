@@ -44,7 +44,7 @@ METHODS = ("none", "pw", "aps", "pl", "oracle")
 SMOKE = {"speakers_per_batch": 4, "crop_seconds": 0.5, "embedding_model": {"channels": [32, 32, 32, 32, 96]}}
 
 
-def _trainer(method: str, device: str, smoke: bool = False):
+def _trainer(method: str, device: str, smoke: bool = False, precision: str = "fp32"):
     import torch
 
     from arwsv.training.methods import FixedFactors, build_reweighter
@@ -56,6 +56,7 @@ def _trainer(method: str, device: str, smoke: bool = False):
     hparams, _ = load_recipe(ROOT / "recipes" / "voxceleb" / "ecapa_arw.yaml",
                              {"reweighting": {"method": "none" if method == "oracle" else method, "warmup_steps": 0,
                                               **({"pseudo_groups": 32} if method == "pl" else {})},
+                              "augment": None,  # random audio; the model step only (the head keeps its 3 x 5,994 classes)
                               **(SMOKE if smoke else {})})
     for name in ("features", "embedding_model", "loss"):
         hparams[name].to(device)
@@ -67,11 +68,12 @@ def _trainer(method: str, device: str, smoke: bool = False):
     else:
         reweighter = build_reweighter(hparams["reweighting"], embedding_size=_embedding_size(hparams, device)
                                       if method == "pw" else None, speakers=[], device=device)
-    settings = {"epochs": 1, "accumulate": 1, "ckpt_every": 10 ** 9, "log_every": 10 ** 9}
+    settings = {"epochs": 1, "accumulate": 1, "ckpt_every": 10 ** 9, "log_every": 10 ** 9, "precision": precision}
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     trainer = MinMaxTrainer(features=hparams["features"], embedding_model=hparams["embedding_model"],
                             loss=hparams["loss"], optimizer=optimizer, scheduler=scheduler, sampler=None,
                             dataset=None, checkpointer=None, settings=settings, log_path=None,
-                            reweighter=reweighter, device=device)
+                            reweighter=reweighter, device=device, scaler=scaler)
     return trainer, hparams
 
 

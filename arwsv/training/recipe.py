@@ -84,6 +84,8 @@ def _check_overrides(tree, overrides: dict, recipe, prefix: str = "") -> None:
             known = ", ".join(sorted(str(k) for k in tree.keys())) if hasattr(tree, "keys") else "none"
             raise InputError(f"unknown recipe key {name!r} (keys here: {known})", recipe)
         current = tree[key]
+        if name == "augment" and value is None:
+            continue  # --augment=null: the recipe without augmentation
         if isinstance(value, dict):
             _check_overrides(current, value, recipe, name + ".")
             continue

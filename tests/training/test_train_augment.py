@@ -211,3 +211,12 @@ def test_bad_noise_manifests_are_one_line(corpus, tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "Traceback" not in err and str(folder / "music.csv") in err, (name, err)
         assert not out.exists()
     assert "no such audio file '$noise_root/m.wav'" in err and "music.csv:2:" in err
+
+
+def test_augment_null_turns_a_recipes_augmentation_off(tmp_path):
+    """--augment=null: the VoxCeleb recipe without augmentation (no noise folder needed); its other keys stay."""
+    from arwsv.training.recipe import load_recipe
+
+    hparams, resolved = load_recipe(ROOT / "recipes" / "voxceleb" / "ecapa_baseline.yaml",
+                                    {"data_folder": str(tmp_path), "augment": None, "speed_copies": 1})
+    assert hparams["augment"] is None and hparams["loss"].aam.n_speakers == 5994 and hparams["precision"] == "bf16"
