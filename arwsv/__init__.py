@@ -10,7 +10,7 @@ from those after it in this list; ``tests/test_layout.py`` checks it)::
     selection                 label-free choice of a reweighting on development speakers (arwsv select)
     training                  losses, reweighting, the min-max loop, recipes, checkpoints, DDP
     inference                 embeddings and scoring with a trained model
-    evaluation | data         score-file audit | corpus preparation, crops, sampling, features
+    evaluation | data         score-file audit | corpus preparation, crops, augmentation, sampling, features
     io                        score files, metadata, tables, atomic writes
     errors                    the two exception types
 
