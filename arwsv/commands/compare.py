@@ -39,6 +39,27 @@ def _names(args) -> tuple:
     return (a, b) if a != b else ("A", "B")
 
 
+def _read_both(args, read_table) -> tuple:
+    """Both score files, B read in a second thread while A is read (the readers work mostly outside the
+    interpreter lock); A's error, then B's, and each file's warnings in that order, as if read in turn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arwsv.commands.eval import warn
+
+    notes_a, notes_b = [], []
+    with ThreadPoolExecutor(1) as pool:
+        future_b = pool.submit(read_table, args, args.scores_b, "compare", notes_b)
+        try:
+            table_a = read_table(args, args.scores_a, "compare", notes_a)
+        finally:
+            for note in notes_a:
+                warn(note, "compare")
+        table_b = future_b.result()
+    for note in notes_b:
+        warn(note, "compare")
+    return table_a, table_b
+
+
 def run(args) -> int:
     from arwsv import __version__
     from arwsv.commands.eval import check_args, evaluate, read_table
@@ -56,8 +77,8 @@ def run(args) -> int:
     names = _names(args)
     if names[0] == names[1]:
         raise InputError(f"--names: both systems are called {names[0]!r}")
-    table_a = read_table(args, args.scores_a, "compare")
-    table_b = align_trials(table_a, read_table(args, args.scores_b, "compare"))
+    table_a, table_b = _read_both(args, read_table)
+    table_b = align_trials(table_a, table_b)
     # the same seed and the same speakers: both bootstraps draw the same speakers, replicate by replicate
     report_a, evaluation_a = evaluate(args, table_a, args.scores_a, "compare")
     report_b, evaluation_b = evaluate(args, table_b, args.scores_b, "compare")

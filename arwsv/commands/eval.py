@@ -242,8 +242,9 @@ def _shared_trials(table, other) -> tuple:
 
 
 
-def read_table(args, path, command: str = "eval"):
-    """The score file ``path`` read with the format flags; warns when target trials cross speakers."""
+def read_table(args, path, command: str = "eval", warnings: list | None = None):
+    """The score file ``path`` read with the format flags; warns when target trials cross speakers (or adds
+    the warning to ``warnings``, for the caller to print in its order)."""
     import numpy as np
 
     from arwsv.io.scorefile import read_scores
@@ -255,9 +256,13 @@ def read_table(args, path, command: str = "eval"):
     mismatched = table.is_target & (table.enrol_spk != table.test_spk)
     if mismatched.any():
         i = int(np.flatnonzero(mismatched)[0])
-        warn(f"{int(mismatched.sum())} target trials have different enrol/test speaker ids (e.g. "
-             f"{table.speakers[table.enrol_spk[i]]} vs {table.speakers[table.test_spk[i]]}); "
-             "is the speaker id rule right (--spk-regex)?", command)
+        message = (f"{int(mismatched.sum())} target trials have different enrol/test speaker ids (e.g. "
+                   f"{table.speakers[table.enrol_spk[i]]} vs {table.speakers[table.test_spk[i]]}); "
+                   "is the speaker id rule right (--spk-regex)?")
+        if warnings is None:
+            warn(message, command)
+        else:
+            warnings.append(message)
     return table
 
 

@@ -69,16 +69,78 @@ def _run_starts(sorted_scores) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1))
 
 
+_ISOTONIC = []  # the isotonic regression (PAV) in use, found at the first call
+
+
+def _isotonic_regression():
+    """scikit-learn's ``isotonic_regression(y, sample_weight=w, increasing=True)``, the PAV these metrics
+    have always used. Where scikit-learn runs SciPy's PAV for it (scikit-learn >= 1.5 with SciPy >= 1.12), that
+    PAV is called directly: the same numbers, without importing scikit-learn (a second or more at start-up)
+    or the rest of ``scipy.optimize``."""
+    if not _ISOTONIC:
+        _ISOTONIC.append(_scipy_pava() or _sklearn_isotonic())
+    return _ISOTONIC[0]
+
+
+def _sklearn_isotonic():
+    from sklearn.isotonic import isotonic_regression
+
+    return lambda y, w: isotonic_regression(y, sample_weight=w, increasing=True)
+
+
+def _scipy_pava():
+    """SciPy's PAV where scikit-learn's isotonic_regression is a call of it; else None."""
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    try:
+        import scipy
+
+        sklearn = importlib.util.find_spec("sklearn")
+        with open(os.path.join(os.path.dirname(sklearn.origin), "isotonic.py"), encoding="utf-8") as handle:
+            source = handle.read()
+        # scikit-learn takes SciPy's PAV when SciPy >= 1.12, and then only returns its solution
+        major, minor = (int(part) for part in scipy.__version__.split(".")[:2])
+        if (major, minor) < (1, 12) or "res = optimize.isotonic_regression(" not in source:
+            return None
+        name = "scipy.optimize._pava_pybind"
+        module = sys.modules.get(name)
+        if module is None:  # the extension alone, without scipy.optimize's package
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = os.path.join(os.path.dirname(scipy.__file__), "optimize", "_pava_pybind" + suffix)
+                if os.path.exists(path):
+                    loader = importlib.machinery.ExtensionFileLoader(name, path)
+                    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+                    loader.exec_module(module)
+                    sys.modules[name] = module
+                    break
+        pava = module.pava
+    except Exception:  # any other layout: scikit-learn's own call
+        return None
+
+    def isotonic(y, w):
+        # what scipy.optimize.isotonic_regression(y, weights=w) does with y and w before and after its PAV
+        x = np.array(y, order="C", dtype=np.float64, copy=True)
+        wx = np.array(w, order="C", dtype=np.float64, copy=True)
+        if np.any(wx <= 0):
+            raise ValueError("Weights w must be strictly positive.")
+        x, _, _, _ = pava(x, wx, np.full(len(x) + 1, -1, dtype=np.intp))
+        return x
+
+    return isotonic
+
+
 def _pav_runs(t, n) -> np.ndarray:
     """PAV posterior of each run of tied scores from its target and non-target weight (R,) each;
     nan for runs that weigh nothing (speakers not drawn)."""
-    from sklearn.isotonic import isotonic_regression  # the PAV itself (on data already in order)
-
+    isotonic_regression = _isotonic_regression()  # the PAV itself (on data already in order)
     total = t + n
     used = total > 0
     posterior = np.full(len(t), np.nan)
     if used.any():
-        posterior[used] = isotonic_regression(t[used] / total[used], sample_weight=total[used], increasing=True)
+        posterior[used] = isotonic_regression(t[used] / total[used], total[used])
     return posterior
 
 
@@ -137,13 +199,17 @@ def _min_cllr_runs(t, n) -> float:
     return float(0.5 * (miss / n_tgt + fa / n_non) / LOG2)
 
 
-def min_cllr(scores, is_target, weights=None) -> float:
-    """minCllr in bits: the Cllr after the optimal monotone (PAV) calibration; any scores (N,)."""
+def min_cllr(scores, is_target, weights=None, order=None) -> float:
+    """minCllr in bits: the Cllr after the optimal monotone (PAV) calibration; any scores (N,).
+
+    ``order`` (N,): a permutation sorting ``scores`` ascending, if known (ties in any order: the PAV works
+    on runs of tied scores, and a run's weights are whole numbers, whose sum no order changes)."""
     scores = np.asarray(scores, dtype=np.float64)
     is_target, w = _weighted(is_target, weights)
     if len(scores) == 0:
         return float("nan")
-    order = np.argsort(scores, kind="stable")
+    if order is None:
+        order = np.argsort(scores, kind="stable")
     tgt_w = np.where(is_target[order], w[order], 0.0)
     starts = _run_starts(scores[order])
     return _min_cllr_runs(np.add.reduceat(tgt_w, starts), np.add.reduceat(w[order] - tgt_w, starts))
@@ -316,16 +382,25 @@ def cross_validated_llr(scores, is_target, enrol_spk, test_spk, n_speakers: int,
         rows = by_cell[lo:hi]
         cells[key] = (scores[rows[is_target[rows]]], scores[rows[~is_target[rows]]])
     llr = np.empty(len(scores))
+    jobs = []
     for key, lo, hi in zip(keys.tolist(), bounds[:-1], bounds[1:]):
         f, g = divmod(key, folds)
         allowed = [k for k in cells if not {*divmod(k, folds)} & {f, g}]
-        tgt = np.concatenate([cells[k][0] for k in allowed]) if allowed else np.zeros(0)
-        non = np.concatenate([cells[k][1] for k in allowed]) if allowed else np.zeros(0)
-        if not (len(tgt) and len(non)):
+        if not (sum(len(cells[k][0]) for k in allowed) and sum(len(cells[k][1]) for k in allowed)):
             raise ValueError(f"fold pair ({f}, {g}) leaves no target or no non-target trial to calibrate on; "
                              f"too few speakers for {folds} folds")
-        rows = by_cell[lo:hi]
-        llr[rows] = AffineCalibration(prior).fit_classes(tgt, non).transform(scores[rows])
+        jobs.append((by_cell[lo:hi], allowed))
+
+    def fit(job):  # each model's fit alone, whichever thread runs it
+        rows, allowed = job
+        tgt = np.concatenate([cells[k][0] for k in allowed])
+        non = np.concatenate([cells[k][1] for k in allowed])
+        return AffineCalibration(prior).fit_classes(tgt, non).transform(scores[rows])
+
+    from arwsv.evaluation.parallel import thread_map
+
+    for (rows, _), values in zip(jobs, thread_map(fit, jobs)):
+        llr[rows] = values
     return llr, model
 
 
@@ -337,7 +412,8 @@ class CalibrationTerms:
     DCF are sums of fixed per-trial terms, so a replicate needs no pass over the trials: the target
     sums are dot products with per-speaker totals, the non-target sums quadratic forms ``c^T Q c``
     of sparse speaker-pair totals. minCllr needs the PAV of the reweighted trials: one gather of the
-    weights in the LLR order sorted once here, then scikit-learn's ``isotonic_regression``.
+    weights in the LLR order sorted once here (or given as ``order``), then the PAV of
+    scikit-learn's ``isotonic_regression``.
 
     Parameters
     ----------
@@ -351,8 +427,9 @@ class CalibrationTerms:
     """
 
     def __init__(self, llr, is_target, enrol, test, n_speakers: int, p_targets=(0.01,), c_miss: float = 1.0,
-                 c_fa: float = 1.0):
+                 c_fa: float = 1.0, order=None):
         self.llr = np.asarray(llr, dtype=np.float64)
+        self.order = order  # a permutation sorting llr ascending (ties in any order), if the caller has one
         self.is_target = np.asarray(is_target, dtype=bool)
         self.enrol, self.test = np.asarray(enrol, dtype=np.intp), np.asarray(test, dtype=np.intp)
         self.n_speakers = n_speakers
@@ -362,7 +439,9 @@ class CalibrationTerms:
     def _prepare(self) -> None:
         from scipy import sparse
 
-        self.order = order = np.argsort(self.llr, kind="stable")
+        if self.order is None:
+            self.order = np.argsort(self.llr, kind="stable")
+        order = self.order
         self._sorted_llr = self.llr[order]
         self._starts = _run_starts(self._sorted_llr) if len(order) else np.zeros(0, dtype=np.int64)
         self._sorted_tgt = self.is_target[order]
@@ -391,7 +470,8 @@ class CalibrationTerms:
 
     def measure(self, multiplicity=None) -> dict:
         if multiplicity is None:
-            out = {"cllr": cllr(self.llr, self.is_target), "min_cllr": min_cllr(self.llr, self.is_target)}
+            out = {"cllr": cllr(self.llr, self.is_target),
+                   "min_cllr": min_cllr(self.llr, self.is_target, order=self.order)}
             out["cal_loss"] = out["cllr"] - out["min_cllr"]
             for p in self.p_targets:
                 out[f"act_dcf@{p:g}"] = act_dcf(self.llr, self.is_target, p, self.c_miss, self.c_fa)

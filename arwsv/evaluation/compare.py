@@ -18,7 +18,6 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 
 from arwsv.errors import InputError
 from arwsv.evaluation.groups import _dig  # the report-path lookup the bootstrap uses
@@ -35,15 +34,38 @@ CALIBRATION_SUMMARIES = ("cllr_gap_abs", "cllr_std", "cal_loss_gap_abs", "cal_lo
 _EXTENSION = re.compile(r"\.(wav|flac|m4a|mp3|ogg|opus|sph)$", re.IGNORECASE)
 
 
-def _trial_keys(table: ScoreTable, index: dict) -> np.ndarray:
-    """One int64 key per trial from the utterance pair (-1 where an utterance is not in ``index``)."""
-    codes = np.array([index.get(_EXTENSION.sub("", str(u)), -1) for u in table.utterances], dtype=np.int64)
+def _trial_keys(table: ScoreTable, index: dict, codes=None) -> np.ndarray:
+    """One int64 key per trial from the utterance pair (-1 where an utterance is not in ``index``);
+    ``codes``: each utterance's entry of ``index`` when known already."""
+    if codes is None:
+        codes = np.array([index.get(_EXTENSION.sub("", str(u)), -1) for u in table.utterances], dtype=np.int64)
     e, t = codes[table.enrol_utt], codes[table.test_utt]
     return np.where((e >= 0) & (t >= 0), e * len(index) + t, -1)
 
 
 def _pair(table: ScoreTable, i: int) -> str:
     return f"{table.utterances[table.enrol_utt[i]]} {table.utterances[table.test_utt[i]]}"
+
+
+def _same_trials(reference: ScoreTable, other: ScoreTable) -> bool:
+    """Both files name the same utterances in the same order and list the same trials in the same order
+    (one system's scoring script run on the other's list): their keys are the same."""
+    return (len(reference.utterances) == len(other.utterances) and len(reference.scores) == len(other.scores)
+            and np.array_equal(reference.enrol_utt, other.enrol_utt) and np.array_equal(reference.test_utt,
+                                                                                          other.test_utt)
+            and all(a == b for a, b in zip(reference.utterances.tolist(), other.utterances.tolist())))
+
+
+def _duplicate(table: ScoreTable, keys: np.ndarray) -> None:
+    """Refuse a trial listed twice (the first one, counted)."""
+    listed = np.sort(keys[keys >= 0])
+    if not (listed[1:] == listed[:-1]).any():
+        return
+    unique, first, counts = np.unique(keys[keys >= 0], return_index=True, return_counts=True)
+    which = int(np.argmax(counts > 1))
+    dup = int(np.flatnonzero(keys >= 0)[first[which]])
+    raise InputError(f"trial {_pair(table, dup)} is listed {int(counts[which])} times; "
+                     "each trial must appear once to be paired", table.path)
 
 
 def align_trials(reference: ScoreTable, other: ScoreTable) -> ScoreTable:
@@ -56,17 +78,16 @@ def align_trials(reference: ScoreTable, other: ScoreTable) -> ScoreTable:
     index = {}
     for name in names:
         index.setdefault(name, len(index))
-    ref_keys, other_keys = _trial_keys(reference, index), _trial_keys(other, index)
-    for table, keys in ((reference, ref_keys), (other, other_keys)):
-        unique, first, counts = np.unique(keys[keys >= 0], return_index=True, return_counts=True)
-        if (counts > 1).any():
-            which = int(np.argmax(counts > 1))
-            dup = int(np.flatnonzero(keys >= 0)[first[which]])
-            raise InputError(f"trial {_pair(table, dup)} is listed {int(counts[which])} times; "
-                             "each trial must appear once to be paired", table.path)
-    ref_order, other_order = np.argsort(ref_keys), np.argsort(other_keys)
-    if len(ref_keys) != len(other_keys) or (other_keys < 0).any() or \
-            not np.array_equal(ref_keys[ref_order], other_keys[other_order]):
+    ref_codes = np.fromiter((index[name] for name in names), dtype=np.int64, count=len(names))
+    ref_keys = _trial_keys(reference, index, ref_codes)
+    same = _same_trials(reference, other)
+    other_keys = ref_keys if same else _trial_keys(other, index)
+    _duplicate(reference, ref_keys)
+    if not same:
+        _duplicate(other, other_keys)
+        ref_order, other_order = np.argsort(ref_keys), np.argsort(other_keys)
+    if not same and (len(ref_keys) != len(other_keys) or (other_keys < 0).any() or
+                     not np.array_equal(ref_keys[ref_order], other_keys[other_order])):
         missing = np.flatnonzero(~np.isin(ref_keys, other_keys))
         extra = np.flatnonzero(~np.isin(other_keys, ref_keys) | (other_keys < 0))
         parts = []
@@ -75,8 +96,11 @@ def align_trials(reference: ScoreTable, other: ScoreTable) -> ScoreTable:
         if len(extra):
             parts.append(f"{len(extra)} trials are not in {reference.path} (e.g. {_pair(other, extra[0])})")
         raise InputError("the two score files are not on the same trials: " + "; ".join(parts), other.path)
-    position = np.empty(len(ref_keys), dtype=np.int64)
-    position[ref_order] = other_order  # reference trial i is other's trial position[i]
+    if same:
+        position = np.arange(len(ref_keys))
+    else:
+        position = np.empty(len(ref_keys), dtype=np.int64)
+        position[ref_order] = other_order  # reference trial i is other's trial position[i]
     differ = np.flatnonzero(other.is_target[position] != reference.is_target)
     if len(differ):
         i = int(differ[0])
@@ -177,9 +201,11 @@ def format_comparison(rows: list, names: tuple, header: str) -> str:
     return "\n".join(out)
 
 
-def tidy_comparison(rows: list) -> pd.DataFrame:
+def tidy_comparison(rows: list) -> "pd.DataFrame":
     """One row per metric: attribute, group, metric, a, b, diff, rel_diff, ci_low, ci_high,
     share_b_better, n_replicates."""
+    import pandas as pd
+
     return pd.DataFrame([{"attribute": r["attribute"], "group": r["group"], "metric": r["metric"], "a": r["a"],
                           "b": r["b"], "diff": r["diff"], "rel_diff": r["rel_diff"],
                           "ci_low": r["ci"][0] if r["ci"] else None, "ci_high": r["ci"][1] if r["ci"] else None,

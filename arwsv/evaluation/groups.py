@@ -32,12 +32,12 @@ and the interval is the percentile interval of the replicates where the metric i
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from arwsv.evaluation.fairness import gap_summary, spread_summary
+from arwsv.evaluation.fairness import gap_summary, gap_summary_rows, spread_summary
 from arwsv.evaluation.metrics import SortedTrials
 from arwsv.io.scorefile import ScoreTable
 
@@ -46,6 +46,12 @@ __all__ = ["EvalSettings", "FairnessEvaluation", "OTHER", "threshold_key"]
 OTHER = "other"
 # a group's bootstrap window reaches this many times the largest FMR its point estimates need
 WINDOW_MARGIN = 3.0
+# bootstrap replicates measured together (a block's arrays: BATCH x the trials of the window)
+BATCH = 64
+# the first window of a block of replicates: this many times the largest FMR the point estimates need
+BATCH_MARGIN = 1.25
+# finer checkpoints where the point estimate's detection cost is within this factor of its minimum
+FOCUS_COST = 1.1
 
 
 @dataclass
@@ -120,9 +126,13 @@ class FairnessEvaluation:
         if self.llr is not None and not np.isfinite(self.llr).all():
             raise ValueError("llr must be finite (an infinite LLR of an undrawn speaker would turn sums into nan)")
         self._calibration: dict = {}  # group -> CalibrationTerms
+        self._llr_orders = None  # group -> the permutation sorting its LLRs
+        self._calibration_point: dict = {}  # group -> its point calibration metrics
         self.settings = settings or EvalSettings()
         self.replicates: list = []  # the bootstrap replicates of the last run()
         self._prepared: dict = {}  # group -> WindowedTrials, built at the first bootstrap replicate
+        self._batches: dict = {}  # group -> BatchCurves (the same, for a block of replicates)
+        self._dets: dict = {}  # group -> its unweighted DetCurve
         if sorted_like is not None and sorted_like.table is table:
             self.order, self.overall = sorted_like.order, sorted_like.overall
         else:
@@ -147,13 +157,15 @@ class FairnessEvaluation:
 
     def _within_codes(self, values: np.ndarray):
         """Per-trial group code: g for within-group, G for cross-group, G+1 for unlabelled."""
-        labelled = values.astype(object)  # copy; "" (unknown) becomes the NA sentinel -1
-        labelled[labelled == ""] = None
-        codes, names = pd.factorize(labelled, use_na_sentinel=True)
+        # codes in order of first appearance (as pandas.factorize numbers them); "" (unknown) is -1
+        index: dict = {}
+        codes = np.fromiter((-1 if _unknown(v) else index.setdefault(v, len(index)) for v in values.tolist()),
+                            dtype=np.intp, count=len(values))
+        names = list(index)
         n_groups = len(names)
         e, t = codes[self.table.enrol_spk], codes[self.table.test_spk]
         trial = np.where((e == t) & (e >= 0), e, np.where((e >= 0) & (t >= 0), n_groups, n_groups + 1))
-        return trial, codes, list(names)
+        return trial, codes, names
 
     def _pool(self, values: np.ndarray):
         """Pool groups with fewer than ``min_targets`` within-group target trials into OTHER."""
@@ -193,8 +205,15 @@ class FairnessEvaluation:
     def _curve(self, group: _Group, multiplicity):
         """The group's DET curve: exact and unweighted, or a bootstrap replicate's weighted one."""
         if multiplicity is None:
-            return group.trials.det()
+            return self._det(group)
         return self._windowed(group).curve(multiplicity)
+
+    def _det(self, group: _Group):
+        """The group's unweighted DET curve (computed once)."""
+        key = id(group)
+        if key not in self._dets:
+            self._dets[key] = group.trials.det()
+        return self._dets[key]
 
     def _windowed(self, group: _Group):
         """The group's trials prepared for bootstrap weights, with a window sized from the point
@@ -203,22 +222,46 @@ class FairnessEvaluation:
 
         key = id(group)
         if key not in self._prepared:
-            det = group.trials.det()
-            overall_eer, threshold = self.overall.trials.det().eer()
             s = self.settings
             dcf_bound = max(s.c_miss * p / (s.c_fa * (1 - p)) for p in s.p_targets)
             # the window reaches every FMR a point estimate needs (deployed thresholds included)
-            needed = [det.rates_at(t)[1] for t in (threshold, *s.thresholds)]
-            reach = np.nanmax([det.eer()[0], *needed, overall_eer, dcf_bound, 0.0])
+            reach = max(self._reach(group), dcf_bound)
             self._prepared[key] = WindowedTrials(
                 group.trials, self.table.enrol_spk[group.index], self.table.test_spk[group.index],
                 len(self.table.speakers), window_fmr=min(1.0, WINDOW_MARGIN * reach))
         return self._prepared[key]
 
+    def _focus(self, group: _Group) -> list:
+        """Ranges of the group's points where replicates' minDCF lie: those within :data:`FOCUS_COST` of the
+        point estimate's minimum cost, for each P_target (a speed hint only: no answer depends on it)."""
+        det, s = self._det(group), self.settings
+        if not det.defined:
+            return []
+        ranges = []
+        for p in s.p_targets:
+            cost = s.c_miss * p * det.fnmr + s.c_fa * (1.0 - p) * det.fmr
+            near = np.flatnonzero(cost <= FOCUS_COST * cost.min())
+            ranges.append((int(near[0]), int(near[-1])))
+        return ranges
+
+    def _reach(self, group: _Group) -> float:
+        """The largest FMR of the group that a point estimate needs: its EER, its FMR at the overall EER
+        threshold and at each deployed threshold, the overall EER."""
+        det = self._det(group)
+        overall_eer, threshold = self._det(self.overall).eer()
+        needed = [det.rates_at(t)[1] for t in (threshold, *self.settings.thresholds)]
+        return float(np.nanmax([det.eer()[0], *needed, overall_eer, 0.0]))
+
     def _calibration_metrics(self, group: _Group, multiplicity) -> dict:
         """Cllr, minCllr, calibration loss, actual DCF of the group's LLRs ({} without LLRs)."""
         if self.llr is None:
             return {}
+        if multiplicity is None and id(group) in self._calibration_point:
+            return self._calibration_point[id(group)]
+        return self._terms(group).measure(multiplicity)
+
+    def _terms(self, group: _Group):
+        """The group's CalibrationTerms (built once)."""
         from arwsv.evaluation.calibration import CalibrationTerms
 
         key = id(group)
@@ -226,8 +269,44 @@ class FairnessEvaluation:
             s, i = self.settings, group.index
             self._calibration[key] = CalibrationTerms(self.llr[i], self.table.is_target[i], self.table.enrol_spk[i],
                                                       self.table.test_spk[i], len(self.table.speakers),
-                                                      s.p_targets, s.c_miss, s.c_fa)
-        return self._calibration[key].measure(multiplicity)
+                                                      s.p_targets, s.c_miss, s.c_fa, order=self._llr_order(group))
+        return self._calibration[key]
+
+    def _calibration_points(self) -> None:
+        """Every group's point calibration metrics at once, the groups shared among threads
+        (:mod:`arwsv.evaluation.parallel`): each group's numbers are computed as alone."""
+        if self.llr is None or self._calibration_point:
+            return
+        from arwsv.evaluation.calibration import _isotonic_regression
+        from arwsv.evaluation.parallel import thread_map
+
+        _isotonic_regression()  # found once, before the threads
+        groups = [self.overall] + [g for part in self.partitions for g in part.groups]
+        terms = [self._terms(g) for g in groups]
+        values = thread_map(lambda t: t.measure(None), terms)
+        self._calibration_point = {id(g): v for g, v in zip(groups, values)}
+
+    def _llr_order(self, group: _Group) -> np.ndarray:
+        """The permutation sorting ``group``'s LLRs (in its trial order) ascending: one sort of all the LLRs,
+        then per attribute one O(N) pass (a stable sort of small group codes) instead of a sort per group."""
+        if self._llr_orders is None:
+            n = len(self.llr)
+            order = np.argsort(self.llr, kind="stable")
+            position = np.empty(n, dtype=np.intp)
+            position[self.overall.index] = np.arange(n)
+            orders = {id(self.overall): position[order]}
+            for part in self.partitions:
+                groups = part.groups + [part.cross]
+                code = np.full(n, len(groups), dtype=np.int16 if len(groups) < 2**15 - 1 else np.int64)
+                for g, grp in enumerate(groups):
+                    code[grp.index] = g
+                by_group = order[np.argsort(code[order], kind="stable")]
+                bounds = np.concatenate(([0], np.cumsum(np.bincount(code, minlength=len(groups) + 1))))
+                for g, grp in enumerate(part.groups):
+                    position[grp.index] = np.arange(len(grp.index))
+                    orders[id(grp)] = position[by_group[bounds[g]:bounds[g + 1]]]
+            self._llr_orders = orders
+        return self._llr_orders[id(group)]
 
     def _group_metrics(self, group: _Group, multiplicity, threshold: float) -> dict:
         det = self._curve(group, multiplicity)
@@ -247,6 +326,8 @@ class FairnessEvaluation:
         Returns a nested dict of floats:
         ``{"overall": {...}, attribute: {"groups": {name: {...}}, "cross_group": {...}, "summary": {...}}}``.
         """
+        if multiplicity is None:
+            self._calibration_points()
         det = self._curve(self.overall, multiplicity)
         eer, threshold = det.eer()
         overall = {"eer": eer, "eer_threshold": threshold}
@@ -258,33 +339,154 @@ class FairnessEvaluation:
         out = {"overall": overall}
         for part in self.partitions:
             groups = {g.name: self._group_metrics(g, multiplicity, threshold) for g in part.groups}
-            cross = self._curve(part.cross, multiplicity).rates_at(threshold)
-            summary = gap_summary([m["eer"] for m in groups.values()], [m["fmr"] for m in groups.values()],
-                                  [m["fnmr"] for m in groups.values()], fdr_alpha=self.settings.fdr_alpha,
-                                  garbe_alpha=self.settings.garbe_alpha)
-            for name, ratio in zip(groups, summary.pop("eer_ratio_to_mean")):
-                groups[name]["eer_ratio_to_mean"] = ratio
-            if self.llr is not None:  # the same groups as the EER summaries: those with a defined EER
-                defined = [np.isfinite(m["eer"]) for m in groups.values()]
-                for key in ("cllr", "cal_loss"):
-                    summary.update(spread_summary([m[key] if ok else np.nan for m, ok in zip(groups.values(), defined)],
-                                                  key))
-            out[part.attribute] = {"groups": groups, "cross_group": {"fnmr": cross[0], "fmr": cross[1]},
-                                   "summary": summary}
+            out[part.attribute] = self._summarise(groups, self._curve(part.cross, multiplicity).rates_at(threshold))
         return out
 
     def bootstrap(self, progress: bool = True) -> list:
-        """``settings.bootstrap`` replicate results of :meth:`measure`, resampling speakers."""
-        from tqdm.auto import tqdm
+        """``settings.bootstrap`` replicate results of :meth:`measure`, resampling speakers.
 
+        The replicates are those of ``[self.measure(m) for m in draws]`` to the last bit, with the same
+        draws in the same order; they are measured :data:`BATCH` at a time
+        (:class:`arwsv.evaluation.bootstrap.BatchCurves`), the blocks shared among threads
+        (:mod:`arwsv.evaluation.parallel`; each thread has its own scratch arrays)."""
         rng = np.random.default_rng(self.settings.seed)
         n_spk = len(self.table.speakers)
-        replicates = []
-        for _ in tqdm(range(self.settings.bootstrap), desc="bootstrap", unit="rep", disable=not progress or None,
-                      leave=False):
-            multiplicity = np.bincount(rng.integers(0, n_spk, size=n_spk), minlength=n_spk).astype(np.float64)
-            replicates.append(self.measure(multiplicity))
-        return replicates
+        n = self.settings.bootstrap
+        draws = np.empty((n, n_spk))
+        for r in range(n):
+            draws[r] = np.bincount(rng.integers(0, n_spk, size=n_spk), minlength=n_spk)
+        blocks = [draws[lo:lo + BATCH] for lo in range(0, n, BATCH)]
+        bar = None
+        if progress and n and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="bootstrap", unit="rep", leave=False)
+        groups = [self.overall] + [g for part in self.partitions for g in (*part.groups, part.cross)]
+        base = {id(g): self._batch(g) for g in groups}
+        # calibration terms are measured replicate by replicate (and built at the first): one thread then
+        from arwsv.evaluation.parallel import cores, one_blas_thread
+
+        workers = 1 if self.llr is not None else min(cores(), len(blocks))
+        results: list = [None] * len(blocks)
+        try:
+            with one_blas_thread():
+                if workers == 1:
+                    for i, block in enumerate(blocks):
+                        results[i] = self._measure_block(block, base)
+                        if bar is not None:
+                            bar.update(len(block))
+                else:
+                    import queue
+                    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+                    free: queue.Queue = queue.Queue()
+                    free.put(base)
+                    for _ in range(workers - 1):
+                        free.put({key: batch.clone() for key, batch in base.items()})
+
+                    def work(i):
+                        batches = free.get()
+                        try:
+                            return i, self._measure_block(blocks[i], batches)
+                        finally:
+                            free.put(batches)
+
+                    with ThreadPoolExecutor(workers) as pool:
+                        for future in as_completed([pool.submit(work, i) for i in range(len(blocks))]):
+                            i, results[i] = future.result()
+                            if bar is not None:
+                                bar.update(len(blocks[i]))
+        finally:
+            if bar is not None:
+                bar.close()
+            self._batches = {}  # their scratch arrays go with them
+        return [replicate for block in results for replicate in block]
+
+    def _batch(self, group: _Group):
+        """The group's :class:`~arwsv.evaluation.bootstrap.BatchCurves`: a first window of
+        :data:`BATCH_MARGIN` times the FMR its point estimates need (the rows whose answer lies deeper are
+        answered from the window of :meth:`_windowed`)."""
+        from arwsv.evaluation.bootstrap import BatchCurves
+
+        key = id(group)
+        if key not in self._batches:
+            prepared = self._windowed(group)
+            share = min(1.0, BATCH_MARGIN * self._reach(group))
+            start = int(np.floor(prepared.n_nontargets * (1.0 - share)))
+            self._batches[key] = BatchCurves(prepared, start=start, focus=self._focus(group))
+        return self._batches[key]
+
+    def _block_metrics(self, group: _Group, multiplicity: np.ndarray, threshold, batches: dict) -> dict:
+        """:meth:`_group_metrics` without the calibration terms, as columns (one entry per row)."""
+        s = self.settings
+        curves = batches[id(group)].measure(multiplicity)
+        out = {"eer": curves.eer()[0]}
+        for p in s.p_targets:
+            out[_dcf_key(p)] = curves.min_dcf(p, s.c_miss, s.c_fa)
+        out["fnmr"], out["fmr"] = curves.rates_at(threshold)
+        for t in s.thresholds:
+            out[f"fnmr@{threshold_key(t)}"], out[f"fmr@{threshold_key(t)}"] = curves.rates_at(t)
+        curves.release()
+        return {k: v.tolist() for k, v in out.items()}
+
+    def _measure_block(self, multiplicity: np.ndarray, batches: dict) -> list:
+        """``[self.measure(m) for m in multiplicity]`` for a block of rows (R, S), the same numbers
+        (``batches``: each group's BatchCurves, by ``id(group)``, used by this thread alone)."""
+        s = self.settings
+        rows = len(multiplicity)
+        curves = batches[id(self.overall)].measure(multiplicity)
+        eer, threshold = curves.eer()
+        overall = {"eer": eer, "eer_threshold": threshold}
+        for p in s.p_targets:
+            overall[_dcf_key(p)] = curves.min_dcf(p, s.c_miss, s.c_fa)
+        for t in s.thresholds:
+            overall[f"fnmr@{threshold_key(t)}"], overall[f"fmr@{threshold_key(t)}"] = curves.rates_at(t)
+        curves.release()
+        overall = {k: v.tolist() for k, v in overall.items()}
+        parts = []
+        for part in self.partitions:
+            groups = {g.name: (g, self._block_metrics(g, multiplicity, threshold, batches)) for g in part.groups}
+            cross_curves = batches[id(part.cross)].measure(multiplicity)
+            cross = [v.tolist() for v in cross_curves.rates_at(threshold)]
+            cross_curves.release()
+            columns = [cols for _, cols in groups.values()]
+
+            def matrix(key):  # (rows, groups)
+                return np.array([c[key] for c in columns], dtype=np.float64).reshape(len(columns), rows).T
+
+            summaries = gap_summary_rows(matrix("eer"), matrix("fmr"), matrix("fnmr"), fdr_alpha=s.fdr_alpha,
+                                         garbe_alpha=s.garbe_alpha)
+            parts.append((part, groups, cross, summaries))
+        out = []
+        for r in range(rows):
+            m = multiplicity[r]
+            row = {k: v[r] for k, v in overall.items()}
+            row.update(self._calibration_metrics(self.overall, m))
+            result = {"overall": row}
+            for part, groups, cross, summaries in parts:
+                metrics = {}
+                for name, (g, columns) in groups.items():
+                    metrics[name] = {k: v[r] for k, v in columns.items()}
+                    metrics[name].update(self._calibration_metrics(g, m))
+                result[part.attribute] = self._summarise(metrics, (cross[0][r], cross[1][r]), summaries[r])
+            out.append(result)
+        return out
+
+    def _summarise(self, groups: dict, cross: tuple, summary: dict | None = None) -> dict:
+        """An attribute's entry of :meth:`measure` from its groups' metrics and the cross-group rates (and
+        its :func:`gap_summary`, when computed already)."""
+        if summary is None:
+            summary = gap_summary([m["eer"] for m in groups.values()], [m["fmr"] for m in groups.values()],
+                                  [m["fnmr"] for m in groups.values()], fdr_alpha=self.settings.fdr_alpha,
+                                  garbe_alpha=self.settings.garbe_alpha)
+        for name, ratio in zip(groups, summary.pop("eer_ratio_to_mean")):
+            groups[name]["eer_ratio_to_mean"] = ratio
+        if self.llr is not None:  # the same groups as the EER summaries: those with a defined EER
+            defined = [np.isfinite(m["eer"]) for m in groups.values()]
+            for key in ("cllr", "cal_loss"):
+                summary.update(spread_summary([m[key] if ok else np.nan for m, ok in zip(groups.values(), defined)],
+                                              key))
+        return {"groups": groups, "cross_group": {"fnmr": cross[0], "fmr": cross[1]}, "summary": summary}
 
     # --- the report ------------------------------------------------------------------------
 
@@ -301,6 +503,7 @@ class FairnessEvaluation:
         point = self.measure()
         replicates = self.bootstrap(progress) if self.settings.bootstrap > 0 else []
         self.replicates = replicates  # kept for statistics of the caller's own (e.g. arwsv audit's gap)
+        self._prepared, self._dets = {}, {}  # the bootstrap's arrays: not needed after this
         lo_q = (1 - self.settings.confidence) / 2 * 100
 
         def ci(path):
@@ -339,6 +542,11 @@ class FairnessEvaluation:
                 "summary": with_ci(measured["summary"], (part.attribute, "summary")),
             }
         return report
+
+
+def _unknown(value) -> bool:
+    """An unknown attribute value: "" (and, as pandas.factorize takes them, None and nan)."""
+    return value is None or (isinstance(value, str) and value == "") or (isinstance(value, float) and value != value)
 
 
 def _dig(tree: dict, path: tuple):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 
-import pandas as pd
-
 from arwsv.io.files import atomic_write
+
+# pandas is imported only for the CSV (the table is laid out here, exactly as DataFrame.to_string(index=False)
+# lays out these columns, without importing it: `arwsv eval` starts faster)
 
 __all__ = ["to_json", "tidy_rows", "format_table", "write_json", "write_csv"]
 
@@ -38,8 +39,10 @@ def write_json(report: dict, path) -> None:
         handle.write(to_json(report))
 
 
-def tidy_rows(report: dict) -> pd.DataFrame:
+def tidy_rows(report: dict) -> "pd.DataFrame":
     """One row per metric: attribute, group, metric, value, ci_low, ci_high."""
+    import pandas as pd
+
     rows = []
 
     def add(attribute, group, metrics):
@@ -70,6 +73,36 @@ def _pct(value) -> str:
 
 def _num(value, digits: int = 4) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _text_table(rows: list) -> str:
+    """``pandas.DataFrame(rows).to_string(index=False)`` for rows (dicts with the same keys) whose values are
+    str or int: every column right-justified to its widest cell, one space between columns; a column of ints
+    only is numeric to pandas, whose header then gets a leading space. Anything else goes to pandas."""
+    columns = list(rows[0])
+    if any(list(r) != columns for r in rows) or len(set(columns)) != len(columns):
+        return _pandas_table(rows)
+    out = []
+    for name in columns:
+        values = [r[name] for r in rows]
+        if any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values) or not isinstance(name, str):
+            return _pandas_table(rows)
+        if any(isinstance(v, str) and any(c in v for c in "\t\r\n") for v in values + [name]):
+            return _pandas_table(rows)
+        numeric = all(isinstance(v, int) for v in values)
+        if numeric and any(abs(v) >= 2**63 for v in values):
+            return _pandas_table(rows)
+        cells = [str(v) for v in values]
+        header = " " + name if numeric else name
+        width = max(len(header), *(len(c) for c in cells))
+        out.append([header.rjust(width)] + [c.rjust(width) for c in cells])
+    return "\n".join(" ".join(line) for line in zip(*out))
+
+
+def _pandas_table(rows: list) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
 
 
 def _ci(metrics: dict, key: str, fmt) -> str:
@@ -113,14 +146,14 @@ def format_table(report: dict) -> str:
             row(attribute, name, m)
         cross = part["cross_group"]
         row(attribute, "(cross-group)", {**cross, "eer": None, "n_speakers": ""})
-    table = pd.DataFrame(rows)
-    table["FNMR%@thr"] = table["FNMR%@thr"].where(table["group"] != "all", "-")
-    table["FMR%@thr"] = table["FMR%@thr"].where(table["group"] != "all", "-")
+    for r in rows:
+        if r["group"] == "all":
+            r["FNMR%@thr"] = r["FMR%@thr"] = "-"
     for column in ("attribute", "group"):  # names read better left-aligned
-        width = max(len(column), table[column].str.len().max())
-        table[column] = table[column].str.ljust(width)
-        table = table.rename(columns={column: column.ljust(width)})
-    lines = [table.to_string(index=False)]
+        width = max(len(column), max(len(r[column]) for r in rows))
+        rows = [{(k.ljust(width) if k == column else k): (v.ljust(width) if k == column else v)
+                 for k, v in r.items()} for r in rows]
+    lines = [_text_table(rows)]
     lines.append(f"overall EER threshold (used for FNMR/FMR@thr): {_num(overall.get('eer_threshold'), 6)}")
     if calibrated:
         mode = (report.get("settings", {}).get("calibration") or {}).get("mode", "llr")

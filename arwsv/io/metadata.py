@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 
 from arwsv.errors import InputError
 from arwsv.io.tables import LineMap, TextTable, is_number, norm_name
@@ -37,22 +36,42 @@ class SpeakerMetadata:
 
     Parameters
     ----------
-    table : DataFrame, index = speaker id (str), one column per attribute (str, "" = unknown)
+    table : DataFrame, optional
+        Index = speaker id (str), one column per attribute (str, "" = unknown).
     path : str
         Where it was read from (for messages).
+    ids, columns : list of str, dict name -> list of str, optional
+        The same table without pandas: the speaker ids, and each attribute's values aligned with them
+        (None = unknown); ``id_name`` names the id column.
     """
 
-    def __init__(self, table: pd.DataFrame, path: str):
-        self.table, self.path = table, path
+    def __init__(self, table=None, path: str = "", *, ids=None, columns=None, id_name=None):
+        if table is not None:
+            ids = [str(i) for i in table.index]
+            columns = {c: [v if isinstance(v, str) else None for v in table[c].tolist()] for c in table.columns}
+            id_name = table.index.name
+        self.path, self._ids, self._columns, self._id_name = path, list(ids), dict(columns), id_name
+        self._row = {speaker: i for i, speaker in enumerate(self._ids)}
+        self._table = table
+
+    @property
+    def table(self):
+        """The metadata as a DataFrame (index: speaker id), built on first use."""
+        if self._table is None:
+            import pandas as pd
+
+            self._table = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in self._columns.items()})
+            self._table.index = pd.Index(self._ids, name=self._id_name, dtype=object)
+        return self._table
 
     @property
     def columns(self) -> list[str]:
-        return list(self.table.columns)
+        return list(self._columns)
 
     def find(self, attribute: str) -> str | None:
         """Column holding ``attribute`` (matched by normalised name or alias), or None."""
         wanted = {norm_name(a) for a in self._aliases(attribute)}
-        for column in self.table.columns:
+        for column in self._columns:
             if norm_name(column) in wanted:
                 return column
         return None
@@ -72,15 +91,69 @@ class SpeakerMetadata:
         column = self.find(attribute)
         if column is None:
             raise InputError(f"no column for {attribute!r} (columns: {', '.join(self.columns)})", self.path)
-        series = self.table[column]
+        values = self._columns[column]
         if self._aliases(attribute) == _ALIASES["gender"]:
-            lowered = series.str.lower()
-            series = lowered.map(_GENDERS).fillna(lowered)
-        return series.reindex(pd.Index(speakers)).fillna("").to_numpy(object)
+            values = [None if v is None else _GENDERS.get(v.lower(), v.lower()) for v in values]
+        row = self._row
+        out = np.empty(len(speakers), dtype=object)
+        for i, speaker in enumerate(speakers):
+            j = row.get(speaker)
+            value = None if j is None else values[j]
+            out[i] = "" if value is None else value
+        return out
 
     def has(self, speakers) -> np.ndarray:
         """Boolean mask (shape (S,)): which speakers have a metadata row."""
-        return pd.Index(speakers).isin(self.table.index)
+        row = self._row
+        return np.fromiter((speaker in row for speaker in speakers), dtype=bool, count=len(speakers))
+
+
+def _plain_rows(sniffed: TextTable, encoding: str) -> list | None:
+    """The data rows' fields (not stripped) of a plain table: no quote, every line's fields separated by one
+    ',' or tab, no control character, no lone CR, blank lines skipped; None otherwise (pandas reads it)."""
+    if sniffed.sep not in (",", "\t"):
+        return None
+    with open(sniffed.path, encoding=encoding, newline="") as handle:
+        text = handle.read()
+    if '"' in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    if any(c < " " and c not in "\t\n" for c in set(text)):
+        return None
+    lines = text.split("\n")
+    rows, width = [], len(sniffed.header)
+    for line in lines[sniffed.line_numbers[0]:]:
+        if not line:
+            continue  # blank lines are skipped (as pandas skips them)
+        if not line.strip():
+            return None
+        fields = line.split(sniffed.sep)
+        if len(fields) != width:
+            return None
+        rows.append(fields)
+    return rows
+
+
+def _pandas_rows(sniffed: TextTable, encoding: str) -> list:
+    """The data rows' fields as pandas' C parser reads them (a cell it leaves empty is None)."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(sniffed.path, sep=sniffed.sep, header=None, skiprows=sniffed.line_numbers[0],
+                            dtype=str, keep_default_na=False, skip_blank_lines=True, encoding=encoding,
+                            engine="c")
+    except ValueError as err:
+        match = re.search(r"line (\d+)", str(err))
+        detail = str(err).strip().splitlines()[-1]
+        raise InputError(f"cannot read the metadata table: {detail}", sniffed.path,
+                         int(match.group(1)) if match else None) from None
+    if table.shape[1] != len(sniffed.header):
+        raise InputError(f"header has {len(sniffed.header)} columns but the rows have {table.shape[1]}",
+                         sniffed.path, sniffed.line_numbers[0])
+    return [[v if isinstance(v, str) else None for v in row] for row in table.itertuples(index=False)]
 
 
 def read_metadata(path, *, id_column: str | None = None) -> SpeakerMetadata:
@@ -106,31 +179,21 @@ def read_metadata(path, *, id_column: str | None = None) -> SpeakerMetadata:
         hits = [i for i, h in enumerate(header)
                 if norm_name(h) in _ID_NAMES or re.fullmatch(r"voxceleb\d*id", norm_name(h))]
         id_index = hits[0] if hits else 0
-    try:
-        table = pd.read_csv(sniffed.path, sep=sniffed.sep, header=None, skiprows=sniffed.line_numbers[0],
-                            dtype=str, keep_default_na=False, skip_blank_lines=True, encoding=encoding,
-                            engine="c")
-    except ValueError as err:
-        match = re.search(r"line (\d+)", str(err))
-        detail = str(err).strip().splitlines()[-1]
-        raise InputError(f"cannot read the metadata table: {detail}", sniffed.path,
-                         int(match.group(1)) if match else None) from None
-    if table.shape[1] != len(header):
-        raise InputError(f"header has {len(header)} columns but the rows have {table.shape[1]}",
-                         sniffed.path, sniffed.line_numbers[0])
-    table.columns = header
-    table = table.apply(lambda col: col.str.strip())
-    ids = table.iloc[:, id_index]
-    if (ids == "").any():
-        row = int(np.flatnonzero((ids == "").to_numpy())[0])
+    rows = _plain_rows(sniffed, encoding)
+    if rows is None:
+        rows = _pandas_rows(sniffed, encoding)
+    rows = [[None if v is None else v.strip() for v in row] for row in rows]
+    ids = [row[id_index] for row in rows]
+    empty = [i for i, speaker in enumerate(ids) if speaker == ""]
+    if empty:
         raise InputError(f"empty speaker id in column {header[id_index]!r}", sniffed.path,
-                         LineMap(sniffed.path, True, encoding, sep=sniffed.sep)(row))
-    dup = ids.duplicated(keep="first").to_numpy()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        first = int(np.flatnonzero((ids == ids.iloc[row]).to_numpy())[0])
-        lines = LineMap(sniffed.path, True, encoding, sep=sniffed.sep)
-        raise InputError(f"speaker id {ids.iloc[row]!r} appears twice (first on line {lines(first)})",
-                         sniffed.path, lines(row))
-    table = table.set_index(ids).drop(columns=header[id_index])
-    return SpeakerMetadata(table, str(sniffed.path))
+                         LineMap(sniffed.path, True, encoding, sep=sniffed.sep)(empty[0]))
+    seen: dict = {}
+    for row, speaker in enumerate(ids):
+        if speaker in seen:
+            lines = LineMap(sniffed.path, True, encoding, sep=sniffed.sep)
+            raise InputError(f"speaker id {speaker!r} appears twice (first on line {lines(seen[speaker])})",
+                             sniffed.path, lines(row))
+        seen[speaker] = row
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(header) if i != id_index}
+    return SpeakerMetadata(path=str(sniffed.path), ids=ids, columns=columns, id_name=header[id_index])

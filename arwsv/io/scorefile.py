@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from arwsv.errors import InputError
 from arwsv.io.tables import LineMap, TextTable, first_undecodable_line, is_number, norm_name
+
+# pandas is imported where a file needs it: a plain file is read by arwsv.io.fastread with numpy alone
 
 __all__ = ["ScoreTable", "read_scores", "read_trials", "speaker_rule", "FORMATS", "parse_labels"]
 
@@ -174,8 +175,10 @@ def _resolve_columns(sniffed: TextTable, fmt: str, overrides: dict) -> dict:
     return roles
 
 
-def parse_labels(values: pd.Series, path, first_line_of_row) -> np.ndarray:
+def parse_labels(values: "pd.Series", path, first_line_of_row) -> np.ndarray:
     """Map label tokens to bool; fail on the first token outside the accepted set."""
+    import pandas as pd
+
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
@@ -211,6 +214,8 @@ def _find_bad_number(path: Path, sniffed: TextTable, column: int, role: str):
 
 def _chunks(sniffed: TextTable, roles: dict, text_roles: list, float_roles: list):
     """Yield (first_row, DataFrame with columns named by role) over the whole file."""
+    import pandas as pd
+
     used = {roles[r]: r for r in text_roles + float_roles}
     # every column is read (no usecols), so that a row with an extra field is an error, not ignored
     dtype = {i: str for i in range(max(sniffed.width, max(used) + 1))} | {roles[r]: np.float64 for r in float_roles}
@@ -254,8 +259,13 @@ class _Codes:
 
     def __init__(self):
         self.index: dict[str, int] = {}
+        # (PlainFile, starts, ends): where in a file each code's string lies, when one plain file made them all
+        self.spans = None
 
     def encode(self, values: np.ndarray) -> np.ndarray:
+        import pandas as pd
+
+        self.spans = None
         codes, uniques = pd.factorize(values)
         lut = np.fromiter((self.index.setdefault(u, len(self.index)) for u in uniques), np.int32, len(uniques))
         return lut[codes]
@@ -264,8 +274,101 @@ class _Codes:
         return np.array(list(self.index), dtype=object)
 
 
+def _chunk_order(n: int, chunk: int) -> np.ndarray:
+    """Positions in ``concat(enrol, test)`` (2n) in the order the chunked reader codes them: each chunk's
+    enrol values, then its test values."""
+    parts = []
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        parts += [np.arange(lo, hi), np.arange(n + lo, n + hi)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _fast_labels(file, starts, ends):
+    """Bool labels of a plain file's label fields, or None (an unknown or missing token: pandas names its line)."""
+    from arwsv.io.fastread import NA_TOKENS, decode_spans, factorize_spans
+
+    def verdict(token: str):
+        key = token.strip().lower()
+        return None if token in NA_TOKENS or key not in _LABELS else _LABELS[key]
+
+    lengths = ends - starts
+    if len(lengths) and (lengths == 1).all():  # '0' / '1'
+        byte = file.bytes[starts]
+        lut = np.zeros(256, dtype=bool)
+        for value in np.flatnonzero(np.bincount(byte, minlength=256)).tolist():
+            label = verdict(chr(value))
+            if label is None:
+                return None
+            lut[value] = label
+        return lut[byte]
+    result = factorize_spans(file, starts, ends)
+    if result is None:
+        return None
+    codes, first = result
+    lut = []
+    for token in decode_spans(file, starts[first], ends[first]):
+        label = verdict(token)
+        if label is None:
+            return None
+        lut.append(label)
+    return np.array(lut, dtype=bool)[codes]
+
+
+def _fast_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes):
+    """:func:`_read_rows` for a plain file (:mod:`arwsv.io.fastread`): the same codes, scores and labels,
+    read with numpy; None when the file is not plain (then pandas reads it, and names any bad line)."""
+    from arwsv.io.fastread import NA_TOKENS, decode_spans, factorize_spans, parse_decimals, plain_fields
+
+    if sniffed.needs_strip or not roles or max(roles.values()) >= sniffed.width:
+        return None
+    file = plain_fields(sniffed.path, sniffed.sep, sniffed.has_header, sniffed.width)
+    if file is None:
+        return None
+    n = len(file)
+    out = {"enrol": None, "test": None, "score": None, "label": None}
+    if "enrol" in roles:
+        e, t = roles["enrol"], roles["test"]
+        order = _chunk_order(n, CHUNK_ROWS)
+        starts = np.concatenate([file.starts[:, e], file.starts[:, t]])[order]
+        ends = np.concatenate([file.ends[:, e], file.ends[:, t]])[order]
+        result = factorize_spans(file, starts, ends)
+        if result is None:
+            return None
+        codes, first = result
+        names = decode_spans(file, starts[first], ends[first])
+        if not NA_TOKENS.isdisjoint(names):
+            return None  # pandas reads it as missing: its reader names the line
+        if not utt_codes.index:
+            utt_codes.index = dict(zip(names, range(len(names))))
+            utt_codes.spans = (file, starts[first], ends[first])
+            lut = np.arange(len(names), dtype=np.int32)
+        else:
+            lut = np.fromiter((utt_codes.index.setdefault(u, len(utt_codes.index)) for u in names), np.int32,
+                              len(names))
+            utt_codes.spans = None
+        both = np.empty(2 * n, dtype=np.int32)
+        both[order] = lut[codes]
+        out["enrol"], out["test"] = both[:n], both[n:]
+    if "score" in roles:
+        out["score"] = parse_decimals(file, file.starts[:, roles["score"]], file.ends[:, roles["score"]])
+        if out["score"] is None:
+            return None
+    if "label" in roles:
+        out["label"] = _fast_labels(file, file.starts[:, roles["label"]], file.ends[:, roles["label"]])
+        if out["label"] is None:
+            return None
+    return out, LineMap(sniffed.path, sniffed.has_header, sep=sniffed.sep)
+
+
 def _read_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes, extra_text: dict | None = None):
     """Read every row: utterance codes, scores (if any), labels (if any), extra text columns."""
+    if not extra_text:
+        index_before = dict(utt_codes.index)
+        fast = _fast_rows(sniffed, roles, utt_codes)
+        if fast is not None:
+            return fast
+        utt_codes.index = index_before  # (a file found not plain after its codes were made)
     text_roles = [r for r in ("enrol", "test") if r in roles] + (["label"] if "label" in roles else [])
     text_roles += list(extra_text or {})
     all_roles = dict(roles) | dict(extra_text or {})
@@ -318,8 +421,10 @@ def _read_trial_rows(trials_path, utt_codes: _Codes):
     return _read_rows(trials, t_roles, utt_codes)
 
 
-def read_trials(path) -> pd.DataFrame:
+def read_trials(path) -> "pd.DataFrame":
     """A trial list (VoxCeleb or Kaldi format) as a DataFrame ``label (0/1), enrol, test``."""
+    import pandas as pd
+
     codes = _Codes()
     rows, _ = _read_trial_rows(Path(path), codes)
     utterances = codes.strings()
@@ -420,14 +525,27 @@ def read_scores(path, *, fmt: str = "auto", trials=None, columns: dict | None = 
         both = spk.encode(np.concatenate([extra["enrol_spk"], extra["test_spk"]]).astype(str))
         enrol_spk, test_spk, speakers = both[: len(enrol)], both[len(enrol):], spk.strings()
     else:
-        enrol_spk, test_spk, speakers = _speakers_from_utterances(utt_codes.strings(), enrol, test, spk_regex,
-                                                                  path)
+        enrol_spk, test_spk, speakers = _speakers_from_utterances(utt_codes, enrol, test, spk_regex, path)
     return ScoreTable(scores=scores, is_target=labels, enrol_spk=enrol_spk, test_spk=test_spk,
                       speakers=speakers, path=str(path), format=fmt, enrol_utt=enrol, test_utt=test,
                       utterances=utt_codes.strings())
 
 
-def _speakers_from_utterances(utterances, enrol, test, spk_regex, path):
+def _speakers_from_utterances(utt_codes: _Codes, enrol, test, spk_regex, path):
+    if spk_regex is None and utt_codes.spans is not None and len(utt_codes.spans[1]) == len(utt_codes.index):
+        from arwsv.io.fastread import decode_spans, default_speaker_spans, factorize_spans
+
+        file, starts, ends = utt_codes.spans
+        spans = default_speaker_spans(file, starts, ends)
+        found = None if spans is None else factorize_spans(file, *spans)
+        if found is not None:  # the default rule on the bytes: the same speakers, in the same order
+            codes, first = found
+            spk_codes = codes.astype(np.int32)
+            speakers = decode_spans(file, spans[0][first], spans[1][first])
+            return spk_codes[enrol], spk_codes[test], np.asarray(speakers, dtype=object)
+    import pandas as pd
+
+    utterances = utt_codes.strings()
     rule = speaker_rule(spk_regex)
     names = [rule(u) for u in utterances]
     bad = [u for u, n in zip(utterances, names) if not n]

@@ -198,3 +198,99 @@ def test_building_the_parser_imports_no_heavy_module():
             "assert not bad, sorted(bad)[:5]")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# ---- the real layout (issue 40): CSV `ref_file,com_file,sc,lab`, CRLF, utterance paths --------------------
+
+REAL_ROWS = [("id1/v/00001.wav", "id1/w/00002.wav", "0.913570", "1"), ("id1/v/00001.wav", "id2/x/00001.wav", "0.120442", "0"),
+             ("id2/x/00001.wav", "id2/y/00003.wav", "0.771008", "1"), ("id2/x/00001.wav", "id1/w/00002.wav", "0.309911", "0"),
+             ("id1/w/00002.wav", "id1/v/00003.wav", "0.640012", "1"), ("id2/y/00003.wav", "id1/v/00003.wav", "-0.051000", "0")]
+
+
+def _real(rows=REAL_ROWS, header="ref_file,com_file,sc,lab", ends=None, last_end=True, quote=False) -> bytes:
+    """A real-layout score file; ``ends``: each line's end (CRLF by default)."""
+    lines = [header] + [",".join(f'"{f}"' if quote and j != 3 else f for j, f in enumerate(r)) for r in rows]
+    ends = ends or ["\r\n"] * len(lines)
+    text = "".join(line + end for line, end in zip(lines, ends))
+    return (text if last_end else text.rstrip("\r\n")).encode()
+
+
+def _eval_json(tmp_path, name: str, data: bytes, *extra):
+    path = tmp_path / name
+    path.write_bytes(data)
+    (tmp_path / "meta.tsv").write_text(META)
+    out = tmp_path / f"{name}.json"
+    code, stdout, stderr = run_cli("eval", path, "--meta", tmp_path / "meta.tsv", "--quiet", "--json", out, *extra)
+    return code, stderr, (json.loads(out.read_text()) if code == 0 else None)
+
+
+def _numbers(report: dict) -> dict:
+    return {"overall": report["overall"], "attributes": report["attributes"]}
+
+
+@pytest.mark.parametrize("name,data", [
+    ("mixed_line_ends.csv", _real(ends=["\r\n", "\n", "\r\n", "\n", "\n", "\r\n", "\r\n"])),
+    ("old_mac_line_ends.csv", _real(ends=["\r"] * 7)),
+    ("no_final_line_end.csv", _real(last_end=False)),
+    ("quoted_fields.csv", _real(quote=True)),
+    ("lf_only.csv", _real(ends=["\n"] * 7)),
+])
+def test_real_layout_variants_read_as_the_plain_file(tmp_path, name, data):
+    code, stderr, plain = _eval_json(tmp_path, "plain.csv", _real())
+    assert code == 0, stderr
+    code, stderr, report = _eval_json(tmp_path, name, data)
+    assert code == 0, stderr
+    assert _numbers(report) == _numbers(plain)
+
+
+def test_real_layout_header_with_other_names(tmp_path):
+    data = _real(header="utt_a,utt_b,similarity_value,same_speaker")
+    code, stderr, _ = _eval_json(tmp_path, "renamed.csv", data)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("arwsv eval: error: ") and "renamed.csv:1: " in lines[0], stderr
+    assert "cannot find the enrol and test and score columns" in lines[0] and "--score-col" in lines[0]
+    code, stderr, report = _eval_json(tmp_path, "renamed.csv", data, "--enrol-col", "utt_a", "--test-col", "utt_b",
+                                      "--score-col", "similarity_value")
+    assert code == 0, stderr
+    assert _numbers(report) == _numbers(_eval_json(tmp_path, "plain.csv", _real())[2])
+
+
+@pytest.mark.parametrize("name,data,needle,line", [
+    # a quote opened and never closed: the rest of the line is one field
+    ("unterminated_quote.csv", _real().replace(b"\r\nid2/x/00001.wav,id2/y", b'\r\n"id2/x/00001.wav,id2/y'),
+     "wrong number of columns: 1, expected 4", 4),
+    # a line end inside a quoted field
+    ("line_end_in_quotes.csv", _real().replace(b"\r\nid2/x/00001.wav,id2/y", b'\r\n"id2/x/\n00001.wav",id2/y'),
+     "wrong number of columns: 1, expected 4", 4),
+    ("late_bad_score.csv", _real(REAL_ROWS * 60 + [("id1/v/00001.wav", "id2/x/00009.wav", "0.1.2", "0")]),
+     "score '0.1.2' is not a number", 362),
+    ("late_extra_field.csv", _real(REAL_ROWS * 60 + [("id1/v/00001.wav", "id2/x/00009.wav", "0.1", "0", "x")]),
+     "wrong number of columns", 362),
+    ("late_missing_label.csv", _real(REAL_ROWS * 60 + [("id1/v/00001.wav", "id2/x/00009.wav", "0.1", "NA")]),
+     "missing label", 362),
+    ("late_empty_id.csv", _real(REAL_ROWS * 60 + [("", "id2/x/00009.wav", "0.1", "0")]),
+     "missing enrol column value", 362),
+    # a lone CR ends a line (as pandas reads it): the line before it has no score
+    ("late_lone_cr.csv", _real(REAL_ROWS * 60 + [("id1/v/00001.wav", "id2/x/0\r0009.wav", "0.1", "0")]),
+     "score is missing", 362),
+])
+def test_real_layout_bad_lines_one_line_exit_2(tmp_path, name, data, needle, line):
+    code, stderr, _ = _eval_json(tmp_path, name, data)
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith("arwsv eval: error: ") and needle in lines[0], lines[0]
+    assert f"{name}:{line}: " in lines[0], lines[0]
+
+
+def test_eval_imports_neither_pandas_nor_scikit_learn(tmp_path):
+    """A plain score file, the metadata and the table need numpy alone (pandas costs 0.3 s to import,
+    scikit-learn more); --calibrate adds SciPy's PAV, not scikit-learn."""
+    fixtures = Path(__file__).resolve().parents[1] / "evaluation" / "unchanged"  # 48 speakers, real layout
+    code = ("import sys; from arwsv.cli import main; "
+            f"assert main(['eval', r'{fixtures / 'rl_A.csv'}', '--meta', r'{fixtures / 'rl_meta.csv'}', '--intersect', "
+            "'--calibrate', '--quiet']) == 0; "
+            "bad = [m for m in ('pandas', 'sklearn', 'torch') if m in sys.modules]; assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
