@@ -23,8 +23,6 @@ query falls back to the full weighted curve, so the window size changes speed on
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from arwsv.evaluation.metrics import DetCurve, SortedTrials
@@ -368,13 +366,6 @@ class BatchCurves:
         self.defined = (self.n_t > 0) & (self.n_n > 0)
         self._at_cp = None
         return self
-
-    def clone(self) -> "BatchCurves":
-        """The same curves for another thread: the prepared arrays shared, its own scratch arrays."""
-        other = copy.copy(self)
-        other.workspace, other._deeper_curves = Workspace(), None
-        other.c = other.counts = other.cp = other.prefix = other.total = other._at_cp = None
-        return other
 
     def release(self) -> None:
         """Drop the last block's arrays."""

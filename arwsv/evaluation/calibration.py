@@ -31,6 +31,7 @@ which is how the speaker bootstrap resamples (see :mod:`arwsv.evaluation.groups`
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -38,6 +39,7 @@ __all__ = ["cllr", "pav_llr", "min_cllr", "act_dcf", "bayes_threshold", "AffineC
            "cross_validated_llr", "speaker_folds", "reliability"]
 
 LOG2 = math.log(2.0)
+_LOADING = threading.Lock()
 
 
 def _dot(a, b) -> float:
@@ -90,10 +92,8 @@ def _sklearn_isotonic():
 
 def _scipy_pava():
     """SciPy's PAV where scikit-learn's isotonic_regression is a call of it; else None."""
-    import importlib.machinery
     import importlib.util
     import os
-    import sys
 
     try:
         import scipy
@@ -105,18 +105,7 @@ def _scipy_pava():
         major, minor = (int(part) for part in scipy.__version__.split(".")[:2])
         if (major, minor) < (1, 12) or "res = optimize.isotonic_regression(" not in source:
             return None
-        name = "scipy.optimize._pava_pybind"
-        module = sys.modules.get(name)
-        if module is None:  # the extension alone, without scipy.optimize's package
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                path = os.path.join(os.path.dirname(scipy.__file__), "optimize", "_pava_pybind" + suffix)
-                if os.path.exists(path):
-                    loader = importlib.machinery.ExtensionFileLoader(name, path)
-                    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-                    loader.exec_module(module)
-                    sys.modules[name] = module
-                    break
-        pava = module.pava
+        pava = _scipy_extension("optimize", "_pava_pybind").pava  # the extension alone
     except Exception:  # any other layout: scikit-learn's own call
         return None
 
@@ -130,6 +119,42 @@ def _scipy_pava():
         return x
 
     return isotonic
+
+
+def _scipy_extension(package: str, name: str):
+    """A compiled module of SciPy's ``package`` loaded alone (not the package's ``__init__``, which imports
+    much more), registered under its own name so that a later import of the package finds this one."""
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    import scipy
+
+    full = f"scipy.{package}.{name}"
+    with _LOADING:  # one load, whichever thread asks first
+        if full in sys.modules:
+            return sys.modules[full]
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(os.path.dirname(scipy.__file__), package, name + suffix)
+            if os.path.exists(path):
+                loader = importlib.machinery.ExtensionFileLoader(full, path)
+                module = importlib.util.module_from_spec(importlib.util.spec_from_loader(full, loader))
+                loader.exec_module(module)
+                sys.modules[full] = module
+                return module
+    raise ImportError(full)
+
+
+def _expit():
+    """``scipy.special.expit`` (the same ufunc: scipy.special exports its ``_special_ufuncs``' own), without
+    importing the rest of scipy.special (0.2 s or more)."""
+    try:
+        return _scipy_extension("special", "_special_ufuncs").expit
+    except Exception:  # another layout: the public import
+        from scipy.special import expit
+
+        return expit
 
 
 def _pav_runs(t, n) -> np.ndarray:
@@ -268,7 +293,7 @@ class AffineCalibration:
     def fit_classes(self, target_scores, nontarget_scores, target_weights=None, nontarget_weights=None,
                     init=None) -> "AffineCalibration":
         """:meth:`fit` on the two classes' scores given apart, (N_t,) and (N_n,), optionally weighted."""
-        from scipy.special import expit
+        expit = _expit()
 
         parts = []  # per class: scores, their squares, objective weight of each trial, sign y
         for scores, weights, y in ((target_scores, target_weights, 1.0), (nontarget_scores, nontarget_weights, -1.0)):
@@ -399,6 +424,7 @@ def cross_validated_llr(scores, is_target, enrol_spk, test_spk, n_speakers: int,
 
     from arwsv.evaluation.parallel import thread_map
 
+    _expit()  # loaded once, before the threads
     for (rows, _), values in zip(jobs, thread_map(fit, jobs)):
         llr[rows] = values
     return llr, model

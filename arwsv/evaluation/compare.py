@@ -20,7 +20,7 @@ import re
 import numpy as np
 
 from arwsv.errors import InputError
-from arwsv.evaluation.groups import _dig  # the report-path lookup the bootstrap uses
+from arwsv.evaluation.groups import _column, _dig  # the report-path lookups the bootstrap uses
 from arwsv.io.scorefile import ScoreTable
 
 __all__ = ["align_trials", "paired_comparison", "format_comparison", "tidy_comparison", "SUMMARIES"]
@@ -34,11 +34,23 @@ CALIBRATION_SUMMARIES = ("cllr_gap_abs", "cllr_std", "cal_loss_gap_abs", "cal_lo
 _EXTENSION = re.compile(r"\.(wav|flac|m4a|mp3|ogg|opus|sph)$", re.IGNORECASE)
 
 
+_AUDIO = frozenset({"wav", "flac", "m4a", "mp3", "ogg", "opus", "sph"})
+
+
+def _strip_extension(name: str) -> str:
+    """``_EXTENSION.sub("", name)``: an ASCII name without the regex (the regex decides any other name,
+    whose case folding it alone knows)."""
+    if not name.isascii():
+        return _EXTENSION.sub("", name)
+    dot = name.rfind(".")
+    return name[:dot] if dot >= 0 and name[dot + 1:].lower() in _AUDIO else name
+
+
 def _trial_keys(table: ScoreTable, index: dict, codes=None) -> np.ndarray:
     """One int64 key per trial from the utterance pair (-1 where an utterance is not in ``index``);
     ``codes``: each utterance's entry of ``index`` when known already."""
     if codes is None:
-        codes = np.array([index.get(_EXTENSION.sub("", str(u)), -1) for u in table.utterances], dtype=np.int64)
+        codes = np.array([index.get(_strip_extension(str(u)), -1) for u in table.utterances], dtype=np.int64)
     e, t = codes[table.enrol_utt], codes[table.test_utt]
     return np.where((e >= 0) & (t >= 0), e * len(index) + t, -1)
 
@@ -74,7 +86,7 @@ def align_trials(reference: ScoreTable, other: ScoreTable) -> ScoreTable:
     Raises :class:`InputError` (naming ``other``'s file) when the trial sets differ, a trial is
     listed twice, or a trial's label differs between the files.
     """
-    names = [_EXTENSION.sub("", str(u)) for u in reference.utterances]
+    names = [_strip_extension(str(u)) for u in reference.utterances]
     index = {}
     for name in names:
         index.setdefault(name, len(index))
@@ -149,8 +161,8 @@ def paired_comparison(report_a: dict, report_b: dict, replicates_a: list, replic
                "rel_diff": (b - a) / a if a not in (0.0,) and math.isfinite(a) else float("nan"),
                "higher_is_better": higher, "ci": None, "share_b_better": None, "n_replicates": 0}
         if replicates_a:
-            d = np.array([_finite(_dig(rb, rep_path)) - _finite(_dig(ra, rep_path))
-                          for ra, rb in zip(replicates_a, replicates_b)])
+            d = np.array([_finite(vb) - _finite(va) for va, vb in zip(_column(replicates_a, rep_path),
+                                                                      _column(replicates_b, rep_path))])
             d = d[np.isfinite(d)]
             row["n_replicates"] = len(d)
             if len(d):

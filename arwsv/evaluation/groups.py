@@ -47,11 +47,11 @@ OTHER = "other"
 # a group's bootstrap window reaches this many times the largest FMR its point estimates need
 WINDOW_MARGIN = 3.0
 # bootstrap replicates measured together (a block's arrays: BATCH x the trials of the window)
-BATCH = 64
+BATCH = 80
 # the first window of a block of replicates: this many times the largest FMR the point estimates need
-BATCH_MARGIN = 1.25
+BATCH_MARGIN = 1.1
 # finer checkpoints where the point estimate's detection cost is within this factor of its minimum
-FOCUS_COST = 1.1
+FOCUS_COST = 1.05
 
 
 @dataclass
@@ -347,8 +347,8 @@ class FairnessEvaluation:
 
         The replicates are those of ``[self.measure(m) for m in draws]`` to the last bit, with the same
         draws in the same order; they are measured :data:`BATCH` at a time
-        (:class:`arwsv.evaluation.bootstrap.BatchCurves`), the blocks shared among threads
-        (:mod:`arwsv.evaluation.parallel`; each thread has its own scratch arrays)."""
+        (:class:`arwsv.evaluation.bootstrap.BatchCurves`). (Blocks shared among threads were measured
+        slower on 2 cores: most of a block's time is spent between NumPy calls, under the interpreter lock.)"""
         rng = np.random.default_rng(self.settings.seed)
         n_spk = len(self.table.speakers)
         n = self.settings.bootstrap
@@ -362,40 +362,16 @@ class FairnessEvaluation:
 
             bar = tqdm(total=n, desc="bootstrap", unit="rep", leave=False)
         groups = [self.overall] + [g for part in self.partitions for g in (*part.groups, part.cross)]
-        base = {id(g): self._batch(g) for g in groups}
-        # calibration terms are measured replicate by replicate (and built at the first): one thread then
-        from arwsv.evaluation.parallel import cores, one_blas_thread
+        batches = {id(g): self._batch(g) for g in groups}
+        from arwsv.evaluation.parallel import one_blas_thread
 
-        workers = 1 if self.llr is not None else min(cores(), len(blocks))
-        results: list = [None] * len(blocks)
+        results: list = []
         try:
             with one_blas_thread():
-                if workers == 1:
-                    for i, block in enumerate(blocks):
-                        results[i] = self._measure_block(block, base)
-                        if bar is not None:
-                            bar.update(len(block))
-                else:
-                    import queue
-                    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-                    free: queue.Queue = queue.Queue()
-                    free.put(base)
-                    for _ in range(workers - 1):
-                        free.put({key: batch.clone() for key, batch in base.items()})
-
-                    def work(i):
-                        batches = free.get()
-                        try:
-                            return i, self._measure_block(blocks[i], batches)
-                        finally:
-                            free.put(batches)
-
-                    with ThreadPoolExecutor(workers) as pool:
-                        for future in as_completed([pool.submit(work, i) for i in range(len(blocks))]):
-                            i, results[i] = future.result()
-                            if bar is not None:
-                                bar.update(len(blocks[i]))
+                for block in blocks:
+                    results.append(self._measure_block(block, batches))
+                    if bar is not None:
+                        bar.update(len(block))
         finally:
             if bar is not None:
                 bar.close()
@@ -431,7 +407,7 @@ class FairnessEvaluation:
 
     def _measure_block(self, multiplicity: np.ndarray, batches: dict) -> list:
         """``[self.measure(m) for m in multiplicity]`` for a block of rows (R, S), the same numbers
-        (``batches``: each group's BatchCurves, by ``id(group)``, used by this thread alone)."""
+        (``batches``: each group's BatchCurves, by ``id(group)``)."""
         s = self.settings
         rows = len(multiplicity)
         curves = batches[id(self.overall)].measure(multiplicity)
@@ -509,7 +485,7 @@ class FairnessEvaluation:
         def ci(path):
             if not replicates:
                 return None
-            values = np.array([_dig(r, path) for r in replicates], dtype=np.float64)
+            values = np.array(_column(replicates, path), dtype=np.float64)
             values = values[np.isfinite(values)]
             if len(values) == 0:
                 return [float("nan"), float("nan")]
@@ -547,6 +523,21 @@ class FairnessEvaluation:
 def _unknown(value) -> bool:
     """An unknown attribute value: "" (and, as pandas.factorize takes them, None and nan)."""
     return value is None or (isinstance(value, str) and value == "") or (isinstance(value, float) and value != value)
+
+
+def _column(trees: list, path: tuple) -> list:
+    """``[_dig(tree, path) for tree in trees]``, the subscripts written out (the report asks for hundreds
+    of paths of a thousand replicates)."""
+    if len(path) == 2:
+        a, b = path
+        return [t[a][b] for t in trees]
+    if len(path) == 3:
+        a, b, c = path
+        return [t[a][b][c] for t in trees]
+    if len(path) == 4:
+        a, b, c, d = path
+        return [t[a][b][c][d] for t in trees]
+    return [_dig(t, path) for t in trees]
 
 
 def _dig(tree: dict, path: tuple):

@@ -258,20 +258,39 @@ class _Codes:
     """Incremental string -> int32 code dictionary (shared by enrol and test columns)."""
 
     def __init__(self):
-        self.index: dict[str, int] = {}
+        self._index: dict[str, int] = {}
+        self._names = None  # the strings in code order, when one plain file made them all (dict on demand)
         # (PlainFile, starts, ends): where in a file each code's string lies, when one plain file made them all
         self.spans = None
+
+    @property
+    def index(self) -> dict:
+        if self._names is not None:
+            self._index, self._names = dict(zip(self._names, range(len(self._names)))), None
+        return self._index
+
+    @index.setter
+    def index(self, value: dict) -> None:
+        self._index, self._names = value, None
+
+    def __len__(self) -> int:
+        return len(self._names) if self._names is not None else len(self._index)
+
+    def set_names(self, names: list) -> None:
+        """The codes 0.. of a fresh dictionary are these (distinct) strings."""
+        self._index, self._names = {}, names
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         import pandas as pd
 
         self.spans = None
         codes, uniques = pd.factorize(values)
-        lut = np.fromiter((self.index.setdefault(u, len(self.index)) for u in uniques), np.int32, len(uniques))
+        index = self.index
+        lut = np.fromiter((index.setdefault(u, len(index)) for u in uniques), np.int32, len(uniques))
         return lut[codes]
 
     def strings(self) -> np.ndarray:
-        return np.array(list(self.index), dtype=object)
+        return np.array(self._names if self._names is not None else list(self._index), dtype=object)
 
 
 def _chunk_order(n: int, chunk: int) -> np.ndarray:
@@ -339,8 +358,8 @@ def _fast_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes):
         names = decode_spans(file, starts[first], ends[first])
         if not NA_TOKENS.isdisjoint(names):
             return None  # pandas reads it as missing: its reader names the line
-        if not utt_codes.index:
-            utt_codes.index = dict(zip(names, range(len(names))))
+        if not len(utt_codes):
+            utt_codes.set_names(names)
             utt_codes.spans = (file, starts[first], ends[first])
             lut = np.arange(len(names), dtype=np.int32)
         else:
@@ -364,7 +383,7 @@ def _fast_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes):
 def _read_rows(sniffed: TextTable, roles: dict, utt_codes: _Codes, extra_text: dict | None = None):
     """Read every row: utterance codes, scores (if any), labels (if any), extra text columns."""
     if not extra_text:
-        index_before = dict(utt_codes.index)
+        index_before = dict(utt_codes.index) if len(utt_codes) else {}
         fast = _fast_rows(sniffed, roles, utt_codes)
         if fast is not None:
             return fast
@@ -532,7 +551,7 @@ def read_scores(path, *, fmt: str = "auto", trials=None, columns: dict | None = 
 
 
 def _speakers_from_utterances(utt_codes: _Codes, enrol, test, spk_regex, path):
-    if spk_regex is None and utt_codes.spans is not None and len(utt_codes.spans[1]) == len(utt_codes.index):
+    if spk_regex is None and utt_codes.spans is not None and len(utt_codes.spans[1]) == len(utt_codes):
         from arwsv.io.fastread import decode_spans, default_speaker_spans, factorize_spans
 
         file, starts, ends = utt_codes.spans

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arwsv.evaluation import parallel
 from arwsv.evaluation.bootstrap import BatchCurves, WindowedTrials
 from arwsv.evaluation.fairness import gap_summary, gap_summary_rows
 from arwsv.evaluation.groups import EvalSettings, FairnessEvaluation
@@ -62,8 +61,7 @@ def test_block_answers_are_those_of_one_replicate(seed):
         assert all(map(_same, (per_row[0][r], per_row[1][r]), one.rates_at(float(threshold[r])))), r
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_bootstrap_equals_one_replicate_at_a_time(simulated, monkeypatch, threads):
+def test_bootstrap_equals_one_replicate_at_a_time(simulated):
     trials, meta = simulated
     speakers, spk = np.unique(np.concatenate([trials["enrol"].str.split("/").str[0], trials["test"].str.split("/")
                                               .str[0]]), return_inverse=True)
@@ -73,7 +71,6 @@ def test_bootstrap_equals_one_replicate_at_a_time(simulated, monkeypatch, thread
     lookup = meta.set_index("VoxCeleb1 ID")
     values = {"gender": lookup.loc[speakers, "Gender"].to_numpy(object),
               "nationality": lookup.loc[speakers, "Nationality"].to_numpy(object)}
-    monkeypatch.setattr(parallel, "THREADS", threads)
     settings = EvalSettings(bootstrap=150, seed=4, thresholds=(1.0,))
     evaluation = FairnessEvaluation(table, values, settings, intersect=True)
     batched = evaluation.bootstrap(progress=False)
