@@ -373,7 +373,9 @@ def main() -> int:
              "with the machine quiet. Input: CSV `ref_file,com_file,sc,lab`, CRLF, utterance paths as ids, "
              f"{n_lines:,} trials, 1,190 speakers, `vox1_meta.csv` (1,251 speakers, gender, 36 nationalities); "
              f"two systems. Wall time of `python -m arwsv ...` (the table printed to /dev/null), median of "
-             f"{args.repeats} interleaved runs.", "",
+             f"{args.repeats} runs interleaved across the rows (before and after timed in separate runs of the "
+             "script, `--versions`). The issue's own figures (1.53, 3.18, 13.8, 8.7 s) came from another file of this "
+             "layout; on this one the code before takes longer.", "",
              "| command | before (s) | after (s) | target (s) | after / target |", "|---|---|---|---|---|"]
     for row, (extra, target) in COMMANDS.items():
         cells = []
