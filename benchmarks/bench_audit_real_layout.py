@@ -266,9 +266,6 @@ values = {k: m.values(k, table.speakers) for k in ("gender", "nationality")}
 out["import scipy.special (beyond numpy)"] = python("import numpy, scipy.special") - bare
 out["load expit alone (beyond numpy)"] = python(
     "import numpy; from arwsv.evaluation.calibration import _expit; _expit()") - bare
-table = scorefile.read_scores(a)
-m = read_metadata(meta)
-values = {k: m.values(k, table.speakers) for k in ("gender", "nationality")}
 n = 320
 ev = FairnessEvaluation(table, values, EvalSettings(bootstrap=n, seed=0))
 ev.measure()
