@@ -1,4 +1,5 @@
-"""``arwsv prepare voxceleb|toy|noise``: build manifests, speaker metadata and trial lists, and noise/RIR manifests."""
+"""``arwsv prepare voxceleb|toy|toy-extend|noise``: build manifests, speaker metadata and trial lists (VoxCeleb, the
+toy corpus, oracle speakers added to a toy corpus), and noise/RIR manifests."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def add_parser(sub) -> None:
     t.add_argument("--out", required=True, help="output folder")
     t.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="named corpus: default (200 speakers, the demo's), bench (2,400 speakers, 400 test "
-                        "speakers, the fairness benchmark) or one of the benchmark's variations no setting was "
+                        "speakers, the fairness benchmark), voxlike (the benchmark with VoxCeleb1-H-sized gaps) or one of the benchmark's variations no setting was "
                         "tuned on (reseeded, shares, uncrowded, crowded, espeak; arwsv/data/toy/config.py); the "
                         "flags below override its values")
     flags = [("speakers", int, None), ("utts-per-speaker", int, None), ("seconds", float, "length of each utterance"),
@@ -54,6 +55,10 @@ def add_parser(sub) -> None:
              ("reverb-prob", float, "probability a session is reverberant"),
              ("dev-share", float, "share of training utterances held out"),
              ("trials-per-utt", int, "O list: target and non-target trials per test utterance (E and H: 3x)"),
+             ("female-spread", float, "voice-parameter spread of women, relative to men (unset: --minority-spread)"),
+             ("country-spreads", _floats, "comma-separated spread per country, the majority's first (unset: 1, then "
+                                          "--minority-spread)"),
+             ("voice-spread", float, "everyone's voice-parameter spread, relative to 1"),
              ("seed", int, None)]
     for flag, kind, text in flags:
         default = getattr(d, flag.replace("-", "_"))
@@ -64,6 +69,20 @@ def add_parser(sub) -> None:
                         f"[default: the preset's, else {d.backend}]")
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
     t.set_defaults(run=run_toy)
+
+    e = kinds.add_parser(
+        "toy-extend", help="oracle data: add new real speakers to chosen cells of a toy corpus",
+        description="Write a new corpus folder: the toy corpus at --base with new training speakers in the cells "
+                    "given by --add, drawn as that cell's own speakers were (same accent, voice distribution and "
+                    "channels) from RNG streams no existing speaker uses. The base's speakers, utterances, test "
+                    "manifest and trial lists are unchanged (their lines and files byte for byte); the base is "
+                    "only read. See arwsv/data/toy/extend.py.")
+    e.add_argument("--base", required=True, metavar="DIR", help="a folder written by arwsv prepare toy")
+    e.add_argument("--add", required=True, action="append", metavar="G/COUNTRY=N",
+                   help="new speakers for one cell, e.g. f/Dorne=40 (repeat for more cells)")
+    e.add_argument("--out", required=True, metavar="DIR", help="output folder (not the base)")
+    e.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
+    e.set_defaults(run=run_toy_extend)
 
     n = kinds.add_parser(
         "noise", help="noise and RIR manifests from MUSAN and RIRS_NOISES",
@@ -92,6 +111,14 @@ cannot be read stops the command before anything is written.""")
     n.add_argument("--sample-rate", type=int, default=16000,
                    help="sample rate of the manifests' audio [default: 16000]")
     n.set_defaults(run=run_noise)
+
+
+def _floats(text: str) -> tuple:
+    """argparse type: "1,0.9,0.8" -> (1.0, 0.9, 0.8)."""
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _print_report(report: dict, out) -> None:
@@ -142,6 +169,17 @@ def run_toy(args) -> int:
     except OSError as err:
         raise InputError(f"cannot create the output folder: {err.strerror}", args.out) from None
     report = generate_corpus(config, args.out, jobs=max(1, args.jobs))
+    _print_report(report, args.out)
+    return 0
+
+
+def run_toy_extend(args) -> int:
+    from arwsv.data.toy.config import COUNTRY_NAMES
+    from arwsv.data.toy.extend import extend_corpus, parse_cells, read_base
+
+    config, _ = read_base(args.base)
+    cells = parse_cells(args.add, COUNTRY_NAMES[: config.countries])
+    report = extend_corpus(args.base, args.out, cells, jobs=max(1, args.jobs))
     _print_report(report, args.out)
     return 0
 

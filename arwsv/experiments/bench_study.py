@@ -72,15 +72,13 @@ QUICK_BENCH = dict(QUICK_CORPUS, trials_per_utt=2)
 def bench_corpus(work: Path, quick: bool, progress: bool) -> Path:
     """The benchmark corpus under ``WORK/corpus`` (generated once; same settings, same bytes)."""
     import os
-    from dataclasses import asdict
-
     from arwsv.data.toy.config import PRESETS, ToyConfig
     from arwsv.data.toy.corpus import generate_corpus
 
     config = ToyConfig(**(QUICK_BENCH if quick else PRESETS["bench"]))
     data = work / "corpus"
     described = data / "corpus.json"
-    if not (described.is_file() and json.loads(described.read_text())["config"] == asdict(config)):
+    if not (described.is_file() and json.loads(described.read_text())["config"] == config.describe()):
         generate_corpus(config, data, jobs=os.cpu_count() or 1, progress=progress)
     return data
 

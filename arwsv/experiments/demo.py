@@ -45,15 +45,13 @@ QUICK_ARW = {"warmup_steps": 2, "region_priors": 3, "memory_bank": 64, "region_r
 
 
 def toy_corpus(work: Path, seed: int, quick: bool, progress: bool) -> Path:
-    from dataclasses import asdict
-
     from arwsv.data.toy.config import ToyConfig
     from arwsv.data.toy.corpus import generate_corpus
 
     config = ToyConfig(seed=seed, **(QUICK_CORPUS if quick else {}))
     data = work / "toy"
     described = data / "corpus.json"
-    if described.is_file() and json.loads(described.read_text())["config"] == asdict(config):
+    if described.is_file() and json.loads(described.read_text())["config"] == config.describe():
         return data  # already generated with these settings
     generate_corpus(config, data, jobs=os.cpu_count() or 1, progress=progress)
     return data

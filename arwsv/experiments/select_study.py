@@ -51,15 +51,13 @@ BENCH_STUDY = ROOT / "results" / "bench_study" / "summary.json"
 
 def corpus_data(name: str, root: Path, progress: bool) -> Path:
     """The corpus of preset ``name`` under ``root/name`` (generated once; same preset, same bytes)."""
-    from dataclasses import asdict
-
     from arwsv.data.toy.config import PRESETS, ToyConfig
     from arwsv.data.toy.corpus import generate_corpus
 
     config = ToyConfig(**PRESETS[name])
     data = root / name
     described = data / "corpus.json"
-    if not (described.is_file() and json.loads(described.read_text())["config"] == asdict(config)):
+    if not (described.is_file() and json.loads(described.read_text())["config"] == config.describe()):
         if config.backend == "espeak":
             from arwsv.data.toy.espeak import check_available
 

@@ -217,3 +217,64 @@ def test_preset_values_and_flags_that_override_them(tmp_path):
     trials = pd.read_csv(out / "trials" / "O.txt", sep=" ", header=None, names=["label", "enrol", "test"])
     per_enrol = trials[trials["label"] == 1].groupby("enrol").size()
     assert per_enrol.min() == 2 and len(per_enrol) == 8 * 4  # 2 targets for every test utterance
+
+
+def test_spread_settings_unset_keep_the_benchmarks_speakers_and_description():
+    """Corpora made before the spread settings keep their voices and corpus.json keys: unset, a speaker's spread
+    is the planted crowding (minority_spread for women, again for minority countries)."""
+    from arwsv.data.toy.config import PRESETS
+
+    config = ToyConfig(**PRESETS["bench"])
+    assert config.describe() == {k: v for k, v in vars(config).items()
+                                 if k not in ("female_spread", "country_spreads", "voice_spread")}
+    ms = config.minority_spread
+    assert [config.speaker_spread(g, c) for g in "mf" for c in (0, 2)] == [1.0, ms, ms, ms * ms]
+
+
+def test_spread_settings_scale_each_voice_around_its_gender_mean():
+    """Same seed, other spreads: the same random draws (same order), so every speaker's deviation from the
+    gender mean of the vocal-tract length scales by exactly the ratio of the two spreads."""
+    from arwsv.data.toy.corpus import draw_speakers
+
+    plain = ToyConfig(speakers=60, test_speakers=8, countries=3)
+    spread = ToyConfig(speakers=60, test_speakers=8, countries=3, female_spread=0.9, country_spreads=(1.0, 0.8, 0.5),
+                       voice_spread=1.2)
+    a, _ = draw_speakers(plain)
+    b, _ = draw_speakers(spread)
+    assert [(s.spk_id, s.gender, s.country, s.split) for s in a] == [(s.spk_id, s.gender, s.country, s.split) for s in b]
+    for x, y in zip(a, b):
+        mean = 1.16 if x.gender == "f" else 1.0
+        ratio = spread.speaker_spread(x.gender, x.accent_index) / plain.speaker_spread(x.gender, x.accent_index)
+        assert y.voice.vtl - mean == pytest.approx((x.voice.vtl - mean) * ratio, rel=1e-9, abs=1e-12)
+        assert y.channels == x.channels  # the channels do not depend on the voice
+    assert spread.speaker_spread("f", 2) == pytest.approx(1.2 * 0.9 * 0.5)
+
+
+@pytest.mark.parametrize("flag,value,message", [("--country-spreads", "1,0.5", "one value per country"),
+                                                ("--country-spreads", "1,0,1,1", "values must be in (0, 2]"),
+                                                ("--female-spread", "0", "--female-spread must be in (0, 2]"),
+                                                ("--voice-spread", "3", "--voice-spread must be in (0, 2]")])
+def test_bad_spread_settings(tmp_path, capsys, flag, value, message):
+    assert main(["prepare", "toy", "--out", str(tmp_path / "x"), flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_voxlike_preset_is_the_benchmark_with_milder_spreads():
+    """The VoxCeleb-like preset keeps the benchmark's size, shares and test cells (50 speakers each); only the
+    spreads (and the seed) differ, its crowding milder everywhere: no cell below 0.9 x 0.7 x 1.15 of the men's."""
+    from collections import Counter
+
+    from arwsv.data.toy.config import PRESETS
+    from arwsv.data.toy.corpus import draw_speakers
+
+    vox, bench = ToyConfig(**PRESETS["voxlike"]), ToyConfig(**PRESETS["bench"])
+    differ = {k for k in vars(vox) if getattr(vox, k) != getattr(bench, k)}
+    assert differ == {"seed", "female_spread", "country_spreads", "voice_spread"}
+    spreads = [vox.speaker_spread(g, c) for g in "mf" for c in range(vox.countries)]
+    assert min(spreads) == pytest.approx(0.9 * 0.7 * 1.15)
+    assert min(spreads) > max(bench.speaker_spread(g, c) for g in "mf" for c in range(1, bench.countries))
+    speakers, _ = draw_speakers(vox)
+    cells = Counter((s.gender, s.country) for s in speakers if s.split == "test")
+    assert len(cells) == 8 and min(cells.values()) == 50

@@ -106,9 +106,7 @@ def draw_speakers(config: ToyConfig):
     test = _test_split(genders, country_index, config.test_speakers, rng)
     speakers = []
     for i in range(config.speakers):
-        spread = (config.minority_spread if genders[i] == "f" else 1.0) * \
-                 (config.minority_spread if country_index[i] > 0 else 1.0)
-        voice = _voice(genders[i], spread, rng)
+        voice = _voice(genders[i], config.speaker_spread(genders[i], int(country_index[i])), rng)
         channels = [_channel(config, rng) for _ in range(config.sessions)]
         speakers.append(SpeakerSpec(spk_id=f"toy{i + 1:05d}", gender=str(genders[i]), country=str(names[country_index[i]]),
                                     split="test" if test[i] else "train", voice=voice,
@@ -226,7 +224,7 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
     for name, per_utt, hard in (("O", k, False), ("E", 3 * k, False), ("H", 3 * k, True)):
         changed.append(write_trials(out / "trials" / f"{name}.txt",
                                     _trials(test, per_utt, hard, np.random.default_rng([config.seed, 4, ord(name)]))))
-    description = {"config": asdict(config),
+    description = {"config": config.describe(),
                    "speakers": [{"spk_id": s.spk_id, "gender": s.gender, "country": s.country, "split": s.split,
                                  "voice": asdict(s.voice)} for s in speakers],
                    "accents": [{"country": COUNTRY_NAMES[i], "vowel_ms": a.vowel_ms, "consonant_ms": a.consonant_ms,
