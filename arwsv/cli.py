@@ -14,7 +14,8 @@ import sys
 from arwsv import __version__
 from arwsv.errors import InputError, TrainingError
 
-COMMANDS = ("eval", "compare", "audit", "prepare", "train", "select", "embed", "score", "baseline", "demo", "study")
+COMMANDS = ("eval", "compare", "audit", "prepare", "train", "select", "virtual", "embed", "score", "baseline", "demo",
+            "study")
 
 
 def build_parser() -> argparse.ArgumentParser:

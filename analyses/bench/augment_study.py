@@ -234,7 +234,7 @@ def summary(data: Path, out: Path, bootstrap: int, command: str) -> None:
         handle.write(json.dumps(results, indent=1) + "\n")
 
 
-def _plot(results: dict, path: Path) -> None:
+def _plot(results: dict, path: Path, kinds: tuple = ("clean", "degraded")) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -243,9 +243,10 @@ def _plot(results: dict, path: Path) -> None:
     from arwsv.io.files import atomic_write
 
     cells = [c for c in sorted(next(iter(results.values()))["clean"]) if c != "all"] + ["all"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.5), sharey=True, squeeze=False)
+    axes = axes[0]
     width = 0.8 / len(results)
-    for ax, kind in zip(axes, ("clean", "degraded")):
+    for ax, kind in zip(axes, kinds):
         for i, (arm, r) in enumerate(results.items()):
             x = np.arange(len(cells)) + (i - (len(results) - 1) / 2) * width
             d = np.array([100 * (r[kind][c][1] - r[kind][c][0]) for c in cells])

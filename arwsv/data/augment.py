@@ -19,6 +19,14 @@ speed             with probability ``speed_prob`` a P x K chunk of one speaker i
                   ``speed_factors`` (``torchaudio.functional.speed``: tempo and pitch, as sox's ``speed``). With
                   ``speed_labels: new`` (WeSpeaker) each factor's copies are **new speakers**, virtual ones: the
                   class of speaker s at factor f is ``s + n_speakers * (index of f + 1)``; ``keep`` keeps s.
+virtual_speakers  a CSV (``spk_id,copy,transform,factor``; copies numbered 1..n per speaker) of **targeted**
+                  virtual speakers: only the speakers listed get copies, each its own transform and factor
+                  (``speed``: tempo and pitch; ``shift``: every frequency, tempo kept, torchaudio's
+                  ``pitch_shift``; ``none``, factor 1: the audio unchanged, a control that only splits a speaker
+                  into classes), each copy a new class after the real speakers. A listed speaker's P x K chunk
+                  is read as itself or one of its n copies, uniformly (WeSpeaker's x0.9 / x1.0 / x1.1 draw, per
+                  speaker). Not together with ``speed_factors``. ``arwsv virtual-speakers`` writes one, sized to
+                  the region each copy should enrich.
 ================  ==========================================================================================
 
 The Python says *how*: :class:`WaveAugmenter` is one call, ``(wave (T,), rng) -> wave (T,)``, run in the
@@ -67,6 +75,7 @@ class AugmentSettings:
     drop_freq_prob, drop_chunk_prob : SpeechBrain's DropFreq / DropChunk, each with its own probability
     speed_factors : e.g. [0.9, 1.1]; speed_prob : share of P x K chunks read at one of them (uniformly);
     speed_labels : ``new`` (virtual speakers) or ``keep``
+    virtual_speakers : CSV of targeted virtual speakers (``spk_id,copy,transform,factor``), or None
     """
 
     noise_folder: str | None = None
@@ -81,7 +90,10 @@ class AugmentSettings:
     speed_factors: tuple = ()
     speed_prob: float = 0.0
     speed_labels: str = "new"
+    virtual_speakers: str | None = None
     manifests: dict = field(default_factory=dict, compare=False, repr=False)  # kind -> manifest path (checked)
+    # spk_id -> ((transform, factor) of copy 1, of copy 2, ...), read from virtual_speakers (checked)
+    virtual_table: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_block(cls, block, path=None) -> "AugmentSettings | None":
@@ -91,7 +103,7 @@ class AugmentSettings:
             return None
         if not isinstance(block, dict):
             raise InputError("augment must be a block of keys (noise_folder, prob, ...)", path)
-        known = {f.name for f in fields(cls)} - {"manifests"}
+        known = {f.name for f in fields(cls)} - {"manifests", "virtual_table"}
         unknown = sorted(set(block) - known)
         if unknown:
             raise InputError(f"unknown augment key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path)
@@ -122,6 +134,14 @@ class AugmentSettings:
             raise InputError("augment.speed_prob > 0 needs augment.speed_factors", path)
         if values.get("speed_labels", "new") not in SPEED_LABELS:
             raise InputError(f"augment.speed_labels must be new or keep, got {values.get('speed_labels')!r}", path)
+        table = values.get("virtual_speakers")
+        if table is not None:
+            if values.get("speed_prob", 0.0) > 0:
+                raise InputError("augment.virtual_speakers and augment.speed_factors/speed_prob: give one of the two "
+                                 "(targeted copies, or every speaker's)", path)
+            if not isinstance(table, str):
+                raise InputError(f"augment.virtual_speakers must be a CSV path, got {table!r}", path)
+            values["virtual_table"] = read_virtual_speakers(table)
         folder = values.get("noise_folder")
         if values["prob"] > 0 and values["kinds"] and folder is None:
             raise InputError("augment.noise_folder: needed for reverb / noise / music / babble (arwsv prepare noise, "
@@ -140,10 +160,70 @@ class AugmentSettings:
         """Classes per real speaker: 1 + the speed factors with ``speed_labels: new`` (and ``speed_prob`` > 0)."""
         return 1 + len(self.speed_factors) if self.speed_prob > 0 and self.speed_labels == "new" else 1
 
+    def virtual_counts(self, speakers) -> np.ndarray:
+        """Targeted virtual copies of each of ``speakers`` (N,) (0 for a speaker not listed)."""
+        return np.array([len(self.virtual_table.get(s, ())) for s in speakers], dtype=np.int64)
+
+    def perturbation(self, speaker: str, copy: int) -> tuple:
+        """``(transform, factor)`` of copy ``copy`` of ``speaker`` (``("speed", 1.0)`` for copy 0, the speaker)."""
+        if copy == 0:
+            return "speed", 1.0
+        if self.virtual_table:
+            return self.virtual_table[speaker][copy - 1]
+        return "speed", self.speed_factors[copy - 1]
+
     def as_dict(self) -> dict:
         out = asdict(self)
         out.pop("manifests")
+        out.pop("virtual_table")
         return out
+
+
+VIRTUAL_COLUMNS = ("spk_id", "copy", "transform", "factor")
+TRANSFORMS = ("speed", "shift", "none")  # none: the audio unchanged (a control that only splits the speaker)
+
+
+def read_virtual_speakers(path) -> dict:
+    """``spk_id -> ((transform, factor), ...)`` (copy 1 first) from a targeted virtual-speaker CSV; InputError naming
+    the file and line for a missing file, a missing column, an unknown transform, a factor <= 0 or = 1, or copies
+    not numbered 1..n."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("augment.virtual_speakers: no such file (arwsv virtual-speakers writes one)", path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in VIRTUAL_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"augment.virtual_speakers: no column(s) {', '.join(missing)} (needs "
+                             f"{','.join(VIRTUAL_COLUMNS)})", path, 1)
+        copies = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                copy, factor = int(row["copy"]), float(row["factor"])
+            except (TypeError, ValueError):
+                raise InputError(f"copy must be an integer and factor a number, got {row['copy']!r}, "
+                                 f"{row['factor']!r}", path, line) from None
+            if row["transform"] not in TRANSFORMS:
+                raise InputError(f"transform must be one of {', '.join(TRANSFORMS)}, got {row['transform']!r}",
+                                 path, line)
+            if row["transform"] == "none":
+                if factor != 1.0:
+                    raise InputError(f"transform none leaves the audio as it is: its factor must be 1, got {factor:g}",
+                                     path, line)
+            elif not factor > 0 or abs(factor - 1.0) < 1e-9 or not np.isfinite(factor):
+                raise InputError(f"factor must be > 0 and not 1 (1 is the speaker itself), got {factor:g}", path, line)
+            spk = copies.setdefault(row["spk_id"], {})
+            if copy in spk:
+                raise InputError(f"speaker {row['spk_id']!r} has copy {copy} twice", path, line)
+            spk[copy] = (row["transform"], factor)
+    if not copies:
+        raise InputError("augment.virtual_speakers: the file lists no copy", path)
+    table = {}
+    for spk, by_copy in copies.items():
+        if sorted(by_copy) != list(range(1, len(by_copy) + 1)):
+            raise InputError(f"speaker {spk!r}: copies must be numbered 1..n, got {sorted(by_copy)}", path)
+        table[spk] = tuple(by_copy[c] for c in range(1, len(by_copy) + 1))
+    return table
 
 
 def _check_manifest(path: Path, kind: str) -> Path:
@@ -175,33 +255,58 @@ class SpeakerMap:
 
     Speed perturbation with new labels turns every speaker into ``copies`` classes: class
     ``real + n_speakers * copy`` (copy 0 is the real, unperturbed speaker), so the first ``n_speakers`` rows of a
-    loss head are the real speakers. Everything that speaks of people (reweighting factors, speaker tables, the
-    speaker weights written after training, reports) goes through :meth:`real`.
+    loss head are the real speakers. Targeted virtual speakers (``virtual``: each speaker's number of copies, most
+    0) get classes after the real speakers, speaker by speaker: copy c of speaker s is class
+    ``n_speakers + (copies of the speakers before s) + c - 1``. Everything that speaks of people (reweighting
+    factors, speaker tables, the speaker weights written after training, reports) goes through :meth:`real`.
 
     Parameters
     ----------
     speakers : list of str, the real speakers (index order of the dataset)
     copies : classes per speaker (1: no virtual speakers)
+    virtual : (n_speakers,) ints, targeted virtual copies per speaker, or None (not with ``copies`` > 1)
     """
 
-    def __init__(self, speakers, copies: int = 1):
+    def __init__(self, speakers, copies: int = 1, virtual=None):
         self.speakers, self.copies = list(speakers), int(copies)
         self.n_speakers = len(self.speakers)
+        self.virtual = None
+        if virtual is not None and int(np.sum(virtual)) > 0:
+            if self.copies > 1:
+                raise ValueError("targeted virtual speakers and uniform copies exclude each other")
+            self.virtual = np.asarray(virtual, dtype=np.int64)
+            self._offset = self.n_speakers + np.concatenate([[0], np.cumsum(self.virtual)[:-1]])
+            self._real_of = np.concatenate([np.arange(self.n_speakers), np.repeat(np.arange(self.n_speakers),
+                                                                                  self.virtual)])
 
     @property
     def n_classes(self) -> int:
+        if self.virtual is not None:
+            return len(self._real_of)
         return self.n_speakers * self.copies
 
     def classes(self, real, copy):
         """Class of real speaker ``real`` (int or array) read as copy ``copy`` (0: itself)."""
+        if self.virtual is not None:
+            return np.where(np.asarray(copy) > 0, self._offset[real] + np.asarray(copy) - 1, real)
         return real + self.n_speakers * (copy if self.copies > 1 else 0)
 
     def real(self, classes):
         """Real speaker index of each class (int, NumPy array or torch tensor)."""
+        if self.virtual is not None:
+            if hasattr(classes, "device"):  # a torch tensor
+                import torch
+
+                return torch.as_tensor(self._real_of, device=classes.device)[classes]
+            return self._real_of[classes]
         return classes % self.n_speakers if self.copies > 1 else classes
 
     def label(self, cls: int) -> str:
         """A class's name: the speaker, with ``#copy`` for a virtual one."""
+        if self.virtual is not None:
+            spk = int(self._real_of[int(cls)])
+            return self.speakers[spk] if int(cls) < self.n_speakers else \
+                f"{self.speakers[spk]}#{int(cls) - int(self._offset[spk]) + 1}"
         spk, copy = divmod(int(cls), self.n_speakers)[::-1]
         return self.speakers[spk] if copy == 0 else f"{self.speakers[spk]}#{copy}"
 
@@ -336,20 +441,62 @@ class WaveAugmenter:
         return out[0].numpy().astype(np.float32)
 
 
+def _speed_rates(factor: float, sample_rate: int) -> tuple:
+    """``(orig, new)`` resampling rates that play a wave ``factor`` times faster, as small integers: torchaudio's
+    ``speed`` truncates ``factor x rate`` (a product such as 15679.999... becomes 15679, coprime with 16000: a
+    resampling kernel of 16,000 phases, gigabytes and minutes); rounded and reduced, 0.98 is 49 / 50, and 0.9 stays
+    9 / 10 (torchaudio's own call, so every run made with it is unchanged)."""
+    import math
+    from fractions import Fraction
+
+    source, target = int(round(factor * sample_rate)), int(sample_rate)
+    gcd = math.gcd(source, target)
+    source, target = source // gcd, target // gcd
+    if max(source, target) > 1000:  # an odd factor: the nearest ratio of small integers
+        ratio = Fraction(factor).limit_denominator(1000)
+        source, target = ratio.numerator, ratio.denominator
+    return source, target
+
+
 def speed_read_length(crop: int, factor: float) -> int:
     """Samples to read so that ``factor``'s speed change gives about ``crop`` samples (trimmed or wrapped after)."""
     return int(np.ceil(crop * factor))
 
 
-def apply_speed(wave: np.ndarray, factor: float, sample_rate: int, length: int) -> np.ndarray:
-    """``wave`` played ``factor`` times faster (tempo and pitch: torchaudio.functional.speed), cut or wrapped to
-    ``length`` samples."""
-    import torch
-    from torchaudio.functional import speed
-
-    out, _ = speed(torch.from_numpy(np.ascontiguousarray(wave))[None], sample_rate, factor)
-    out = out[0].numpy().astype(np.float32)
+def _fit(out: np.ndarray, length: int) -> np.ndarray:
     return np.resize(out, length) if len(out) < length else out[:length]
+
+
+def apply_speed(wave: np.ndarray, factor: float, sample_rate: int, length: int) -> np.ndarray:
+    """``wave`` played ``factor`` times faster (tempo and pitch, as sox's ``speed`` and torchaudio's), cut or wrapped
+    to ``length`` samples."""
+    import torch
+    from torchaudio.functional import resample
+
+    source, target = _speed_rates(factor, sample_rate)
+    out = resample(torch.from_numpy(np.ascontiguousarray(wave))[None], source, target)
+    return _fit(out[0].numpy().astype(np.float32), length)
+
+
+def apply_shift(wave: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
+    """Every frequency of ``wave`` (harmonics and formants) times ``factor``, its length and tempo kept: a phase
+    vocoder stretches it ``factor`` times longer, then it is played ``factor`` times faster (torchaudio's
+    ``pitch_shift``, with the resampling rates of :func:`_speed_rates`)."""
+    import math
+
+    import torch
+    from torchaudio.functional import phase_vocoder, resample
+
+    n_fft, hop = 512, 128
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
+    window = torch.hann_window(n_fft)
+    spec = torch.stft(x, n_fft, hop, window=window, return_complex=True)
+    advance = torch.linspace(0, math.pi * hop, spec.shape[-2])[..., None]
+    stretched = phase_vocoder(spec, 1.0 / factor, advance)
+    longer = torch.istft(stretched, n_fft, hop, window=window, length=int(round(len(wave) * factor)))
+    source, target = _speed_rates(factor, sample_rate)
+    out = resample(longer, source, target)
+    return _fit(out[0].numpy().astype(np.float32), len(wave))
 
 
 def degrade_manifest(manifest, noise_folder, out, *, seed: int = 0, kinds=KINDS, progress: bool = True) -> dict:

@@ -139,7 +139,8 @@ class CropDataset:
     speaker_map : :class:`arwsv.data.augment.SpeakerMap` or None: the class of copy c of a speaker (speed
         perturbation with new labels); items carry ``spk`` (the class) and ``real`` (the real speaker)
 
-    An item ``(row, crop_seed, copy)`` with copy > 0 is read at speed factor ``augment.speed_factors[copy - 1]``.
+    An item ``(row, crop_seed, copy)`` with copy > 0 is read at speed factor ``augment.speed_factors[copy - 1]``,
+    or, with targeted virtual speakers, as its speaker's copy ``copy`` (``augment.perturbation``: speed or shift).
     The crop's place depends only on ``crop_seed`` (as before augmentation existed); augmentation draws from a
     second stream of the same seed, so the crops of a run without ``augment`` are unchanged.
     """
@@ -197,14 +198,21 @@ class CropDataset:
         ``augmented``); ``augment=False``: the clean crop (a reference model's view of a speaker)."""
         import torch
 
-        factor = self.augment.speed_factors[copy - 1] if copy > 0 else 1.0
+        transform, factor = ("speed", 1.0) if copy == 0 else \
+            self.augment.perturbation(self.speakers[int(self.rows.spk[row])], copy)
         with one_thread():
-            return self._item(row, crop_seed, copy, augment, factor)
+            return self._item(row, crop_seed, copy, augment, factor, transform)
 
-    def _item(self, row, crop_seed, copy, augment, factor):
+    def _item(self, row, crop_seed, copy, augment, factor, transform="speed"):
         import torch
 
-        if factor != 1.0:
+        if factor != 1.0 and transform == "shift":
+            from arwsv.data.augment import apply_shift
+
+            wave, notes = self._read(row, self.crop, crop_seed)
+            if wave is not None:
+                wave = apply_shift(wave, factor, SAMPLE_RATE)
+        elif factor != 1.0:
             from arwsv.data.augment import apply_speed, speed_read_length
 
             wave, notes = self._read(row, speed_read_length(self.crop, factor), crop_seed)
@@ -225,7 +233,9 @@ class CropDataset:
                     self._augmenter = WaveAugmenter(self.augment, SAMPLE_RATE)
                 crop, applied = self._augmenter(crop, np.random.default_rng([crop_seed, 1]))
         if factor != 1.0:
-            applied = [f"speed{factor:g}"] + applied
+            applied = [f"{transform}{factor:g}"] + applied
+        elif copy > 0:  # a split control's copy: the audio as it is, another class
+            applied = [f"{transform}_copy"] + applied
         self.counts.update(notes)
         self.augment_counts.update(applied)
         real = int(self.rows.spk[row])

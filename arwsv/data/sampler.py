@@ -15,7 +15,9 @@ row and a seed for its random crop, so crops are reproducible too. With speed pe
 (``speed_copies`` factors, ``speed_prob``) each of a batch's P chunks is read, with probability ``speed_prob``,
 at one of the factors, drawn from a second stream of the same ``(seed, epoch)`` (the batches themselves do not
 change), and its K items are ``(row, crop_seed, copy)``, copy in 1..speed_copies: a chunk keeps one identity, so
-its pairs stay target pairs of one (virtual) speaker, and a batch still holds P distinct speakers.
+its pairs stay target pairs of one (virtual) speaker, and a batch still holds P distinct speakers. With targeted
+virtual speakers (``virtual_counts``: copies per speaker, most 0), a chunk of a speaker with n copies is read as
+copy 0..n uniformly, from the same second stream.
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ class PKBatchSampler:
     seed : int
     speed_copies : int, speed_prob : float
         Speed factors to draw from, and the share of chunks read at one of them (0: none).
+    virtual_counts : dict spk_id -> int, optional
+        Targeted virtual copies per speaker (not with ``speed_copies``).
     rank, world_size : int
         Data-parallel training: every rank yields its contiguous slice (P / world_size speakers
         x K) of the same global batch; P must divide evenly.
     """
 
     def __init__(self, spk_ids, speakers_per_batch: int, utts_per_speaker: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, speed_copies: int = 0, speed_prob: float = 0.0):
+                 world_size: int = 1, speed_copies: int = 0, speed_prob: float = 0.0, virtual_counts=None):
         spk_ids = np.asarray(spk_ids, dtype=object)
         self.speakers, codes = np.unique(spk_ids, return_inverse=True)
         if speakers_per_batch < 1 or utts_per_speaker < 1:
@@ -60,6 +64,11 @@ class PKBatchSampler:
         self.p, self.k, self.seed = speakers_per_batch, utts_per_speaker, seed
         self.rank, self.world_size = rank, world_size
         self.speed_copies, self.speed_prob = int(speed_copies), float(speed_prob)
+        self.virtual = None
+        if virtual_counts:
+            if self.speed_copies and self.speed_prob > 0:
+                raise ValueError("virtual_counts and speed_copies exclude each other")
+            self.virtual = np.array([int(virtual_counts.get(s, 0)) for s in self.speakers], dtype=np.int64)
         self.epoch, self.position = 0, 0
 
     # --- the plan of one epoch ---------------------------------------------------------------
@@ -101,6 +110,13 @@ class PKBatchSampler:
         if current:
             batches.append(self._fill(current, in_batch, rng))
         crop_seeds = rng.integers(0, 2 ** 31 - 1, size=(len(batches), self.p * self.k))
+        if self.virtual is not None:
+            draw = np.random.default_rng([self.seed, epoch, 1]).random((len(batches), self.p))
+            counts = np.array([[self.virtual[spk] for spk, _ in batch] for batch in batches])
+            copies = np.floor(draw * (counts + 1)).astype(np.int64)  # 0..n uniformly: itself or one of its n copies
+            return [[(int(r), int(s), int(c)) for r, s, c in zip(np.concatenate([rows for _, rows in batch]), seeds,
+                                                                 np.repeat(chunk_copies, self.k))]
+                    for batch, seeds, chunk_copies in zip(batches, crop_seeds, copies)]
         if not (self.speed_copies and self.speed_prob > 0):
             return [[(int(r), int(s)) for r, s in zip(np.concatenate([rows for _, rows in batch]), seeds)]
                     for batch, seeds in zip(batches, crop_seeds)]

@@ -8,6 +8,8 @@ pseudo-groups and builds their trials (negatives within a pseudo-group, as VoxCe
 nationality and gender); :mod:`~arwsv.selection.rule` compares every candidate with the uniform one on
 those trials (paired speaker bootstrap) and picks one, or uniform weights where no candidate helps;
 :mod:`~arwsv.selection.signals` turns a reference model's embeddings into per-speaker factors;
+:mod:`~arwsv.selection.virtual` plans targeted virtual speakers where a reference model is weakest, each copy
+sized to land like a new member of its region (``arwsv virtual-speakers``);
 :mod:`~arwsv.selection.run` runs it all in resumable pieces (``arwsv select``).
 
 May import: ``arwsv.training``, ``arwsv.inference``, ``arwsv.evaluation``, ``arwsv.data``, ``arwsv.io``,

@@ -91,10 +91,19 @@ def preflight(hparams: dict) -> dict:
     if len(rows) == 0:
         raise InputError("the training manifest has no rows", manifest)
     augment = hparams.get("augment")
-    speaker_map = SpeakerMap(rows.speakers, augment.virtual_copies if augment is not None else 1)
+    virtual = None
+    if augment is not None and augment.virtual_table:
+        unknown = sorted(set(augment.virtual_table) - set(rows.speakers))
+        if unknown:
+            raise InputError(f"augment.virtual_speakers: speaker {unknown[0]!r} is not in the training manifest "
+                             f"({len(unknown)} such)", augment.virtual_speakers)
+        virtual = augment.virtual_counts(rows.speakers)
+    speaker_map = SpeakerMap(rows.speakers, augment.virtual_copies if augment is not None else 1, virtual=virtual)
     aam = getattr(hparams["loss"], "aam", None)
     if aam is not None and aam.n_speakers != speaker_map.n_classes:
         copies = f" x {speaker_map.copies} (speed-perturbed virtual speakers)" if speaker_map.copies > 1 else ""
+        if speaker_map.virtual is not None:
+            copies = f" + {int(speaker_map.virtual.sum())} targeted virtual speakers"
         fix = f"set n_speakers: {speaker_map.n_classes}"
         if "speed_copies" in hparams:  # the VoxCeleb recipes: n_speakers x speed_copies classes
             fix = f"set n_speakers: {len(rows.speakers)} and speed_copies: {speaker_map.copies}"
@@ -137,6 +146,8 @@ def build_trainer(hparams: dict, device: str = "cpu", progress: bool = True, num
     accumulate = hparams.get("accumulate", 1)
     speed = {} if augment is None or augment.speed_prob == 0 else \
         {"speed_copies": len(augment.speed_factors), "speed_prob": augment.speed_prob}
+    if speaker_map.virtual is not None:
+        speed = {"virtual_counts": dict(zip(speaker_map.speakers, speaker_map.virtual.tolist()))}
     try:
         sampler = PKBatchSampler(dataset.spk_ids, hparams["speakers_per_batch"], hparams["utts_per_speaker"],
                                  seed=hparams["seed"], rank=rank, world_size=world, **speed)
@@ -451,8 +462,12 @@ def run_training(hparams: dict, resolved_yaml: str, *, resume: bool = False, dev
     with atomic_write(out / FINAL_LOSS, mode="wb") as handle:  # for init_from (fine-tuning)
         torch.save(hparams["loss"].state_dict(), handle)
     with atomic_write(out / FINAL_SPEAKERS) as handle:  # which speaker each AAM row is (init_from maps by name)
-        handle.write(json.dumps({"speakers": trainer.dataset.speakers, "copies": trainer.dataset.speaker_map.copies})
-                     + "\n")
+        speaker_map = trainer.dataset.speaker_map
+        record = {"speakers": trainer.dataset.speakers, "copies": speaker_map.copies}
+        if speaker_map.virtual is not None:  # targeted copies: their classes follow the real speakers'
+            record["virtual_classes"] = [speaker_map.label(c) for c in range(speaker_map.n_speakers,
+                                                                             speaker_map.n_classes)]
+        handle.write(json.dumps(record) + "\n")
     report["final_weights"] = str(final)
     with atomic_write(out / "train_report.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")

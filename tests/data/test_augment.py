@@ -167,3 +167,113 @@ def test_missing_or_empty_manifest_names_the_file(tmp_path):
     # without the music kind the folder is fine
     assert AugmentSettings.from_block({"noise_folder": str(folder), "kinds": ["noise", "reverb"]}).kinds == \
         ("noise", "reverb")
+
+
+def test_targeted_speaker_map_puts_copies_after_the_real_speakers():
+    """Speakers b (2 copies) and d (1): classes 4, 5 are b#1, b#2 and class 6 is d#1; every class maps back."""
+    speakers = ["a", "b", "c", "d"]
+    m = SpeakerMap(speakers, virtual=[0, 2, 0, 1])
+    assert m.n_classes == 7
+    real = np.array([0, 1, 1, 1, 2, 3, 3])
+    copy = np.array([0, 0, 1, 2, 0, 0, 1])
+    classes = m.classes(real, copy)
+    assert classes.tolist() == [0, 1, 4, 5, 2, 3, 6]
+    assert m.real(classes).tolist() == real.tolist()
+    import torch
+
+    assert m.real(torch.tensor(classes)).tolist() == real.tolist()
+    assert [m.label(c) for c in range(7)] == ["a", "b", "c", "d", "b#1", "b#2", "d#1"]
+    assert SpeakerMap(speakers, virtual=[0, 0, 0, 0]).virtual is None  # none listed: the plain map
+
+
+def test_targeted_chunks_draw_itself_or_one_of_its_copies_uniformly():
+    """Same rows and crop seeds as without copies; a speaker with n copies reads copy 0..n about equally often,
+    a speaker without copies always copy 0."""
+    spk = [f"s{i}" for i in range(10) for _ in range(12)]
+    plain = PKBatchSampler(spk, 4, 3, seed=5)
+    virtual = PKBatchSampler(spk, 4, 3, seed=5, virtual_counts={"s1": 2, "s7": 1})
+    seen = {}
+    for epoch in range(40):
+        for a, b in zip(plain.batches(epoch), virtual.batches(epoch)):
+            assert [item[:2] for item in b] == a
+            for i in range(0, len(b), 3):
+                chunk = b[i:i + 3]
+                assert len({c for _, _, c in chunk}) == 1
+                seen.setdefault(spk[chunk[0][0]], []).append(chunk[0][2])
+    assert set(seen["s0"]) == {0}
+    for name, n in (("s1", 2), ("s7", 1)):
+        share = np.bincount(seen[name], minlength=n + 1) / len(seen[name])
+        assert len(share) == n + 1 and np.all(np.abs(share - 1 / (n + 1)) < 0.12), (name, share)
+
+
+def test_shift_moves_every_frequency_and_keeps_the_length():
+    """A 200 Hz tone shifted by x1.05 peaks at 210 Hz, same number of samples (tempo kept)."""
+    from arwsv.data.augment import apply_shift
+
+    out = apply_shift(_tone(seconds=2.0), 1.05, RATE)
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    peak = np.fft.rfftfreq(len(out), 1 / RATE)[spectrum.argmax()]
+    assert len(out) == 2 * RATE and abs(peak - 210) <= 2.0
+
+
+@pytest.mark.parametrize("text,message", [
+    ("spk_id,copy,factor\na,1,0.98\n", "no column(s) transform"),
+    ("spk_id,copy,transform,factor\na,1,warp,0.98\n", ":2: transform must be one of speed, shift, none"),
+    ("spk_id,copy,transform,factor\na,1,none,0.98\n", ":2: transform none leaves the audio as it is"),
+    ("spk_id,copy,transform,factor\na,1,speed,1.0\n", ":2: factor must be > 0 and not 1"),
+    ("spk_id,copy,transform,factor\na,1,speed,-2\n", ":2: factor must be > 0"),
+    ("spk_id,copy,transform,factor\na,1,speed,0.98\na,1,shift,1.02\n", ":3: speaker 'a' has copy 1 twice"),
+    ("spk_id,copy,transform,factor\na,2,speed,0.98\n", "copies must be numbered 1..n"),
+    ("spk_id,copy,transform,factor\n", "lists no copy"),
+])
+def test_bad_virtual_speaker_tables_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "virtual.csv"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        AugmentSettings.from_block({"prob": 0, "kinds": [], "virtual_speakers": str(path)}, "recipe.yaml")
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_virtual_speakers_exclude_uniform_speed_copies(tmp_path):
+    path = tmp_path / "virtual.csv"
+    path.write_text("spk_id,copy,transform,factor\na,1,speed,0.98\n")
+    with pytest.raises(InputError, match="give one of the two"):
+        AugmentSettings.from_block({"prob": 0, "kinds": [], "virtual_speakers": str(path),
+                                    "speed_factors": [0.9], "speed_prob": 0.5}, "recipe.yaml")
+    settings = AugmentSettings.from_block({"prob": 0, "kinds": [], "virtual_speakers": str(path)})
+    assert settings.perturbation("a", 1) == ("speed", 0.98) and settings.perturbation("a", 0) == ("speed", 1.0)
+    assert settings.virtual_counts(["a", "b"]).tolist() == [1, 0] and settings.virtual_copies == 1
+
+
+def test_a_split_copy_is_the_same_audio_under_another_class(tmp_path):
+    """transform none (the split control): copy 1 reads the very crop of copy 0 and trains another class; a speed
+    copy reads a crop of the same length."""
+    path = tmp_path / "u.wav"
+    sf.write(path, _tone(seconds=1.0), RATE, subtype="FLOAT")
+    table = tmp_path / "virtual.csv"
+    table.write_text("spk_id,copy,transform,factor\na,1,none,1\nb,1,speed,0.97\n")
+    settings = AugmentSettings.from_block({"prob": 0, "kinds": [], "virtual_speakers": str(table)})
+    rows = [{"id": f"{s}_u", "wav": str(path), "start": "0", "stop": str(RATE), "spk_id": s} for s in "ab"]
+    dataset = CropDataset(rows, 0.5, augment=settings,
+                          speaker_map=SpeakerMap(["a", "b"], virtual=settings.virtual_counts(["a", "b"])))
+    same, split = dataset[(0, 3, 0)], dataset[(0, 3, 1)]
+    assert np.array_equal(same["sig"].numpy(), split["sig"].numpy())
+    assert (same["spk"], split["spk"], split["real"]) == (0, 2, 0) and split["augmented"] == "none_copy"
+    fast = dataset[(1, 3, 1)]
+    assert (fast["spk"], fast["real"], fast["augmented"]) == (3, 1, "speed0.97") and len(fast["sig"]) == RATE // 2
+
+
+def test_speed_is_torchaudios_where_its_rates_are_exact_and_small_where_they_are_not():
+    """x0.9 and x1.1 give torchaudio's speed() to the bit (the runs made with it stay as they were); 0.98, whose
+    product 0.98 x 16000 torchaudio truncates to 15679 (a 16,000-phase kernel), resamples 49 -> 50."""
+    import torch
+    from torchaudio.functional import speed
+
+    from arwsv.data.augment import _speed_rates
+
+    wave = np.random.default_rng(0).standard_normal(RATE).astype(np.float32)
+    for factor in (0.9, 1.1):
+        ref = speed(torch.from_numpy(wave)[None], RATE, factor)[0][0].numpy()
+        assert np.array_equal(apply_speed(wave, factor, RATE, len(ref)), ref)
+    assert _speed_rates(0.98, RATE) == (49, 50) and _speed_rates(1.03, RATE) == (103, 100)
+    assert max(_speed_rates(0.973421, RATE)) <= 1000

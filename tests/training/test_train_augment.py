@@ -220,3 +220,51 @@ def test_augment_null_turns_a_recipes_augmentation_off(tmp_path):
     hparams, resolved = load_recipe(ROOT / "recipes" / "voxceleb" / "ecapa_baseline.yaml",
                                     {"data_folder": str(tmp_path), "augment": None, "speed_copies": 1})
     assert hparams["augment"] is None and hparams["loss"].aam.n_speakers == 5994 and hparams["precision"] == "bf16"
+
+
+def _virtual_table(corpus, path):
+    """Two of the corpus's training speakers get copies: the first two (speed 0.97, shift 1.03), the second one."""
+    speakers = sorted(set(pd.read_csv(corpus / "train.csv", dtype={"spk_id": str})["spk_id"]))
+    path.write_text("spk_id,copy,transform,factor\n"
+                    f"{speakers[0]},1,speed,0.97\n{speakers[0]},2,shift,1.03\n{speakers[3]},1,speed,1.02\n")
+    return speakers
+
+
+def test_targeted_virtual_speakers_train_resume_and_map_back(corpus, tmp_path):
+    """Three targeted copies (8 speakers -> 11 classes), read by 2 workers, killed and resumed: the weights equal a
+    straight 0-worker run; the copies were read (speed and shift counted), the speaker weights name 8 people, and
+    final/speakers.json names the 3 virtual classes after the real ones."""
+    from test_train import _assert_same_weights, _kill_at_step6_then_resume
+
+    table = tmp_path / "virtual.csv"
+    speakers = _virtual_table(corpus, table)
+    extra = ["--epochs=4", "--ckpt_every=2", "--reweighting.method=oracle", "--reweighting.warmup_steps=0",
+             "--augment.prob=0", "--augment.kinds=[]", f"--augment.virtual_speakers={table}", "--n_speakers=11"]
+    assert main(_args(corpus, tmp_path / "straight", *extra, "--num-workers", "0")) == 0
+    out = tmp_path / "killed"
+    resumed = _kill_at_step6_then_resume(_args(corpus, out, *extra, "--num-workers", "2"), out)
+    _assert_same_weights(_weights(tmp_path / "straight"), resumed)
+    report = json.loads((tmp_path / "straight" / "train_report.json").read_text())
+    assert {"speed0.97", "shift1.03", "speed1.02"} <= set(report["augmented"])
+    weights = pd.read_csv(tmp_path / "straight" / "speaker_weights.csv", dtype={"spk_id": str})
+    assert set(weights["spk_id"]) == set(speakers)
+    record = json.loads((tmp_path / "straight" / "final" / "speakers.json").read_text())
+    assert record["virtual_classes"] == [f"{speakers[0]}#1", f"{speakers[0]}#2", f"{speakers[3]}#1"]
+
+
+def test_targeted_virtual_speakers_refusals(corpus, tmp_path, capsys):
+    """A head without room for the copies, and a table naming a speaker the manifest lacks: one line each, nothing
+    written."""
+    table = tmp_path / "virtual.csv"
+    _virtual_table(corpus, table)
+    stranger = tmp_path / "stranger.csv"
+    stranger.write_text("spk_id,copy,transform,factor\nnobody,1,speed,0.98\n")
+    cases = [([f"--augment.virtual_speakers={table}"], "8 speakers + 3 targeted virtual speakers; set n_speakers: 11"),
+             ([f"--augment.virtual_speakers={stranger}", "--n_speakers=9"], "speaker 'nobody' is not in the training")]
+    for extra, message in cases:
+        out = tmp_path / "run"
+        assert main(_args(corpus, out, "--epochs=1", "--augment.prob=0", "--augment.kinds=[]", *extra,
+                          recipe="baseline.yaml")) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+        assert not out.exists()
