@@ -14,8 +14,8 @@ def add_parser(sub) -> None:
                     "nearest-neighbour distance between real speakers): each region takes the transform and "
                     "magnitude whose copies land like new members of it (ratio closest to 1), and each of its "
                     "speakers gets --copies copies. Writes DIR/virtual_speakers.csv (the recipe key "
-                    "augment.virtual_speakers; n_speakers grows by its rows), DIR/landing.json, DIR/landing.md "
-                    "and DIR/landing.png. See arwsv/selection/virtual.py.")
+                    "augment.virtual_speakers; n_speakers grows by its rows), DIR/regions.csv (every speaker's "
+                    "region), DIR/landing.json, DIR/landing.md and DIR/landing.png. See arwsv/selection/virtual.py.")
     from arwsv.selection.virtual import VirtualPlanSettings
 
     d = VirtualPlanSettings()
@@ -75,6 +75,9 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "virtual_speakers.csv") as handle:
         table.to_csv(handle, index=False, lineterminator="\n")
+    region_of = report.pop("region_of")
+    with atomic_write(out / "regions.csv") as handle:  # every training speaker's region (an analysis can add labels)
+        handle.write("spk_id,region\n" + "".join(f"{s},{r}\n" for s, r in region_of.items()))
     with atomic_write(out / "landing.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")
     with atomic_write(out / "landing.md") as handle:

@@ -18,7 +18,8 @@ embedding space, and:
    speaker of the region gets ``copies`` virtual copies (factors 1 - m, then 1 + m, then 1 - 2m, ...).
 
 :func:`plan_virtual_speakers` returns the table (``spk_id,copy,transform,factor``: the recipe key
-``augment.virtual_speakers``) and a report with every region's signal and every candidate's landing distances.
+``augment.virtual_speakers``) and a report with every region's signal, every candidate's landing distances and
+every training speaker's region (``region_of``).
 """
 
 from __future__ import annotations
@@ -193,5 +194,5 @@ def plan_virtual_speakers(model_dir, manifest, settings: VirtualPlanSettings, *,
               "added_identities": len(table),
               "regions_all": [{"region": c, "speakers": int(sizes[c]), "crowding": float(crowding[c]),
                                "difficulty": float(difficulty[c])} for c in range(settings.clusters)],
-              "targets": regions}
+              "targets": regions, "region_of": dict(zip(speakers, (int(x) for x in labels)))}
     return pd.DataFrame(table, columns=["spk_id", "copy", "transform", "factor"]), report

@@ -46,6 +46,9 @@ def test_plan_targets_regions_and_picks_the_copy_that_lands_nearest_a_new_member
     table = pd.read_csv(out / "virtual_speakers.csv", dtype={"spk_id": str})
     assert list(table.columns) == ["spk_id", "copy", "transform", "factor"]
     assert len(report["targets"]) == 2 and (out / "landing.png").stat().st_size > 0
+    regions = pd.read_csv(out / "regions.csv", dtype={"spk_id": str})
+    sizes = regions["region"].value_counts().to_dict()
+    assert len(regions) == 8 and all(sizes[r["region"]] == r["speakers"] for r in report["targets"])
     # the two targets are the two most crowded regions
     crowding = sorted((r["crowding"] for r in report["regions_all"] if r["speakers"] >= 2), reverse=True)
     assert [r["crowding"] for r in report["targets"]] == pytest.approx(crowding[:2])
