@@ -14,7 +14,9 @@ def add_parser(sub) -> None:
                                    "uniform model) that narrows the pseudo-groups' EER spread without raising the "
                                    "overall EER by more than max_eer_increase (0 by default) or making any "
                                    "pseudo-group worse, or uniform weights (criterion: worst in SELECTION.yaml: the "
-                                   "one that lowers the worst pseudo-group's or the overall EER instead). "
+                                   "one that lowers the worst pseudo-group's or the overall EER instead; levels_up: the one "
+                                   "that lowers the EER of the pseudo-group uniform serves worst). Candidates may "
+                                   "also be data (virtual_uniform, virtual_targeted speakers). "
                                    "Resumable: a rerun skips finished candidates. Any --key=value overrides a "
                                    "recipe key, as in arwsv train.")
     p.add_argument("recipe", help="the baseline recipe, e.g. recipes/bench/baseline.yaml")

@@ -8,6 +8,7 @@ Example (``recipes/bench/select.yaml``)::
     candidates:              # name: {signal, clusters, beta}; `uniform` (signal none) is required
       uniform: {signal: none}
       crowding_k48_b20: {signal: crowding, clusters: 48, beta: 20}
+      a3_k8_t3: {signal: virtual_targeted, clusters: 8, targets: 3}   # data, not weights (issue 39)
     post_hoc:                # scorings of the uniform model, no training: name: {norm, top_k}
       asnorm_train: {norm: asnorm, top_k: 200}
 """
@@ -23,6 +24,9 @@ from arwsv.selection.rule import CRITERIA, DEFAULT_CRITERION
 __all__ = ["Candidate", "PostHoc", "SelectionConfig", "load_selection_config"]
 
 SIGNALS = ("none", "balance", "crowding", "difficulty")  # none: uniform weights
+# data candidates (issue 39): virtual speakers instead of weights; uniform: every speaker's x0.9 / x1.1 speed copies
+# as new speakers (WeSpeaker's); targeted: arwsv virtual-speakers on the uniform model (clusters, targets)
+VIRTUAL = ("virtual_uniform", "virtual_targeted")
 NORMS = ("asnorm",)
 
 
@@ -34,6 +38,18 @@ class Candidate:
     signal: str
     clusters: int = 0
     beta: float = 0.0
+    targets: int = 0  # virtual_targeted: the regions that get copies (arwsv.selection.virtual)
+
+    @property
+    def virtual(self) -> bool:
+        return self.signal in VIRTUAL
+
+    def record(self) -> dict:
+        """The settings that shaped its piece (``targets`` only where set: records from before it keep matching)."""
+        out = asdict(self)
+        if not self.targets:
+            out.pop("targets")
+        return out
 
 
 @dataclass(frozen=True)
@@ -66,13 +82,13 @@ class SelectionConfig:
 
     def block(self, name: str, work: Path) -> dict:
         """The ``reweighting`` overrides of candidate ``name``."""
-        if self.candidates[name].signal == "none":
+        if self.candidates[name].signal == "none" or self.candidates[name].virtual:
             return {"method": "none"}
         return {"method": "speaker_factors", "speaker_factors": str(Path(work) / "factors" / f"{name}.csv"),
                 "warmup_steps": self.warmup_steps}
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "candidates": {n: asdict(c) for n, c in self.candidates.items()},
+        return {**asdict(self), "candidates": {n: c.record() for n, c in self.candidates.items()},
                 "post_hoc": {n: asdict(c) for n, c in self.post_hoc.items()}}
 
 
@@ -123,15 +139,21 @@ def load_selection_config(path) -> SelectionConfig:
     candidates = {}
     for name, spec in table.items():
         _check_name(name, path)
-        if not isinstance(spec, dict) or set(spec) - {"signal", "clusters", "beta"}:
-            raise InputError(f"candidate {name}: expected keys signal, clusters, beta; got {spec!r}", path)
+        if not isinstance(spec, dict) or set(spec) - {"signal", "clusters", "beta", "targets"}:
+            raise InputError(f"candidate {name}: expected keys signal, clusters, beta (targets); got {spec!r}", path)
         signal = spec.get("signal")
-        if signal not in SIGNALS:
-            raise InputError(f"candidate {name}: signal must be one of {', '.join(SIGNALS)}, got {signal!r}", path)
-        clusters = _number(spec.get("clusters", 0), int, 0 if signal == "none" else 2, 100000,
+        if signal not in SIGNALS + VIRTUAL:
+            raise InputError(f"candidate {name}: signal must be one of {', '.join(SIGNALS + VIRTUAL)}, "
+                             f"got {signal!r}", path)
+        clusters = _number(spec.get("clusters", 0), int, 0 if signal in ("none", "virtual_uniform") else 2, 100000,
                            f"candidate {name}: clusters", path)
         beta = _number(spec.get("beta", 0.0), float, 0.0, 1000.0, f"candidate {name}: beta", path)
-        candidates[name] = Candidate(signal, clusters, beta)
+        targets = 0
+        if signal == "virtual_targeted":
+            targets = _number(spec.get("targets", 3), int, 1, clusters, f"candidate {name}: targets", path)
+        elif "targets" in spec:
+            raise InputError(f"candidate {name}: targets is a virtual_targeted candidate's key", path)
+        candidates[name] = Candidate(signal, clusters, beta, targets)
     if candidates.get("uniform") != Candidate("none"):
         raise InputError("`candidates` must hold `uniform: {signal: none}` (the reference model and the baseline "
                          "every candidate is compared with)", path)

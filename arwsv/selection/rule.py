@@ -31,6 +31,10 @@ What helps, and which helper wins, is the rule's ``criterion``:
   of ``worst`` that met the target; ``results/select_study/rule_vs_harm.md``, ``docs/study.md``). The study
   itself keeps ``worst`` (``recipes/bench/select.yaml``), the rule its numbers were made with.
 
+- ``levels_up`` (issue 39): an eligible candidate helps only when the pseudo-group that uniform weights serve
+  worst gets better (its own interval below 0), with no pseudo-group worse and the overall EER kept: a gain must
+  come from raising the worst-served, not from lowering the others. The helper with the lowest worst-group EER wins.
+
 If no candidate helps: uniform weights with cosine scoring ("do not reweight").
 Candidates are trained reweightings and post-hoc scorings of the uniform model (AS-norm), judged alike.
 """
@@ -53,6 +57,10 @@ CRITERIA = {
                "rule": "helps if the pseudo-group EER std's interval lies below 0; the eligible helper with the "
                        "lowest std wins, else uniform."},
 }
+CRITERIA["levels_up"] = {
+    "lowers": "the EER of the pseudo-group worst served by uniform weights",
+    "rule": "helps if the pseudo-group that uniform weights serve worst gets better (interval below 0) with none "
+            "worse; the eligible helper with the lowest worst-group EER wins, else uniform."}
 # what `arwsv select` judges by when the selection file names no criterion (the module docstring says why)
 DEFAULT_CRITERION = "spread"
 
@@ -138,6 +146,11 @@ def select(rows: list, *, reference: str = "uniform", max_eer_increase: float = 
 
     if criterion == "worst":
         helps = [r for r in eligible if below_zero(r, "worst") or below_zero(r, "eer")]
+    elif criterion == "levels_up":
+        base = next((r for r in rows if r["candidate"] == reference), None)
+        finite = {g: v for g, v in (base or {}).get("groups", {}).items() if np.isfinite(v)}
+        worst_group = max(finite, key=finite.get) if finite else None
+        helps = [r for r in eligible if worst_group in groups_better(r)]
     else:
         helps = [r for r in eligible if below_zero(r, "std")]
     summary = {"eligible": [r["candidate"] for r in eligible], "helps": [r["candidate"] for r in helps],

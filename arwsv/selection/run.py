@@ -52,14 +52,49 @@ def _flatten(tree: dict, prefix: str = "") -> list:
     return out
 
 
-def candidate_overrides(work: Path, name: str, block: dict, seed: int, n_speakers: int, extra: dict) -> dict:
-    """The recipe overrides that train candidate ``name`` (reweighting ``block``) on the split's speakers."""
+def candidate_overrides(work: Path, name: str, block: dict, seed: int, n_speakers: int, extra: dict,
+                        augment: dict | None = None) -> dict:
+    """The recipe overrides that train candidate ``name`` (reweighting ``block``; ``augment``: the augment keys of a
+    virtual-speaker candidate) on the split's speakers."""
     overrides = dict(extra)
     overrides.update({"train_manifest": str(work / "split" / "train.csv"), "n_speakers": n_speakers,
                       "output_folder": str(work / "candidates" / name), "seed": seed})
     if block:
         overrides["reweighting"] = dict(block)
+    if augment:
+        overrides["augment"] = {**(overrides.get("augment") or {}), **augment}
     return overrides
+
+
+def virtual_overrides(spec, name: str, work: Path, n_speakers: int, recipe_augments: bool) -> tuple:
+    """``(augment keys, n_speakers)`` of a virtual-speaker candidate: WeSpeaker's x0.9 / x1.1 copies as new
+    speakers (``virtual_uniform``), or the plan ``work/virtual/<name>.csv`` (``virtual_targeted``). A recipe
+    without an augment block gets no noise (prob 0)."""
+    keys = {} if recipe_augments else {"prob": 0, "kinds": []}
+    if spec.signal == "virtual_uniform":
+        return {**keys, "speed_factors": [0.9, 1.1], "speed_prob": 0.667, "speed_labels": "new"}, 3 * n_speakers
+    plan = work / "virtual" / f"{name}.csv"
+    added = sum(1 for _ in open(plan, encoding="utf-8")) - 1
+    return {**keys, "virtual_speakers": str(plan)}, n_speakers + added
+
+
+def _plan_piece(work: Path, pieces: Path, name: str, spec, seed: int, reference_utts: int, device: str,
+                progress: bool) -> None:
+    """``pieces/virtual/<name>.csv`` (and ``.json``, where its copies land): the targeted plan on the uniform model."""
+    from arwsv.evaluation.report import to_json
+    from arwsv.io.files import atomic_write
+    from arwsv.selection.virtual import VirtualPlanSettings, plan_virtual_speakers
+
+    table, report = plan_virtual_speakers(work / "candidates" / "uniform", work / "split" / "train.csv",
+                                          VirtualPlanSettings(clusters=spec.clusters, targets=spec.targets,
+                                                              utts=reference_utts, seed=seed),
+                                          device=device, progress=progress)
+    report.pop("region_of")
+    (pieces / "virtual").mkdir(parents=True, exist_ok=True)
+    with atomic_write(pieces / "virtual" / f"{name}.json") as handle:
+        handle.write(to_json(report))
+    with atomic_write(pieces / "virtual" / f"{name}.csv") as handle:
+        table.to_csv(handle, index=False, lineterminator="\n")
 
 
 def _state(recipe, overrides: dict) -> str:
@@ -272,13 +307,11 @@ def pieces_fingerprint(settings, seed: int, dev_speakers) -> dict:
     """What shaped ``OUT/pieces`` (see the module docstring): ``{"run": {...}, "candidates": {name: {...}}}``."""
     import hashlib
 
-    from dataclasses import asdict
-
     run = {"seed": seed, "dev_share": settings.dev_share, "pseudo_groups": settings.pseudo_groups,
            "restarts": settings.restarts, "reference_utts": settings.reference_utts,
            "dev_utts": settings.dev_utts, "warmup_steps": settings.warmup_steps,
            "dev_speakers_sha256": hashlib.sha256("\n".join(sorted(map(str, dev_speakers))).encode()).hexdigest()}
-    return {"run": run, "candidates": {n: asdict(c) for n, c in settings.candidates.items()}}
+    return {"run": run, "candidates": {n: c.record() for n, c in settings.candidates.items()}}
 
 
 RUN_DEFAULTS = {"dev_utts": 0}  # settings added to the record after pieces existed, with the value those pieces had
@@ -364,19 +397,28 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
     _check_dev_trials(dev_rows, settings.pseudo_groups, work / "split" / "dev.csv")
 
     def overrides_of(name):
-        return candidate_overrides(work, name, settings.block(name, work), seed, n_speakers, overrides)
+        spec = settings.candidates[name]
+        if not spec.virtual:
+            return candidate_overrides(work, name, settings.block(name, work), seed, n_speakers, overrides)
+        augment, classes = virtual_overrides(spec, name, work, n_speakers, base.get("augment") is not None)
+        return candidate_overrides(work, name, settings.block(name, work), seed, classes, overrides, augment)
 
     logs, pieces = work / "logs", out / "pieces"
     others = [n for n in settings.candidates if n != "uniform"]
+    weighted = [n for n in others if not settings.candidates[n].virtual]
+    targeted = [n for n in others if settings.candidates[n].signal == "virtual_targeted"]
     ready = (pieces / "dev" / "uniform.npz").is_file() and (pieces / "pseudo_groups.csv").is_file() and \
-        all((pieces / "factors" / f"{n}.csv").is_file() for n in others) and \
+        all((pieces / "factors" / f"{n}.csv").is_file() for n in weighted) and \
+        all((pieces / "virtual" / f"{n}.csv").is_file() for n in targeted) and \
         (not settings.post_hoc or (pieces / "cohort.npz").is_file())
     if not ready:  # the reference: the uniform candidate, its factors for the others and the pseudo-groups
         wait_all({"uniform": (train_candidate(recipe, overrides_of("uniform"), device=device,
                                               log=logs / "uniform.log", quiet=not progress), logs / "uniform.log")})
         reference = _reference_embeddings(work, settings.reference_utts, dev_rows, settings.dev_utts, device,
                                           progress)
-        for name in others:
+        for name in targeted:  # where the uniform model is weakest, copies sized to land in their region
+            _plan_piece(work, pieces, name, settings.candidates[name], seed, settings.reference_utts, device, progress)
+        for name in weighted:
             spec = settings.candidates[name]
             factors = speaker_factors(reference["train"], signal=spec.signal, clusters=spec.clusters, beta=spec.beta,
                                       restarts=settings.restarts, seed=seed, dev=reference["dev"],
@@ -391,11 +433,13 @@ def run_selection(recipe, *, settings, work, out, overrides: dict, seed: int, de
         _dev_piece(work, pieces, "uniform", dev_rows, device, progress, embedded=(reference["dev_ids"], reference["dev"]))
     import shutil
 
-    for name in others:  # the factors the trainings read (kept with the results, copied to the work folder)
-        (work / "factors").mkdir(parents=True, exist_ok=True)
-        if not (work / "factors" / f"{name}.csv").is_file() or \
-                (work / "factors" / f"{name}.csv").read_bytes() != (pieces / "factors" / f"{name}.csv").read_bytes():
-            shutil.copyfile(pieces / "factors" / f"{name}.csv", work / "factors" / f"{name}.csv")
+    # the factors and plans the trainings read (kept with the results, copied to the work folder)
+    for folder, names in (("factors", weighted), ("virtual", targeted)):
+        for name in names:
+            (work / folder).mkdir(parents=True, exist_ok=True)
+            if not (work / folder / f"{name}.csv").is_file() or \
+                    (work / folder / f"{name}.csv").read_bytes() != (pieces / folder / f"{name}.csv").read_bytes():
+                shutil.copyfile(pieces / folder / f"{name}.csv", work / folder / f"{name}.csv")
     pending = [n for n in others if not (pieces / "dev" / f"{n}.npz").is_file()]  # kept pieces: trained before
     threads = max(1, (os.cpu_count() or 1) // jobs) if device == "cpu" and jobs > 1 else 0
     while pending:  # at most `jobs` candidate trainings at once

@@ -179,7 +179,7 @@ def test_selection_settings_are_read_and_checked(tmp_path, capsys, corpus):
            TINY_SELECT.replace("top_k: 5}", "top_k: 5, cohort: dev}"): "expected keys norm, top_k",
            "a: [1\n": "not valid YAML",
            "1: 2\n" + TINY_SELECT: "unknown key(s) 1",
-           "criterion: best\n" + TINY_SELECT: "criterion must be one of worst, spread, got 'best'",
+           "criterion: best\n" + TINY_SELECT: "criterion must be one of worst, spread, levels_up, got 'best'",
            "dev_utts: -1\n" + TINY_SELECT: "dev_utts must be an integer in [0, 100000], got -1",
            "dev_utts: 2.5\n" + TINY_SELECT: "dev_utts must be an integer"}
     for i, (text, message) in enumerate(bad.items()):
@@ -285,3 +285,49 @@ def test_too_many_development_trials_stop_before_anything_is_written(corpus, tmp
     run._check_dev_trial_count(per_speaker, 2, 2, settings)  # passes: counts min(n, 2) per speaker, as chosen holds
     with pytest.raises(InputError, match=f"{m} development utterances"):
         run._check_dev_trial_count(per_speaker, 0, 2, settings)  # 0: every utterance, as the command refused
+
+
+def test_select_trains_virtual_speaker_candidates_and_judges_them_by_levels_up(corpus, tmp_path):
+    """Data candidates: every speaker's x0.9 / x1.1 copies (3 classes each) and a targeted plan made on the uniform
+    model (pieces/virtual/<name>.csv); each trains with its classes; the choice follows levels_up as read
+    independently from the table (the uniform model's worst pseudo-group better, none worse, overall EER kept)."""
+    settings = tmp_path / "select.yaml"
+    settings.write_text("dev_share: 0.5\npseudo_groups: 2\nbootstrap: 50\nrestarts: 2\ncriterion: levels_up\n"
+                        "candidates:\n  uniform: {signal: none}\n  a1: {signal: virtual_uniform}\n"
+                        "  a3_k2_t1: {signal: virtual_targeted, clusters: 2, targets: 1}\n")
+    work, out = tmp_path / "work", tmp_path / "out"
+    assert main(["select", str(ROOT / "recipes" / "toy" / "baseline.yaml"), str(settings), "--work", str(work),
+                 "--out", str(out), "--quiet", f"--data_folder={corpus}", *_tiny()]) == 0
+    result = json.loads((out / "selection.json").read_text())
+    train = sorted(set(pd.read_csv(work / "split" / "train.csv", dtype={"spk_id": str})["spk_id"]))
+    plan = pd.read_csv(out / "pieces" / "virtual" / "a3_k2_t1.csv", dtype={"spk_id": str})
+    assert len(plan) and set(plan["spk_id"]) < set(train)
+    a1 = json.loads((work / "candidates" / "a1" / "final" / "speakers.json").read_text())
+    a3 = json.loads((work / "candidates" / "a3_k2_t1" / "final" / "speakers.json").read_text())
+    assert a1["copies"] == 3 and len(a3["virtual_classes"]) == len(plan)
+    rows = {r["candidate"]: r for r in result["candidates"]}
+    worst = max(rows["uniform"]["groups"], key=rows["uniform"]["groups"].get)
+    helps = [n for n, r in rows.items() if n != "uniform" and r["delta"]["eer"] <= 0
+             and not any(ci is not None and ci[0] > 0 for ci in r["groups_ci"].values())
+             and r["groups_ci"][worst] is not None and r["groups_ci"][worst][1] < 0]
+    assert result["selection"]["helps"] == helps
+    assert result["selection"]["selected"] in (helps or ["uniform"])
+
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("{signal: crowding, clusters: 4, beta: 1, targets: 2}", "targets is a virtual_targeted candidate's key"),
+    ("{signal: virtual_targeted, clusters: 4, targets: 5}", "targets must be an integer in [1, 4]"),
+    ("{signal: virtual_targeted}", "clusters must be an integer in [2,"),
+])
+def test_virtual_candidates_are_checked(tmp_path, spec, message):
+    path = tmp_path / "select.yaml"
+    path.write_text(f"candidates:\n  uniform: {{signal: none}}\n  v: {spec}\n")
+    with pytest.raises(InputError) as err:
+        load_selection_config(path)
+    assert message in str(err.value) and str(path) in str(err.value)
+    path.write_text("candidates:\n  uniform: {signal: none}\n  a1: {signal: virtual_uniform}\n"
+                    "  a3: {signal: virtual_targeted, clusters: 8}\n")
+    config = load_selection_config(path)
+    assert config.candidates["a3"] == Candidate("virtual_targeted", 8, 0.0, 3) and config.candidates["a1"].virtual
+    assert "targets" not in config.candidates["uniform"].record()  # records made before `targets` keep matching

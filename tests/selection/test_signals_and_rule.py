@@ -253,3 +253,19 @@ def test_normalised_dev_scores_are_asnorm_of_the_cosine_scores():
         expected = 0.5 * ((score - top_i.mean()) / top_i.std() + (score - top_j.mean()) / top_j.std())
         assert normed[n] == pytest.approx(expected, rel=1e-6)
     assert np.allclose(trials.scores(trials.ids, embeddings), [unit[i] @ unit[j] for i, j in zip(trials.first, trials.second)])
+
+
+def test_levels_up_takes_only_a_gain_of_the_worst_served_group(planted):
+    """pg2 is uniform's worst group. `lifts` raises pg2 alone: it helps. `best_only` raises pg1 alone (the
+    already-better group): under `worst` it helps (the overall EER falls), under `levels_up` it does not."""
+    rng = np.random.default_rng(7)
+    noise = rng.standard_normal(len(planted))
+    uniform = _planted_scores(np.random.default_rng(1), planted, {"pg1": 0.0, "pg2": -1.5}) + noise
+    lifts = _planted_scores(np.random.default_rng(1), planted, {"pg1": 0.0, "pg2": -0.5}) + noise
+    best_only = _planted_scores(np.random.default_rng(1), planted, {"pg1": 1.0, "pg2": -1.5}) + noise
+    rows = evaluate_candidates(planted, {"uniform": uniform, "lifts": lifts, "best_only": best_only},
+                               bootstrap=200, seed=0)
+    assert select(rows, criterion="levels_up")["helps"] == ["lifts"]
+    assert "best_only" in select(rows, criterion="worst")["helps"]
+    rows = evaluate_candidates(planted, {"uniform": uniform, "best_only": best_only}, bootstrap=200, seed=0)
+    assert select(rows, criterion="levels_up")["selected"] == "uniform"
