@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from arwsv.errors import InputError
+
+# The planner's defaults (arwsv.selection.virtual.VirtualPlanSettings; a test checks they agree): written here so that
+# `arwsv --help` builds this parser without importing numpy or the selection package.
+PLAN_DEFAULTS = SimpleNamespace(clusters=32, targets=12, signal="crowding", copies=2, transforms=("speed", "shift"),
+                                magnitudes=(0.01, 0.02, 0.03, 0.05, 0.1), probe_speakers=20, utts=2)
 
 
 def add_parser(sub) -> None:
@@ -16,9 +23,7 @@ def add_parser(sub) -> None:
                     "speakers gets --copies copies. Writes DIR/virtual_speakers.csv (the recipe key "
                     "augment.virtual_speakers; n_speakers grows by its rows), DIR/regions.csv (every speaker's "
                     "region), DIR/landing.json, DIR/landing.md and DIR/landing.png. See arwsv/selection/virtual.py.")
-    from arwsv.selection.virtual import VirtualPlanSettings
-
-    d = VirtualPlanSettings()
+    d = PLAN_DEFAULTS
     p.add_argument("model", help="reference model: a finished arwsv train output folder")
     p.add_argument("--manifest", required=True, help="the training manifest (its speakers get the copies)")
     p.add_argument("--out", required=True, help="output folder")

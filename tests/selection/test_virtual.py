@@ -85,3 +85,13 @@ def test_bad_plan_settings_are_one_line(corpus, tmp_path, capsys, flags, message
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists()
+
+
+def test_the_commands_defaults_are_the_planners():
+    from dataclasses import asdict
+
+    from arwsv.commands.virtual import PLAN_DEFAULTS
+
+    planner = asdict(VirtualPlanSettings())
+    planner.pop("seed")
+    assert vars(PLAN_DEFAULTS) == planner
