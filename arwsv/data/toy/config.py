@@ -108,9 +108,12 @@ PRESETS.update({
     "espeak": {**_BENCH, "seed": 19, "backend": "espeak"},
 })
 # The VoxCeleb-like benchmark (issue 39): the benchmark's size and shares, its crowding made as mild as VoxCeleb1-H's
-# gaps (a public ResNet-34: women / men 1.12x; nationalities 2-4x apart; no near-chance cell). Women's voices are
-# spread 0.9 of men's, the countries' 1.0 / 0.9 / 0.8 / 0.7 (the benchmark: 0.6 and 0.6 x 0.6), everyone's 1.15x
-# wider. Chosen from the benchmark baseline's cells (EER ~ 6 % x spread^-1.7, minority countries x1.3 for their
-# share) before any training on this corpus; its baseline's per-cell table: results/voxlike/baseline.md.
-PRESETS["voxlike"] = {**_BENCH, "seed": 23, "female_spread": 0.9, "country_spreads": (1.0, 0.9, 0.8, 0.7),
-                      "voice_spread": 1.15}
+# gaps (a public ResNet-34: women / men 1.12x; nationalities 2-4x apart; no near-chance cell). Everyone's voices are
+# spread 1.25x wider than the benchmark's majority men's, women's 1.1x men's, the countries' 1.0 / 0.9 / 0.8 / 0.7.
+# Second settings: the first (women 0.9, everyone 1.15, derived from the benchmark baseline's cells) gave H EER
+# 12.9 %, women / men 1.56, worst / best cell 4.5 (results/levelup/voxlike_v1/baseline.md): women's cells were
+# 1.8x men's at 0.9, more than the spread alone predicts (a high F0 samples the formants sparsely). Revised from that
+# baseline's cells, before any method ran on the corpus; this baseline's per-cell table:
+# results/levelup/voxlike/baseline.md.
+PRESETS["voxlike"] = {**_BENCH, "seed": 23, "female_spread": 1.1, "country_spreads": (1.0, 0.9, 0.8, 0.7),
+                      "voice_spread": 1.25}
