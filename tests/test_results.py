@@ -26,10 +26,22 @@ def _commands(text: str) -> list:
     return inline + indented
 
 
+def _subcommands() -> set:
+    """The CLI's subcommand names (a module of ``COMMANDS`` may name its command otherwise: virtual-speakers)."""
+    import argparse
+
+    from arwsv.cli import build_parser
+
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    names = set(actions[0].choices)
+    assert set(COMMANDS) - {"virtual"} <= names
+    return names
+
+
 def _exists(command: str) -> bool:
     words = shlex.split(command.replace("\\", " "))
     if words[:1] == ["arwsv"]:
-        return len(words) > 1 and words[1] in COMMANDS
+        return len(words) > 1 and words[1] in _subcommands()
     if words[:1] == ["make"]:
         return re.search(rf"^{words[1]}:", (ROOT / "Makefile").read_text(), re.M) is not None
     if words[:2] == ["python", "-m"]:

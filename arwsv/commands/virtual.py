@@ -85,8 +85,12 @@ def run(args) -> int:
         handle.write("spk_id,region\n" + "".join(f"{s},{r}\n" for s, r in region_of.items()))
     with atomic_write(out / "landing.json") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")
+    command = (f"arwsv virtual-speakers {args.model} --manifest {args.manifest} --out {args.out} --clusters "
+               f"{args.clusters} --targets {args.targets} --signal {args.signal} --copies {args.copies} --transforms "
+               f"{args.transforms} --magnitudes {args.magnitudes} --probe-speakers {args.probe_speakers} --utts "
+               f"{args.utts} --seed {args.seed}")
     with atomic_write(out / "landing.md") as handle:
-        handle.write(landing_markdown(report) + "\n")
+        handle.write(landing_markdown(report, command) + "\n")
     plot_landing(report, out / "landing.png")
     print(f"{report['added_identities']} virtual speakers in {len(report['targets'])} regions "
           f"({report['speakers']} training speakers): {out / 'virtual_speakers.csv'}; set n_speakers: "
@@ -94,9 +98,9 @@ def run(args) -> int:
     return 0
 
 
-def landing_markdown(report: dict) -> str:
+def landing_markdown(report: dict, command: str) -> str:
     s = report["settings"]
-    lines = [f"# Targeted virtual speakers: where the copies land", "",
+    lines = ["# Targeted virtual speakers: where the copies land", "", f"Regenerate: `{command}`", "",
              f"Reference model `{report['model']}`, {report['speakers']} training speakers, {s['clusters']} regions, "
              f"the {s['targets']} with the highest {s['signal']} targeted; {s['copies']} copies per speaker; "
              f"{report['added_identities']} virtual speakers in all.", "",

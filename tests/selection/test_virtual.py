@@ -74,7 +74,7 @@ def test_plan_targets_regions_and_picks_the_copy_that_lands_nearest_a_new_member
     assert len(json.loads((run / "final" / "speakers.json").read_text())["virtual_classes"]) == len(table)
 
 
-@pytest.mark.parametrize("flags,message", [(["--targets", "9"], "--targets must be in [1, clusters]"),
+@pytest.mark.parametrize("flags,message", [(["--targets", "40"], "--targets must be in [1, clusters]"),
                                            (["--transforms", "speed,warp"], "--transforms must be drawn from"),
                                            (["--magnitudes", "0.02,x"], "--magnitudes: expected comma-separated"),
                                            (["--magnitudes", "0.7"], "--magnitudes must be in (0, 0.5)")])
