@@ -93,6 +93,22 @@ def _speakers(data: Path) -> int:
     return pd.read_csv(data / "train.csv", dtype={"spk_id": str})["spk_id"].nunique()
 
 
+def train(model: Path, data: Path, seed: int, device: str, flags: list, *, workers: int = 1, threads: int = 1,
+          progress: bool = False) -> None:
+    """``arwsv train`` of the benchmark recipe into ``model`` (resumed from its checkpoints; nothing when finished)."""
+    if (model / "final" / "embedding_model.ckpt").is_file():
+        return
+    args = [sys.executable, "-m", "arwsv", "train", str(RECIPE), f"--data_folder={data}", f"--output_folder={model}",
+            "--seed", str(seed), "--device", device, "--num-workers", str(workers), *flags]
+    if (model / "checkpoints").exists():
+        args.append("--resume")
+    if not progress:
+        args.append("--quiet")
+    # one thread per run: the same numbers on any machine, and no OpenMP spinning when runs share the cores
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    subprocess.run(args, check=True, cwd=ROOT, env=env)
+
+
 def run_arm(arm: str, seed: int, data: Path, work: Path, out: Path, device: str, progress: bool,
             workers: int = 1, extra: tuple = (), threads: int = 1) -> None:
     from arwsv.experiments.bench_study import record_run
@@ -102,17 +118,8 @@ def run_arm(arm: str, seed: int, data: Path, work: Path, out: Path, device: str,
     degraded = degraded_test(data, progress)
     model = work / f"{arm}_seed{seed}"
     start = time.perf_counter()
-    if not (model / "final" / "embedding_model.ckpt").is_file():
-        args = [sys.executable, "-m", "arwsv", "train", str(RECIPE), f"--data_folder={data}",
-                f"--output_folder={model}", "--seed", str(seed), "--device", device, "--num-workers", str(workers),
-                *[a.format(data=data, classes=3 * _speakers(data)) for a in ARMS[arm]], *extra]
-        if (model / "checkpoints").exists():
-            args.append("--resume")
-        if not progress:
-            args.append("--quiet")
-        # one thread per run: the same numbers on any machine, and no OpenMP spinning when runs share the cores
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        subprocess.run(args, check=True, cwd=ROOT, env=env)
+    train(model, data, seed, device, [a.format(data=data, classes=3 * _speakers(data)) for a in ARMS[arm]] +
+          list(extra), workers=workers, threads=threads, progress=progress)
     train_s = time.perf_counter() - start
     plain, noisy = _scores(model, data, degraded, device, progress)
     report = json.loads((model / "train_report.json").read_text())

@@ -152,6 +152,8 @@ def _reuse(arm: str, seed: int, data: Path, out: Path) -> bool:
 
 def run_arm(arm: str, seed: int, data: Path, work: Path, out: Path, device: str, progress: bool,
             threads: int = 1, extra: tuple = ()) -> None:
+    from augment_study import train
+
     from arwsv.experiments.bench_study import record_run
 
     if (out / "runs" / f"{arm}_seed{seed}.json").is_file() or _reuse(arm, seed, data, out):
@@ -173,17 +175,7 @@ def run_arm(arm: str, seed: int, data: Path, work: Path, out: Path, device: str,
         flags += [f"--augment.virtual_speakers={_split_table(data, work)}", f"--n_speakers={3 * speakers}"]
     model = work / f"{arm}_seed{seed}"
     start = time.perf_counter()
-    if not (model / "final" / "embedding_model.ckpt").is_file():
-        args = [sys.executable, "-m", "arwsv", "train", str(RECIPE), f"--data_folder={corpus}",
-                f"--output_folder={model}", "--seed", str(seed), "--device", device, "--num-workers", "1",
-                *flags, *extra]
-        if (model / "checkpoints").exists():
-            args.append("--resume")
-        if not progress:
-            args.append("--quiet")
-        # one thread per run: the same numbers on any machine, and no OpenMP spinning when runs share the cores
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        subprocess.run(args, check=True, cwd=ROOT, env=env)
+    train(model, corpus, seed, device, [*flags, *extra], threads=threads, progress=progress)
     train_s = time.perf_counter() - start
     scores = h_scores(model, data, device, progress)  # the H list of the base corpus (a4's test side is the same)
     report = json.loads((model / "train_report.json").read_text())

@@ -150,6 +150,27 @@ def _render_speaker(job):
     return rows
 
 
+def render_speakers(jobs_list: list, *, jobs: int, progress: bool, desc: str) -> list:
+    """Manifest rows of every ``(config, index, spec, accent, root)`` job, rendered by ``jobs`` processes, in order."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    bar = tqdm(total=len(jobs_list), desc=desc, unit="spk", disable=not progress or None)
+    if jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            for result in pool.imap(_render_speaker, jobs_list, chunksize=2):
+                rows.extend(result)
+                bar.update()
+    else:
+        for job in jobs_list:
+            rows.extend(_render_speaker(job))
+            bar.update()
+    bar.close()
+    return rows
+
+
 def _trials(test: pd.DataFrame, per_utt: int, hard: bool, rng) -> pd.DataFrame:
     """``per_utt`` target and ``per_utt`` non-target trials per enrolment utterance."""
     by_spk = {s: g["ID"].to_numpy() for s, g in test.groupby("spk_id", sort=True)}
@@ -179,8 +200,6 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
     ``out/noise_heldout/`` (degraded test lists) of :func:`arwsv.data.noise.write_synthetic_noise`, drawn
     from RNG streams of their own: the corpus's files are the same bytes with or without them.
     """
-    from tqdm.auto import tqdm
-
     out = Path(out)
     if noise:  # before any work: a path SpeechBrain's noise manifests could not carry
         from arwsv.data.noise import check_manifest_path
@@ -188,21 +207,7 @@ def generate_corpus(config: ToyConfig, out, *, jobs: int = 1, progress: bool = T
         check_manifest_path(out)
     speakers, accents = draw_speakers(config)
     jobs_list = [(config, i, spec, accents[spec.accent_index], str(out)) for i, spec in enumerate(speakers)]
-    rows = []
-    bar = tqdm(total=len(jobs_list), desc="toy corpus", unit="spk", disable=not progress or None)
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(jobs) as pool:
-            for result in pool.imap(_render_speaker, jobs_list, chunksize=2):
-                rows.extend(result)
-                bar.update()
-    else:
-        for job in jobs_list:
-            rows.extend(_render_speaker(job))
-            bar.update()
-    bar.close()
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(render_speakers(jobs_list, jobs=jobs, progress=progress, desc="toy corpus"))
     changed_wavs = int(frame.pop("changed").sum())
     split = {s.spk_id: s.split for s in speakers}
     is_test = frame["spk_id"].map(split) == "test"

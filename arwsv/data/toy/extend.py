@@ -28,7 +28,7 @@ import pandas as pd
 
 from arwsv.data.manifest import MANIFEST_COLUMNS
 from arwsv.data.toy.config import COUNTRY_NAMES, ToyConfig
-from arwsv.data.toy.corpus import SpeakerSpec, _channel, _render_speaker, draw_speakers
+from arwsv.data.toy.corpus import SpeakerSpec, _channel, draw_speakers, render_speakers
 from arwsv.data.toy.voices import draw_voice
 from arwsv.errors import InputError
 from arwsv.io.files import write_if_changed
@@ -116,8 +116,6 @@ def extend_corpus(base, out, cells: dict, *, jobs: int = 1, progress: bool = Tru
 
     Returns a summary: the cells, the new speakers' IDs, their utterances and how many files changed.
     """
-    from tqdm.auto import tqdm
-
     base, out = Path(base).resolve(), Path(out).resolve()
     if out == base:
         raise InputError("--out must be a new folder: the base corpus is only read", out)
@@ -128,21 +126,7 @@ def extend_corpus(base, out, cells: dict, *, jobs: int = 1, progress: bool = Tru
                          base / "corpus.json")
     added = _new_speakers(config, cells, first_index=len(speakers))
     jobs_list = [(config, index, spec, accents[spec.accent_index], str(out)) for index, spec in added]
-    rows = []
-    bar = tqdm(total=len(jobs_list), desc="oracle speakers", unit="spk", disable=not progress or None)
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(jobs) as pool:
-            for result in pool.imap(_render_speaker, jobs_list, chunksize=2):
-                rows.extend(result)
-                bar.update()
-    else:
-        for job in jobs_list:
-            rows.extend(_render_speaker(job))
-            bar.update()
-    bar.close()
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(render_speakers(jobs_list, jobs=jobs, progress=progress, desc="oracle speakers"))
     changed = int(frame.pop("changed").sum())
     dev_mask = np.random.default_rng([config.seed, _DEV_STREAM]).random(len(frame)) < config.dev_share
     for name, new in (("train.csv", frame[~dev_mask]), ("dev.csv", frame[dev_mask])):
