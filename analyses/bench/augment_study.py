@@ -182,8 +182,6 @@ def _fmt(entry) -> str:
 def summary(data: Path, out: Path, bootstrap: int, command: str) -> None:
     from population import cell_weights, h_trials, speaker_draws
 
-    from arwsv.io.files import atomic_write
-
     h = h_trials(data)
     train_weights = cell_weights(data)[0]
     draws = speaker_draws(h["speakers"], bootstrap, 0)
@@ -234,6 +232,13 @@ def summary(data: Path, out: Path, bootstrap: int, command: str) -> None:
                                                                  if c != "all") + " |")
         _plot(results, out / "cells.png")
         lines += ["", "![every cell's change](cells.png)"]
+    write_summary(out, lines, results)
+
+
+def write_summary(out: Path, lines: list, results: dict) -> None:
+    """``OUT/README.md`` (``lines``) and ``OUT/summary.json`` (``results``), each written whole or not at all."""
+    from arwsv.io.files import atomic_write
+
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "README.md") as handle:
         handle.write("\n".join(lines) + "\n")

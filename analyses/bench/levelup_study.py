@@ -282,10 +282,8 @@ def levels_up(cells: dict, training: tuple, worst: str) -> str:
 
 def summary(data: Path, out: Path, bootstrap: int, command: str) -> dict:
     """``OUT/README.md`` / ``summary.json`` / ``cells.png``: every arm against the same seeds' baseline."""
-    from augment_study import _fmt, _plot, pooled
+    from augment_study import _fmt, _plot, pooled, write_summary
     from population import cell_weights, h_trials, speaker_draws
-
-    from arwsv.io.files import atomic_write
 
     runs = out / "runs"
     h = h_trials(data)
@@ -329,11 +327,7 @@ def summary(data: Path, out: Path, bootstrap: int, command: str) -> dict:
             lines.append(f"| {arm} | " + " | ".join(_fmt(v) for c, v in sorted(r["clean"].items()) if c != "all") + " |")
         _plot(results, out / "cells.png", kinds=("clean",))
         lines += ["", "![every cell's change](cells.png)"]
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "README.md") as handle:
-        handle.write("\n".join(lines) + "\n")
-    with atomic_write(out / "summary.json") as handle:
-        handle.write(json.dumps(results, indent=1) + "\n")
+    write_summary(out, lines, results)
     return results
 
 
